@@ -1,0 +1,3 @@
+//! Wire formats carried by the tunnel.
+
+pub mod gre;

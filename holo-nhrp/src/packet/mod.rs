@@ -1,0 +1,1 @@
+//! NHRP wire codec (RFC 2332, 5).
