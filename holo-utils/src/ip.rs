@@ -5,8 +5,12 @@ use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 /// The IP address held in `bytes`, when it is exactly 4 or 16 bytes long.
 pub fn ip_from_bytes(bytes: &[u8]) -> Option<IpAddr> {
     match bytes.len() {
-        4 => <[u8; 4]>::try_from(bytes).ok().map(|b| IpAddr::V4(Ipv4Addr::from(b))),
-        16 => <[u8; 16]>::try_from(bytes).ok().map(|b| IpAddr::V6(Ipv6Addr::from(b))),
+        4 => <[u8; 4]>::try_from(bytes)
+            .ok()
+            .map(|b| IpAddr::V4(Ipv4Addr::from(b))),
+        16 => <[u8; 16]>::try_from(bytes)
+            .ok()
+            .map(|b| IpAddr::V6(Ipv6Addr::from(b))),
         _ => None,
     }
 }
@@ -25,8 +29,14 @@ mod tests {
 
     #[test]
     fn four_and_sixteen_bytes_only() {
-        assert_eq!(ip_from_bytes(&[10, 0, 0, 1]), Some(IpAddr::from([10, 0, 0, 1])));
-        assert_eq!(ip_from_bytes(&[0; 16]), Some(IpAddr::V6(Ipv6Addr::UNSPECIFIED)));
+        assert_eq!(
+            ip_from_bytes(&[10, 0, 0, 1]),
+            Some(IpAddr::from([10, 0, 0, 1]))
+        );
+        assert_eq!(
+            ip_from_bytes(&[0; 16]),
+            Some(IpAddr::V6(Ipv6Addr::UNSPECIFIED))
+        );
         assert_eq!(ip_from_bytes(&[1, 2, 3]), None);
         let mut buf = vec![];
         put_ip(&mut buf, &IpAddr::from([192, 0, 2, 1]));
