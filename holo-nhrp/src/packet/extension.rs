@@ -88,11 +88,40 @@ pub enum ExtensionBody {
 /// RFC 2332, 5.3.4, as used by Cisco and FRR: four octets (RFC: Reserved +
 /// SPI; Cisco: authentication type, 1 = cleartext) then the data (Cisco: the
 /// password, without terminator).
-#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+///
+/// Serialized (JSON of `dmvpn-cli decode`, logs) without the cleartext
+/// password, only its length: decode output gets shared, passwords must not.
+#[derive(Clone, PartialEq, Eq)]
 pub struct Authentication {
     pub auth_type: u32,
-    #[serde(serialize_with = "hex")]
     pub data: Vec<u8>,
+}
+
+impl Serialize for Authentication {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeStruct;
+        let mut st = s.serialize_struct("Authentication", 2)?;
+        st.serialize_field("auth_type", &self.auth_type)?;
+        if self.cleartext_password().is_some() {
+            st.serialize_field(
+                "password",
+                &format_args!("<{} bytes hidden>", self.data.len()),
+            )?;
+        } else {
+            let data: String = self.data.iter().map(|b| format!("{b:02x}")).collect();
+            st.serialize_field("data", &data)?;
+        }
+        st.end()
+    }
+}
+
+impl std::fmt::Debug for Authentication {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Authentication")
+            .field("auth_type", &self.auth_type)
+            .field("data", &format_args!("<{} bytes hidden>", self.data.len()))
+            .finish()
+    }
 }
 
 impl Authentication {
@@ -245,6 +274,13 @@ impl Extension {
             },
         };
         Ok(Extension { compulsory, body })
+    }
+
+    /// The extension as it goes on the wire: type, length, value.
+    pub fn to_bytes(&self) -> Result<Vec<u8>, EncodeError> {
+        let mut buf = Vec::new();
+        self.encode(&mut buf)?;
+        Ok(buf)
     }
 
     pub(crate) fn encode(&self, buf: &mut Vec<u8>) -> Result<(), EncodeError> {

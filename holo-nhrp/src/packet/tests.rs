@@ -336,6 +336,10 @@ fn json_names_the_message_type() {
     assert_eq!(json["request_id"], 42);
     assert_eq!(json["src_nbma"]["address"], "198.51.100.2");
     assert_eq!(json["extensions"][3]["type"], "authentication");
+    // The cleartext password never reaches JSON or Debug output.
+    assert_eq!(json["extensions"][3]["password"], "<6 bytes hidden>");
+    assert!(!json.to_string().contains("736563726574"));
+    assert!(!format!("{pkt:?}").contains("115, 101, 99"));
 }
 
 // Property tests: any valid packet value survives encode -> decode, and no
