@@ -1,0 +1,70 @@
+#!/usr/bin/env bash
+# Idempotent set-up for a fresh Debian 12 machine: installs only what is missing.
+# Run as root, or as a user with sudo for apt-get. A second run changes nothing.
+set -euo pipefail
+
+# Debian packages the build and the tests need. Later issues append to this list
+# (`cmake libpcre2-dev` for the bundled libyang of the northbound crate).
+APT_PACKAGES=(
+    build-essential # C toolchain for crates with build scripts (gcc is usually there already)
+    pkg-config      # locating system libraries from build scripts
+    iproute2        # `ip netns`, for the network-namespace tests of later issues
+)
+
+did=()
+
+# --- Debian packages -------------------------------------------------------
+missing=()
+for pkg in "${APT_PACKAGES[@]}"; do
+    status=$(dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null || true)
+    if [[ "$status" != "install ok installed" ]]; then
+        missing+=("$pkg")
+    fi
+done
+if ((${#missing[@]})); then
+    if [[ $(id -u) -eq 0 ]]; then
+        SUDO=()
+    elif command -v sudo >/dev/null 2>&1; then
+        SUDO=(sudo)
+    else
+        echo "setup: missing Debian packages (${missing[*]}); run as root or install sudo" >&2
+        exit 1
+    fi
+    export DEBIAN_FRONTEND=noninteractive
+    "${SUDO[@]}" apt-get update -qq
+    "${SUDO[@]}" env DEBIAN_FRONTEND=noninteractive \
+        apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+    did+=("installed Debian packages: ${missing[*]}")
+fi
+
+# --- Rust toolchain ----------------------------------------------------------
+# rustup puts cargo in ~/.cargo/bin, which a non-login shell may not have on PATH.
+if ! command -v cargo >/dev/null 2>&1 && [[ -f "${CARGO_HOME:-$HOME/.cargo}/env" ]]; then
+    # shellcheck disable=SC1091
+    . "${CARGO_HOME:-$HOME/.cargo}/env"
+fi
+if ! command -v cargo >/dev/null 2>&1; then
+    echo "setup: cargo not found; install the stable Rust toolchain with rustup first" >&2
+    exit 1
+fi
+
+# rustfmt and clippy run in scripts/test.sh.
+if command -v rustup >/dev/null 2>&1; then
+    for component in rustfmt clippy; do
+        if ! cargo "${component/rustfmt/fmt}" --version >/dev/null 2>&1; then
+            rustup component add "$component" >/dev/null
+            did+=("added rustup component $component")
+        fi
+    done
+fi
+
+if ! cargo nextest --version >/dev/null 2>&1; then
+    cargo install cargo-nextest --locked
+    did+=("installed cargo-nextest")
+fi
+
+if ((${#did[@]})); then
+    echo "setup: $(IFS=';'; echo "${did[*]}" | sed 's/;/; /g')"
+else
+    echo "setup: nothing to do (Debian packages, cargo, rustfmt, clippy, cargo-nextest all present)"
+fi
