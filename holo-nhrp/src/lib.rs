@@ -1,5 +1,19 @@
-//! NHRP, RFC 2332 plus the Cisco DMVPN extensions. Today: the wire codec
-//! (`packet`). Later issues add the cache and the sans-IO NHC/NHS core.
+//! NHRP, RFC 2332 plus the Cisco DMVPN extensions: the wire codec
+//! (`packet`) and a sans-IO protocol core (`Instance`): registration (NHC and
+//! NHS), resolution, purge, Error and Traffic Indication, and the cache.
 #![forbid(unsafe_code)]
 
+pub mod cache;
+pub mod config;
+pub mod counters;
+pub mod instance;
+pub mod io;
+pub mod nhc;
+pub mod nhs;
 pub mod packet;
+pub mod resolution;
+pub mod sim;
+
+pub use config::{InstanceConfig, NhsConfig, StaticMap};
+pub use instance::Instance;
+pub use io::{Command, DataPlaneEvent, Input, Notification, Output};

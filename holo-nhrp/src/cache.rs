@@ -1,0 +1,291 @@
+//! The NHRP cache: protocol prefix -> next hop and NBMA address, with the
+//! entry types operators know from `show ip nhrp`.
+
+use std::collections::BTreeMap;
+use std::net::IpAddr;
+use std::time::Instant;
+
+use ipnetwork::IpNetwork;
+use serde::Serialize;
+
+use crate::io::Output;
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum EntryType {
+    /// Configured (`ip nhrp map`).
+    Static,
+    /// Learnt from a Registration Request (NHS side).
+    Dynamic,
+    /// One of our NHSs.
+    Nhs,
+    /// One of our own addresses or prefixes.
+    Local,
+    /// Learnt from a Resolution Reply (Phase 2/3).
+    Shortcut,
+    /// A failed resolution, kept so we do not retry at once (RFC 2332,
+    /// 5.2.2: negative caching of NAKs).
+    Negative,
+    /// A resolution is in flight.
+    Incomplete,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct Entry {
+    pub prefix: IpNetwork,
+    pub ty: EntryType,
+    /// The tunnel address traffic for `prefix` goes to.
+    pub next_hop: IpAddr,
+    /// The NBMA address of `next_hop`, when known: the address packets are
+    /// sent to (the address seen on the wire when the peer is behind NAT).
+    pub nbma: Option<IpAddr>,
+    /// The NBMA address the peer claimed, when it differs from `nbma` (NAT).
+    pub claimed_nbma: Option<IpAddr>,
+    pub unique: bool,
+    pub used: bool,
+    pub authoritative: bool,
+    #[serde(skip)]
+    pub created: Instant,
+    #[serde(skip)]
+    pub expires: Option<Instant>,
+}
+
+impl Entry {
+    pub fn new(prefix: IpNetwork, ty: EntryType, next_hop: IpAddr, now: Instant) -> Self {
+        Entry {
+            prefix,
+            ty,
+            next_hop,
+            nbma: None,
+            claimed_nbma: None,
+            unique: false,
+            used: false,
+            authoritative: false,
+            created: now,
+            expires: None,
+        }
+    }
+
+    /// Whether the data plane has a usable binding from this entry.
+    fn installs_binding(&self) -> bool {
+        self.nbma.is_some() && !matches!(self.ty, EntryType::Negative | EntryType::Incomplete)
+    }
+
+    fn is_host(&self) -> bool {
+        self.prefix.prefix() == max_prefix(self.prefix.ip())
+    }
+}
+
+pub fn max_prefix(ip: IpAddr) -> u8 {
+    if ip.is_ipv4() { 32 } else { 128 }
+}
+
+pub fn host(ip: IpAddr) -> IpNetwork {
+    IpNetwork::new(ip, max_prefix(ip)).unwrap_or_else(|_| IpNetwork::from(ip))
+}
+
+/// The cache. Every change goes through `insert` and `remove`, which report
+/// what the data plane must do as outputs (the change feed).
+#[derive(Debug, Default)]
+pub struct Cache {
+    entries: BTreeMap<IpNetwork, Entry>,
+}
+
+impl Cache {
+    pub fn get(&self, prefix: &IpNetwork) -> Option<&Entry> {
+        self.entries.get(prefix)
+    }
+
+    pub fn get_mut(&mut self, prefix: &IpNetwork) -> Option<&mut Entry> {
+        self.entries.get_mut(prefix)
+    }
+
+    pub fn host(&self, ip: IpAddr) -> Option<&Entry> {
+        self.entries.get(&host(ip))
+    }
+
+    /// The most specific entry covering `ip`.
+    pub fn lookup(&self, ip: IpAddr) -> Option<&Entry> {
+        self.entries
+            .values()
+            .filter(|e| e.prefix.contains(ip))
+            .max_by_key(|e| e.prefix.prefix())
+    }
+
+    pub fn iter(&self) -> impl Iterator<Item = &Entry> {
+        self.entries.values()
+    }
+
+    pub fn len(&self) -> usize {
+        self.entries.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.entries.is_empty()
+    }
+
+    pub fn count(&self, ty: EntryType) -> usize {
+        self.entries.values().filter(|e| e.ty == ty).count()
+    }
+
+    /// Inserts or replaces an entry, emitting the data-plane changes.
+    pub fn insert(&mut self, entry: Entry, out: &mut Vec<Output>) {
+        let old = self.entries.insert(entry.prefix, entry.clone());
+        let had_binding = old.as_ref().filter(|o| o.installs_binding());
+        let new_binding = entry.installs_binding().then_some(&entry);
+        match (had_binding, new_binding) {
+            (Some(o), Some(n)) if o.nbma == n.nbma && o.next_hop == n.next_hop => {}
+            (old_b, Some(n)) => {
+                if let Some(o) = old_b {
+                    withdraw(o, out);
+                }
+                install(n, out);
+            }
+            (Some(o), None) => withdraw(o, out),
+            (None, None) => {}
+        }
+    }
+
+    pub fn remove(&mut self, prefix: &IpNetwork, out: &mut Vec<Output>) -> Option<Entry> {
+        let old = self.entries.remove(prefix)?;
+        if old.installs_binding() {
+            withdraw(&old, out);
+        }
+        Some(old)
+    }
+
+    /// Removes every entry whose holding time has run out.
+    pub fn expire(&mut self, now: Instant, out: &mut Vec<Output>) -> Vec<Entry> {
+        let due: Vec<IpNetwork> = self
+            .entries
+            .values()
+            .filter(|e| e.expires.is_some_and(|t| t <= now))
+            .map(|e| e.prefix)
+            .collect();
+        due.iter().filter_map(|p| self.remove(p, out)).collect()
+    }
+
+    pub fn next_expiry(&self) -> Option<Instant> {
+        self.entries.values().filter_map(|e| e.expires).min()
+    }
+}
+
+fn install(e: &Entry, out: &mut Vec<Output>) {
+    if let Some(nbma) = e.nbma {
+        if e.is_host() {
+            out.push(Output::BindingAdded {
+                protocol: e.next_hop,
+                nbma,
+            });
+        } else {
+            out.push(Output::RouteAdded {
+                prefix: e.prefix,
+                next_hop: e.next_hop,
+            });
+        }
+    }
+}
+
+fn withdraw(e: &Entry, out: &mut Vec<Output>) {
+    if e.is_host() {
+        out.push(Output::BindingRemoved {
+            protocol: e.next_hop,
+        });
+    } else {
+        out.push(Output::RouteRemoved { prefix: e.prefix });
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn ip(s: &str) -> IpAddr {
+        s.parse().unwrap()
+    }
+
+    #[test]
+    fn change_feed_follows_inserts_replacements_and_expiry() {
+        let now = Instant::now();
+        let mut cache = Cache::default();
+        let mut out = vec![];
+        let mut e = Entry::new(
+            host(ip("10.0.0.2")),
+            EntryType::Dynamic,
+            ip("10.0.0.2"),
+            now,
+        );
+        e.nbma = Some(ip("192.0.2.2"));
+        e.expires = Some(now + std::time::Duration::from_secs(10));
+        cache.insert(e.clone(), &mut out);
+        assert_eq!(
+            out,
+            [Output::BindingAdded {
+                protocol: ip("10.0.0.2"),
+                nbma: ip("192.0.2.2")
+            }]
+        );
+
+        // A refresh with the same binding changes nothing in the data plane.
+        out.clear();
+        cache.insert(e.clone(), &mut out);
+        assert!(out.is_empty());
+
+        // A new NBMA address replaces the binding.
+        e.nbma = Some(ip("192.0.2.3"));
+        cache.insert(e, &mut out);
+        assert_eq!(out.len(), 2);
+
+        // A shortcut prefix is a route, not a binding.
+        out.clear();
+        let mut s = Entry::new(
+            "172.16.2.0/24".parse().unwrap(),
+            EntryType::Shortcut,
+            ip("10.0.0.2"),
+            now,
+        );
+        s.nbma = Some(ip("192.0.2.3"));
+        cache.insert(s, &mut out);
+        assert_eq!(
+            out,
+            [Output::RouteAdded {
+                prefix: "172.16.2.0/24".parse().unwrap(),
+                next_hop: ip("10.0.0.2")
+            }]
+        );
+        assert_eq!(
+            cache.lookup(ip("172.16.2.9")).unwrap().ty,
+            EntryType::Shortcut
+        );
+
+        out.clear();
+        let gone = cache.expire(now + std::time::Duration::from_secs(10), &mut out);
+        assert_eq!(gone.len(), 1);
+        assert_eq!(
+            out,
+            [Output::BindingRemoved {
+                protocol: ip("10.0.0.2")
+            }]
+        );
+        assert_eq!(cache.len(), 1);
+    }
+
+    #[test]
+    fn negative_and_incomplete_entries_install_nothing() {
+        let now = Instant::now();
+        let mut cache = Cache::default();
+        let mut out = vec![];
+        cache.insert(
+            Entry::new(
+                host(ip("10.0.0.9")),
+                EntryType::Incomplete,
+                ip("10.0.0.9"),
+                now,
+            ),
+            &mut out,
+        );
+        assert!(out.is_empty());
+        cache.remove(&host(ip("10.0.0.9")), &mut out);
+        assert!(out.is_empty());
+    }
+}

@@ -1,0 +1,56 @@
+//! Per-message-type counters and drop reasons, exposed as YANG state by the
+//! northbound and by `show ip nhrp traffic`.
+
+use std::collections::BTreeMap;
+
+use serde::Serialize;
+
+use crate::packet::MessageType;
+
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize)]
+pub struct Counters {
+    /// Received, by message type name.
+    pub received: BTreeMap<&'static str, u64>,
+    pub sent: BTreeMap<&'static str, u64>,
+    /// Packets dropped or answered with an error, by reason.
+    pub errors: BTreeMap<&'static str, u64>,
+}
+
+impl Counters {
+    pub fn rx(&mut self, ty: MessageType) {
+        *self.received.entry(key(ty)).or_default() += 1;
+    }
+
+    pub fn tx(&mut self, ty: MessageType) {
+        *self.sent.entry(key(ty)).or_default() += 1;
+    }
+
+    pub fn error(&mut self, reason: &'static str) {
+        *self.errors.entry(reason).or_default() += 1;
+    }
+
+    pub fn sent(&self, ty: MessageType) -> u64 {
+        self.sent.get(key(ty)).copied().unwrap_or_default()
+    }
+
+    pub fn received(&self, ty: MessageType) -> u64 {
+        self.received.get(key(ty)).copied().unwrap_or_default()
+    }
+
+    pub fn errors(&self, reason: &str) -> u64 {
+        self.errors.get(reason).copied().unwrap_or_default()
+    }
+}
+
+fn key(ty: MessageType) -> &'static str {
+    match ty {
+        MessageType::ResolutionRequest => "resolution_request",
+        MessageType::ResolutionReply => "resolution_reply",
+        MessageType::RegistrationRequest => "registration_request",
+        MessageType::RegistrationReply => "registration_reply",
+        MessageType::PurgeRequest => "purge_request",
+        MessageType::PurgeReply => "purge_reply",
+        MessageType::ErrorIndication => "error_indication",
+        MessageType::TrafficIndication => "traffic_indication",
+    }
+}

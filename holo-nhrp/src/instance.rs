@@ -1,0 +1,356 @@
+//! One NHRP instance (one tunnel interface): all protocol state, driven by
+//! `handle(input, now)`. No IO and no clock: the driver feeds inputs and
+//! carries outputs out; tests do the same in memory.
+
+use std::collections::{BTreeMap, HashMap};
+use std::net::IpAddr;
+use std::time::{Duration, Instant};
+
+use ipnetwork::IpNetwork;
+
+use crate::cache::{Cache, Entry, EntryType, host};
+use crate::config::InstanceConfig;
+use crate::counters::Counters;
+use crate::io::{Command, DataPlaneEvent, Input, Notification, Output};
+use crate::nhc::NhsState;
+use crate::packet::{
+    Address, Authentication, Cie, CieCode, ErrorCode, ErrorIndication, Extension, ExtensionBody,
+    Flags, Message, MessageType, NbmaAddress, Packet, ProtocolType, RequestReply, header,
+};
+use crate::resolution::Pending;
+
+/// Hop count of packets we originate (Cisco IOS sends 255).
+pub const HOP_COUNT: u8 = 255;
+
+#[derive(Debug)]
+pub struct Instance {
+    pub(crate) config: InstanceConfig,
+    pub(crate) cache: Cache,
+    pub(crate) nhs: Vec<NhsState>,
+    pub(crate) pending: BTreeMap<IpAddr, Pending>,
+    pub(crate) next_request_id: u32,
+    /// Last Traffic Indication per (source, destination) pair.
+    pub(crate) redirects: HashMap<(IpAddr, IpAddr), Instant>,
+    /// The kernel's routes through this tunnel (prefix -> tunnel next hop).
+    pub(crate) tunnel_routes: Vec<(IpNetwork, IpAddr)>,
+    pub counters: Counters,
+}
+
+impl Instance {
+    pub fn new(config: InstanceConfig, now: Instant) -> (Instance, Vec<Output>) {
+        let mut out = vec![];
+        let mut cache = Cache::default();
+        for map in &config.static_maps {
+            let mut e = Entry::new(host(map.protocol), EntryType::Static, map.protocol, now);
+            e.nbma = Some(map.nbma);
+            cache.insert(e, &mut out);
+        }
+        for nhs in &config.nhs {
+            let mut e = Entry::new(host(nhs.protocol), EntryType::Nhs, nhs.protocol, now);
+            e.nbma = Some(nhs.nbma);
+            cache.insert(e, &mut out);
+        }
+        let nhs = config
+            .nhs
+            .iter()
+            .map(|c| NhsState::new(c.clone(), now))
+            .collect();
+        let instance = Instance {
+            config,
+            cache,
+            nhs,
+            pending: BTreeMap::new(),
+            next_request_id: 1,
+            redirects: HashMap::new(),
+            tunnel_routes: vec![],
+            counters: Counters::default(),
+        };
+        (instance, out)
+    }
+
+    pub fn config(&self) -> &InstanceConfig {
+        &self.config
+    }
+
+    pub fn cache(&self) -> &Cache {
+        &self.cache
+    }
+
+    /// When the driver must call `handle(Input::Tick, ..)` next.
+    pub fn next_wakeup(&self) -> Option<Instant> {
+        let nhs = self.nhs.iter().map(|n| n.next_action);
+        let pending = self.pending.values().map(|p| p.next_retry);
+        let redirects = None;
+        nhs.chain(pending)
+            .chain(self.cache.next_expiry())
+            .chain(redirects)
+            .min()
+    }
+
+    pub fn handle(&mut self, input: Input, now: Instant) -> Vec<Output> {
+        let mut out = vec![];
+        match input {
+            Input::Packet { from, bytes } => self.receive(from, &bytes, now, &mut out),
+            Input::Tick => self.tick(now, &mut out),
+            Input::DataPlane(DataPlaneEvent::Miss { next_hop }) => {
+                self.resolve(next_hop, now, &mut out)
+            }
+            Input::DataPlane(DataPlaneEvent::Hairpin { from_nbma, packet }) => {
+                self.redirect(from_nbma, &packet, now, &mut out)
+            }
+            Input::DataPlane(DataPlaneEvent::TunnelRoutes(routes)) => self.tunnel_routes = routes,
+            Input::DataPlane(DataPlaneEvent::Used { prefix }) => {
+                if let Some(e) = self.cache.get_mut(&prefix) {
+                    e.used = true;
+                }
+            }
+            Input::Command(Command::ClearCache) => self.clear(now, &mut out),
+            Input::Command(Command::Purge { prefix }) => self.purge_entry(prefix, now, &mut out),
+            Input::Command(Command::NbmaChanged { nbma }) => self.nbma_changed(nbma, now, &mut out),
+        }
+        out
+    }
+
+    fn tick(&mut self, now: Instant, out: &mut Vec<Output>) {
+        for gone in self.cache.expire(now, out) {
+            if gone.ty == EntryType::Dynamic {
+                out.push(Output::Notify(Notification::PeerDown {
+                    protocol: gone.next_hop,
+                }));
+            }
+        }
+        self.registration_timers(now, out);
+        self.resolution_timers(now, out);
+        self.redirects
+            .retain(|_, at| now.duration_since(*at) < Duration::from_secs(60));
+    }
+
+    fn receive(&mut self, from: IpAddr, bytes: &[u8], now: Instant, out: &mut Vec<Output>) {
+        let pkt = match Packet::decode(bytes) {
+            Ok(pkt) => pkt,
+            Err(e) => {
+                self.counters.error("malformed");
+                tracing::debug!(%from, error = %e, "dropping malformed NHRP packet");
+                return;
+            }
+        };
+        let ty = pkt.message_type();
+        self.counters.rx(ty);
+
+        // RFC 2332, 5.3.4: authentication is checked before anything else.
+        if let Some(password) = &self.config.authentication
+            && pkt.cleartext_password() != Some(password.as_slice())
+        {
+            self.counters.error("authentication");
+            tracing::info!(%from, packet = %ty, "NHRP authentication failed");
+            if ty != MessageType::ErrorIndication {
+                self.send_error(from, &pkt, bytes, ErrorCode::AUTHENTICATION_FAILURE, 0, out);
+            }
+            return;
+        }
+        // RFC 2332, 5.3: an unknown extension with the C bit set is answered
+        // with Error Indication "Unrecognized Extension".
+        if let Some(offset) = unknown_compulsory_extension(&pkt, bytes) {
+            self.counters.error("unrecognized-extension");
+            if ty != MessageType::ErrorIndication {
+                self.send_error(
+                    from,
+                    &pkt,
+                    bytes,
+                    ErrorCode::UNRECOGNIZED_EXTENSION,
+                    offset,
+                    out,
+                );
+            }
+            return;
+        }
+        match &pkt.message {
+            Message::RegistrationRequest(m) => {
+                self.on_registration_request(from, &pkt, m, now, out)
+            }
+            Message::RegistrationReply(m) => self.on_registration_reply(&pkt, m, now, out),
+            Message::ResolutionRequest(m) => {
+                self.on_resolution_request(from, &pkt, bytes, m, now, out)
+            }
+            Message::ResolutionReply(m) => self.on_resolution_reply(from, &pkt, m, now, out),
+            Message::PurgeRequest(m) => self.on_purge_request(from, &pkt, m, out),
+            Message::PurgeReply(_) => {}
+            Message::ErrorIndication(ei) => self.on_error_indication(from, ei, now, out),
+            Message::TrafficIndication(ti) => self.on_traffic_indication(&pkt, ti, now, out),
+        }
+    }
+
+    // Building and sending.
+
+    pub(crate) fn request_id(&mut self) -> u32 {
+        let id = self.next_request_id;
+        self.next_request_id = self.next_request_id.wrapping_add(1).max(1);
+        id
+    }
+
+    /// Our own CIE, as put in Responder Address and transit records.
+    pub(crate) fn own_cie(&self, prefix_length: u8) -> Cie {
+        Cie {
+            code: CieCode::SUCCESS,
+            prefix_length,
+            mtu: self.config.mtu,
+            holding_time: self.config.holding_time,
+            preference: 255,
+            nbma: NbmaAddress::new(self.config.nbma),
+            protocol: Address::Ip(self.config.protocol.ip()),
+            ..Cie::default()
+        }
+    }
+
+    /// A packet from us with the extensions Cisco IOS puts in every request.
+    pub(crate) fn new_packet(&self, dst: IpAddr, message: Message) -> Packet {
+        let own = self.config.protocol.ip();
+        let mut extensions = vec![
+            Extension::new(true, ExtensionBody::ResponderAddress { cies: vec![] }),
+            Extension::new(true, ExtensionBody::ForwardTransitNhs { cies: vec![] }),
+            Extension::new(true, ExtensionBody::ReverseTransitNhs { cies: vec![] }),
+        ];
+        if message.message_type() == MessageType::TrafficIndication {
+            extensions.remove(0);
+        }
+        if let Some(password) = &self.config.authentication {
+            extensions.push(Extension::new(
+                true,
+                ExtensionBody::Authentication(Authentication::cisco_cleartext(password)),
+            ));
+        }
+        extensions.push(Extension::new(
+            false,
+            ExtensionBody::CiscoNatAddress { cies: vec![] },
+        ));
+        extensions.push(Extension::new(true, ExtensionBody::End));
+        Packet {
+            afn: if self.config.nbma.is_ipv4() {
+                header::afn::IPV4
+            } else {
+                header::afn::IPV6
+            },
+            protocol: if own.is_ipv4() {
+                ProtocolType::IPV4
+            } else {
+                ProtocolType::IPV6
+            },
+            hop_count: HOP_COUNT,
+            src_nbma: NbmaAddress::new(self.config.nbma),
+            src_nbma_subaddress: NbmaAddress::default(),
+            src_protocol: Address::Ip(own),
+            dst_protocol: Address::Ip(dst),
+            message,
+            extensions,
+            trailer: vec![],
+        }
+    }
+
+    pub(crate) fn request(&self, flags: u16, request_id: u32, cies: Vec<Cie>) -> RequestReply {
+        RequestReply {
+            flags: Flags(flags),
+            request_id,
+            cies,
+        }
+    }
+
+    pub(crate) fn send(&mut self, to: IpAddr, pkt: &Packet, out: &mut Vec<Output>) {
+        match pkt.encode() {
+            Ok(bytes) => {
+                self.counters.tx(pkt.message_type());
+                out.push(Output::Send {
+                    to,
+                    bytes,
+                    summary: summary(pkt),
+                });
+            }
+            Err(e) => {
+                self.counters.error("encode");
+                tracing::warn!(%to, error = %e, "cannot encode NHRP packet");
+            }
+        }
+    }
+
+    /// RFC 2332, 5.2.7: Error Indication back to the sender of `bytes`.
+    pub(crate) fn send_error(
+        &mut self,
+        to: IpAddr,
+        pkt: &Packet,
+        bytes: &[u8],
+        code: ErrorCode,
+        error_offset: u16,
+        out: &mut Vec<Output>,
+    ) {
+        let dst = pkt.src_protocol.ip().unwrap_or(self.config.protocol.ip());
+        let size =
+            crate::packet::HeaderView::new(bytes).map_or(bytes.len(), |v| v.packet_size().into());
+        let ei = ErrorIndication {
+            code,
+            error_offset,
+            packet: bytes.get(..size).unwrap_or(bytes).to_vec(),
+            ..ErrorIndication::default()
+        };
+        let mut reply = self.new_packet(dst, Message::ErrorIndication(ei));
+        reply.extensions.retain(|e| {
+            matches!(
+                e.body,
+                ExtensionBody::Authentication(_) | ExtensionBody::End
+            )
+        });
+        self.send(to, &reply, out);
+    }
+
+    pub(crate) fn is_own(&self, ip: IpAddr) -> bool {
+        ip == self.config.protocol.ip()
+    }
+
+    /// The prefix length we answer with when `ip` is ours: our tunnel
+    /// address as a host, or the local prefix that holds it.
+    pub(crate) fn authoritative_prefix(&self, ip: IpAddr) -> Option<u8> {
+        if self.is_own(ip) {
+            return Some(crate::cache::max_prefix(ip));
+        }
+        self.config
+            .local_prefixes
+            .iter()
+            .filter(|p| p.contains(ip))
+            .map(|p| p.prefix())
+            .max()
+    }
+}
+
+/// The offset of the first unknown extension with the C bit set.
+fn unknown_compulsory_extension(pkt: &Packet, bytes: &[u8]) -> Option<u16> {
+    let view = crate::packet::HeaderView::new(bytes)?;
+    let mut offset = usize::from(view.extension_offset());
+    for ext in &pkt.extensions {
+        if ext.compulsory && !ext.body.is_known() {
+            return u16::try_from(offset).ok();
+        }
+        offset += ext.to_bytes().map_or(4, |b| b.len());
+    }
+    None
+}
+
+/// One line for logs and conformance tests.
+pub fn summary(pkt: &Packet) -> String {
+    let mut s = format!(
+        "{} {} -> {}",
+        pkt.message_type(),
+        pkt.src_protocol,
+        pkt.dst_protocol
+    );
+    if let Some(m) = pkt.message.request_reply() {
+        s.push_str(&format!(" id {}", m.request_id));
+        for c in &m.cies {
+            s.push_str(&format!(
+                " [{} {}/{} nbma {} hold {}]",
+                c.code.0, c.protocol, c.prefix_length, c.nbma.address, c.holding_time
+            ));
+        }
+    }
+    if let Message::ErrorIndication(ei) = &pkt.message {
+        s.push_str(&format!(" code {} offset {}", ei.code.0, ei.error_offset));
+    }
+    s
+}

@@ -1,0 +1,100 @@
+//! What goes into the sans-IO core and what comes out of it.
+//!
+//! ```text
+//!   driver (tokio)                         core (no IO, no clock)
+//!   GRE 0x2001 from NBMA X ---Input::Packet-->  Instance::handle(input, now)
+//!   timer expired ------------Input::Tick---->        |
+//!   data plane miss/hairpin --Input::DataPlane->      |
+//!   northbound RPC -----------Input::Command-->       v
+//!   raw socket <-------------Output::Send------- Vec<Output>
+//!   kernel neighbors/routes <-Output::Binding*/Route*
+//!   northbound notifications <-Output::Notify
+//!   sleep until -------------- Instance::next_wakeup()
+//! ```
+
+use std::net::IpAddr;
+
+use ipnetwork::IpNetwork;
+use serde::Serialize;
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Input {
+    /// An NHRP packet (GRE protocol 0x2001) and the underlay address it
+    /// came from (which differs from its claimed NBMA address behind NAT).
+    Packet {
+        from: IpAddr,
+        bytes: Vec<u8>,
+    },
+    /// Time passed: process everything due at `now`.
+    Tick,
+    DataPlane(DataPlaneEvent),
+    Command(Command),
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum DataPlaneEvent {
+    /// A packet to `destination` whose tunnel next hop has no binding
+    /// (Phase 2): resolve `next_hop`. The packet goes via the NHS meanwhile.
+    Miss { next_hop: IpAddr },
+    /// Hub: a packet that came in from `from_nbma` leaves again on the same
+    /// tunnel (Phase 3 redirect). `packet` holds its IP header and at least
+    /// the first 8 octets of payload.
+    Hairpin { from_nbma: IpAddr, packet: Vec<u8> },
+    /// A shortcut route was used recently: keep it.
+    Used { prefix: IpNetwork },
+    /// The kernel routes whose output interface is this tunnel changed:
+    /// the full new set, prefix -> tunnel next hop. An NHS forwards
+    /// Resolution Requests along them (a spoke LAN learnt from OSPF/BGP).
+    TunnelRoutes(Vec<(IpNetwork, IpAddr)>),
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Command {
+    /// Remove every dynamic and shortcut entry; purge the shortcuts at
+    /// their responders.
+    ClearCache,
+    /// Remove one entry, telling the peer that holds it.
+    Purge { prefix: IpNetwork },
+    /// Our NBMA address changed (DHCP, failover): purge the old binding at
+    /// every NHS and register the new one.
+    NbmaChanged { nbma: IpAddr },
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[serde(tag = "output", rename_all = "snake_case")]
+pub enum Output {
+    /// Send an NHRP packet in GRE to this underlay address.
+    Send {
+        to: IpAddr,
+        #[serde(skip)]
+        bytes: Vec<u8>,
+        /// Decoded form, for logs and conformance tests.
+        summary: String,
+    },
+    /// The data plane may reach `protocol` at `nbma` (neighbor entry).
+    BindingAdded {
+        protocol: IpAddr,
+        nbma: IpAddr,
+    },
+    BindingRemoved {
+        protocol: IpAddr,
+    },
+    /// Install a route for `prefix` via the tunnel peer `next_hop`.
+    RouteAdded {
+        prefix: IpNetwork,
+        next_hop: IpAddr,
+    },
+    RouteRemoved {
+        prefix: IpNetwork,
+    },
+    Notify(Notification),
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[serde(tag = "notification", rename_all = "snake_case")]
+pub enum Notification {
+    NhsUp { nhs: IpAddr },
+    NhsDown { nhs: IpAddr },
+    PeerUp { protocol: IpAddr, nbma: IpAddr },
+    PeerDown { protocol: IpAddr },
+}

@@ -1,0 +1,218 @@
+//! The NHC (spoke) side of registration (RFC 2332, 5.2.3/5.2.4): register
+//! with every configured NHS, refresh, retry with backoff, track NHS state.
+
+use std::net::IpAddr;
+use std::time::{Duration, Instant};
+
+use serde::Serialize;
+
+use crate::cache::max_prefix;
+use crate::config::NhsConfig;
+use crate::instance::Instance;
+use crate::io::{Notification, Output};
+use crate::packet::{
+    Cie, CieCode, ExtensionBody, Flags, Message, NbmaAddress, Packet, RequestReply,
+};
+
+/// First retry after 1 s, doubling up to 64 s (Cisco's registration
+/// retransmission schedule).
+const FIRST_RETRY: Duration = Duration::from_secs(1);
+const MAX_RETRY: Duration = Duration::from_secs(64);
+/// Unanswered registrations after which an NHS is declared down.
+const DOWN_AFTER: u32 = 3;
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum NhsStatus {
+    /// Never answered yet.
+    Connecting,
+    Up,
+    Down,
+}
+
+#[derive(Debug)]
+pub struct NhsState {
+    pub config: NhsConfig,
+    pub status: NhsStatus,
+    /// Request id of the registration in flight.
+    pub request_id: Option<u32>,
+    /// Unanswered registrations in a row.
+    pub attempts: u32,
+    pub next_action: Instant,
+    /// The NBMA address the NHS saw us at (Cisco NAT extension).
+    pub seen_as: Option<IpAddr>,
+}
+
+impl NhsState {
+    pub fn new(config: NhsConfig, now: Instant) -> Self {
+        NhsState {
+            config,
+            status: NhsStatus::Connecting,
+            request_id: None,
+            attempts: 0,
+            next_action: now,
+            seen_as: None,
+        }
+    }
+}
+
+impl Instance {
+    pub fn nhs_states(&self) -> &[NhsState] {
+        &self.nhs
+    }
+
+    /// The NHS to send resolution requests to: the best priority among
+    /// those up, else the best configured.
+    pub(crate) fn best_nhs(&self) -> Option<&NhsState> {
+        let best = |up: bool| {
+            self.nhs
+                .iter()
+                .filter(|n| !up || n.status == NhsStatus::Up)
+                .min_by_key(|n| n.config.priority)
+        };
+        best(true).or_else(|| best(false))
+    }
+
+    pub(crate) fn registration_timers(&mut self, now: Instant, out: &mut Vec<Output>) {
+        for i in 0..self.nhs.len() {
+            if self.nhs[i].next_action > now {
+                continue;
+            }
+            if self.nhs[i].request_id.is_some() {
+                // The last registration went unanswered.
+                let nhs = &mut self.nhs[i];
+                nhs.attempts += 1;
+                if nhs.attempts >= DOWN_AFTER && nhs.status != NhsStatus::Down {
+                    nhs.status = NhsStatus::Down;
+                    tracing::warn!(nhs = %nhs.config.protocol, "NHS down: no registration reply");
+                    out.push(Output::Notify(Notification::NhsDown {
+                        nhs: nhs.config.protocol,
+                    }));
+                }
+            }
+            self.register(i, now, out);
+        }
+    }
+
+    fn register(&mut self, i: usize, now: Instant, out: &mut Vec<Output>) {
+        let id = self.request_id();
+        let nhs = self.nhs[i].config.clone();
+        let mut flags = Flags::CISCO_NAT_CAPABLE;
+        if self.config.registration_unique {
+            flags |= Flags::REGISTRATION_UNIQUE;
+        }
+        let own = self.config.protocol.ip();
+        let cie = Cie {
+            prefix_length: max_prefix(own),
+            holding_time: self.config.holding_time,
+            ..self.own_cie(max_prefix(own))
+        };
+        // Cisco: the CIE carries no client addresses; they are the packet's
+        // source fields.
+        let cie = Cie {
+            nbma: NbmaAddress::default(),
+            protocol: Default::default(),
+            ..cie
+        };
+        let mut pkt = self.new_packet(
+            nhs.protocol,
+            Message::RegistrationRequest(self.request(flags, id, vec![cie])),
+        );
+        // Cisco puts the NHS's addresses in the NAT extension of requests.
+        let nat_cie = Cie {
+            holding_time: 0,
+            nbma: NbmaAddress::new(nhs.nbma),
+            protocol: nhs.protocol.into(),
+            ..self.own_cie(max_prefix(nhs.protocol))
+        };
+        for ext in &mut pkt.extensions {
+            if let ExtensionBody::CiscoNatAddress { cies } = &mut ext.body {
+                cies.push(nat_cie.clone());
+            }
+        }
+        let state = &mut self.nhs[i];
+        state.request_id = Some(id);
+        let backoff = FIRST_RETRY
+            .saturating_mul(1 << state.attempts.min(6))
+            .min(MAX_RETRY);
+        state.next_action = now + backoff;
+        self.send(nhs.nbma, &pkt, out);
+    }
+
+    pub(crate) fn on_registration_reply(
+        &mut self,
+        pkt: &Packet,
+        m: &RequestReply,
+        now: Instant,
+        out: &mut Vec<Output>,
+    ) {
+        let interval = self.config.registration_interval();
+        let Some(nhs) = self
+            .nhs
+            .iter_mut()
+            .find(|n| n.request_id == Some(m.request_id))
+        else {
+            self.counters.error("unexpected-reply");
+            return;
+        };
+        nhs.request_id = None;
+        let code = m.cies.first().map_or(CieCode::SUCCESS, |c| c.code);
+        if code != CieCode::SUCCESS {
+            // RFC 2332, 5.2.4: a NAK; retry on the backoff schedule.
+            tracing::warn!(nhs = %nhs.config.protocol, %code, "registration refused");
+            self.counters.error("registration-refused");
+            nhs.attempts += 1;
+            nhs.next_action = now
+                + FIRST_RETRY
+                    .saturating_mul(1 << nhs.attempts.min(6))
+                    .min(MAX_RETRY);
+            return;
+        }
+        nhs.attempts = 0;
+        nhs.next_action = now + interval;
+        nhs.seen_as = pkt.extensions.iter().find_map(|e| match &e.body {
+            ExtensionBody::CiscoNatAddress { cies } => {
+                cies.first().and_then(|c| c.nbma.address.ip())
+            }
+            _ => None,
+        });
+        if nhs.status != NhsStatus::Up {
+            nhs.status = NhsStatus::Up;
+            tracing::info!(nhs = %nhs.config.protocol, "NHS up");
+            out.push(Output::Notify(Notification::NhsUp {
+                nhs: nhs.config.protocol,
+            }));
+        }
+    }
+
+    /// Our NBMA address changed: purge the old binding at every NHS, then
+    /// register the new one at once.
+    pub(crate) fn nbma_changed(&mut self, nbma: IpAddr, now: Instant, out: &mut Vec<Output>) {
+        let old = self.config.nbma;
+        if old == nbma {
+            return;
+        }
+        let own = self.config.protocol.ip();
+        for i in 0..self.nhs.len() {
+            let nhs = self.nhs[i].config.clone();
+            let id = self.request_id();
+            let cie = Cie {
+                holding_time: 0,
+                nbma: NbmaAddress::new(old),
+                ..self.own_cie(max_prefix(own))
+            };
+            let purge = self.new_packet(
+                nhs.protocol,
+                Message::PurgeRequest(self.request(0, id, vec![cie])),
+            );
+            self.send(nhs.nbma, &purge, out);
+        }
+        self.config.nbma = nbma;
+        for nhs in &mut self.nhs {
+            nhs.next_action = now;
+            nhs.attempts = 0;
+            nhs.request_id = None;
+        }
+        self.registration_timers(now, out);
+    }
+}

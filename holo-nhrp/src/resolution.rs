@@ -1,0 +1,434 @@
+//! Resolution (RFC 2332, 5.2.1/5.2.2), Phase 3 redirect (Cisco Traffic
+//! Indication) and Error Indication handling.
+
+use std::net::IpAddr;
+use std::time::{Duration, Instant};
+
+use ipnetwork::IpNetwork;
+
+use crate::cache::{Entry, EntryType, host, max_prefix};
+use crate::instance::Instance;
+use crate::io::Output;
+use crate::packet::{
+    Address, Cie, CieCode, ErrorCode, ErrorIndication, ExtensionBody, Flags, Message, MessageType,
+    Packet, RequestReply, TrafficIndication,
+};
+
+/// Retries of an unanswered Resolution Request: 1, 2, 4 s, then give up.
+const RESOLUTION_RETRIES: u32 = 3;
+const FIRST_RETRY: Duration = Duration::from_secs(1);
+/// How long a failed resolution is remembered (negative cache).
+const NEGATIVE_HOLD: Duration = Duration::from_secs(10);
+/// Octets of the offending packet a Traffic Indication carries: the IP
+/// header and the first 8 octets of payload, as Cisco IOS sends.
+const INDICATION_BYTES: usize = 28;
+
+#[derive(Debug)]
+pub struct Pending {
+    pub request_id: u32,
+    pub attempts: u32,
+    pub next_retry: Instant,
+}
+
+impl Instance {
+    /// Start resolving `target` unless it is known or already in flight.
+    pub(crate) fn resolve(&mut self, target: IpAddr, now: Instant, out: &mut Vec<Output>) {
+        if self.pending.contains_key(&target) || self.is_own(target) {
+            return;
+        }
+        if self
+            .cache
+            .lookup(target)
+            .is_some_and(|e| e.ty != EntryType::Incomplete)
+        {
+            return;
+        }
+        let mut entry = Entry::new(host(target), EntryType::Incomplete, target, now);
+        entry.expires = Some(now + FIRST_RETRY * (1 << RESOLUTION_RETRIES));
+        self.cache.insert(entry, out);
+        let request_id = self.request_id();
+        self.pending.insert(
+            target,
+            Pending {
+                request_id,
+                attempts: 0,
+                next_retry: now,
+            },
+        );
+        self.send_resolution_request(target, now, out);
+    }
+
+    fn send_resolution_request(&mut self, target: IpAddr, now: Instant, out: &mut Vec<Output>) {
+        let Some(nhs) = self.best_nhs().map(|n| n.config.nbma) else {
+            self.counters.error("no-nhs");
+            return;
+        };
+        let Some(pending) = self.pending.get_mut(&target) else {
+            return;
+        };
+        pending.next_retry = now + FIRST_RETRY * (1 << pending.attempts);
+        pending.attempts += 1;
+        let id = pending.request_id;
+        let flags = Flags::RESOLUTION_ROUTER
+            | Flags::RESOLUTION_AUTHORITATIVE
+            | Flags::RESOLUTION_SOURCE_STABLE
+            | Flags::CISCO_NAT_CAPABLE;
+        let own = self.config.protocol.ip();
+        let cie = Cie {
+            nbma: Default::default(),
+            protocol: Address::Absent,
+            preference: 0,
+            ..self.own_cie(max_prefix(own))
+        };
+        let pkt = self.new_packet(
+            target,
+            Message::ResolutionRequest(self.request(flags, id, vec![cie])),
+        );
+        self.send(nhs, &pkt, out);
+    }
+
+    pub(crate) fn resolution_timers(&mut self, now: Instant, out: &mut Vec<Output>) {
+        let due: Vec<IpAddr> = self
+            .pending
+            .iter()
+            .filter(|(_, p)| p.next_retry <= now)
+            .map(|(t, _)| *t)
+            .collect();
+        for target in due {
+            let attempts = self.pending.get(&target).map_or(0, |p| p.attempts);
+            if attempts > RESOLUTION_RETRIES {
+                self.counters.error("resolution-timeout");
+                self.resolution_failed(target, now, out);
+            } else {
+                self.send_resolution_request(target, now, out);
+            }
+        }
+    }
+
+    /// Negative cache entry for `target` (RFC 2332, 5.2.2).
+    fn resolution_failed(&mut self, target: IpAddr, now: Instant, out: &mut Vec<Output>) {
+        self.pending.remove(&target);
+        let mut entry = Entry::new(host(target), EntryType::Negative, target, now);
+        entry.expires = Some(now + NEGATIVE_HOLD);
+        self.cache.insert(entry, out);
+    }
+
+    pub(crate) fn on_resolution_request(
+        &mut self,
+        from: IpAddr,
+        pkt: &Packet,
+        bytes: &[u8],
+        m: &RequestReply,
+        now: Instant,
+        out: &mut Vec<Output>,
+    ) {
+        let (Some(target), Some(requester)) = (pkt.dst_protocol.ip(), pkt.src_protocol.ip()) else {
+            self.counters.error("bad-address");
+            return;
+        };
+        let requester_nbma = pkt.src_nbma.address.ip();
+
+        if let Some(prefix_length) = self.authoritative_prefix(target) {
+            // We own the target: answer the requester directly (Cisco) and
+            // learn its binding so the return traffic goes direct too.
+            let nbma = if pkt.hop_count == crate::instance::HOP_COUNT {
+                Some(from)
+            } else {
+                requester_nbma
+            };
+            let Some(nbma) = nbma else { return };
+            let mut learnt = Entry::new(host(requester), EntryType::Shortcut, requester, now);
+            learnt.nbma = Some(nbma);
+            let hold = m
+                .cies
+                .first()
+                .map_or(self.config.holding_time, |c| c.holding_time);
+            learnt.expires = Some(now + Duration::from_secs(hold.into()));
+            if self
+                .cache
+                .host(requester)
+                .is_none_or(|e| e.ty == EntryType::Shortcut)
+            {
+                self.cache.insert(learnt, out);
+            }
+            let own = self.own_cie(prefix_length);
+            let mut reply = pkt.clone();
+            reply.hop_count = crate::instance::HOP_COUNT;
+            let cie = Cie {
+                protocol: Address::Ip(self.config.protocol.ip()),
+                ..own.clone()
+            };
+            reply.message = Message::ResolutionReply(RequestReply {
+                flags: Flags(
+                    m.flags.0
+                        | Flags::RESOLUTION_DESTINATION_STABLE
+                        | Flags::RESOLUTION_AUTHORITATIVE,
+                ),
+                request_id: m.request_id,
+                cies: vec![cie],
+            });
+            for ext in &mut reply.extensions {
+                if let ExtensionBody::ResponderAddress { cies } = &mut ext.body {
+                    *cies = vec![self.own_cie(max_prefix(self.config.protocol.ip()))];
+                }
+            }
+            self.send(nbma, &reply, out);
+            return;
+        }
+
+        // Not ours: forward towards the target (RFC 2332, 5.2.1), through a
+        // registered client that holds it, else our own NHS.
+        if pkt.hop_count <= 1 {
+            self.counters.error("hop-count-exceeded");
+            self.send_error(from, pkt, bytes, ErrorCode::HOP_COUNT_EXCEEDED, 9, out);
+            return;
+        }
+        let own = self.config.protocol.ip();
+        let looped = pkt.extensions.iter().any(|e| match &e.body {
+            ExtensionBody::ForwardTransitNhs { cies } => {
+                cies.iter().any(|c| c.protocol.ip() == Some(own))
+            }
+            _ => false,
+        });
+        if looped {
+            self.counters.error("loop-detected");
+            self.send_error(from, pkt, bytes, ErrorCode::LOOP_DETECTED, 0, out);
+            return;
+        }
+        let next = self
+            .next_hop_for(target)
+            .or_else(|| self.best_nhs().map(|n| n.config.nbma));
+        let Some(next) = next.filter(|n| *n != from) else {
+            // RFC 2332, 5.2.2: nobody to ask: a NAK with code 12.
+            self.counters.error("no-binding");
+            let mut reply = pkt.clone();
+            reply.hop_count = crate::instance::HOP_COUNT;
+            let cies = m
+                .cies
+                .iter()
+                .map(|c| Cie {
+                    code: CieCode::NO_BINDING,
+                    ..c.clone()
+                })
+                .collect();
+            reply.message = Message::ResolutionReply(RequestReply { cies, ..m.clone() });
+            self.send(from, &reply, out);
+            return;
+        };
+        let mut fwd = pkt.clone();
+        fwd.hop_count -= 1;
+        let record = self.own_cie(max_prefix(own));
+        for ext in &mut fwd.extensions {
+            if let ExtensionBody::ForwardTransitNhs { cies } = &mut ext.body {
+                cies.push(record.clone());
+            }
+        }
+        self.send(next, &fwd, out);
+    }
+
+    /// The NBMA address of the registered client through which `target` is
+    /// reached: its own binding or a tunnel route via it.
+    fn next_hop_for(&self, target: IpAddr) -> Option<IpAddr> {
+        let usable = |ty| matches!(ty, EntryType::Dynamic | EntryType::Static);
+        if let Some(e) = self.cache.lookup(target).filter(|e| usable(e.ty)) {
+            return e.nbma;
+        }
+        let (_, via) = self
+            .tunnel_routes
+            .iter()
+            .filter(|(prefix, _)| prefix.contains(target))
+            .max_by_key(|(prefix, _)| prefix.prefix())?;
+        self.cache
+            .host(*via)
+            .filter(|e| usable(e.ty))
+            .and_then(|e| e.nbma)
+    }
+
+    pub(crate) fn on_resolution_reply(
+        &mut self,
+        from: IpAddr,
+        pkt: &Packet,
+        m: &RequestReply,
+        now: Instant,
+        out: &mut Vec<Output>,
+    ) {
+        let (Some(target), Some(requester)) = (pkt.dst_protocol.ip(), pkt.src_protocol.ip()) else {
+            self.counters.error("bad-address");
+            return;
+        };
+        if !self.is_own(requester) {
+            // A transit NHS: pass the reply back towards the requester.
+            let Some(nbma) = self.cache.host(requester).and_then(|e| e.nbma) else {
+                self.counters.error("no-binding");
+                return;
+            };
+            let mut fwd = pkt.clone();
+            fwd.hop_count = fwd.hop_count.saturating_sub(1);
+            let record = self.own_cie(max_prefix(self.config.protocol.ip()));
+            for ext in &mut fwd.extensions {
+                if let ExtensionBody::ReverseTransitNhs { cies } = &mut ext.body {
+                    cies.push(record.clone());
+                }
+            }
+            self.send(nbma, &fwd, out);
+            return;
+        }
+        let Some(pending) = self.pending.get(&target) else {
+            self.counters.error("unexpected-reply");
+            return;
+        };
+        if pending.request_id != m.request_id {
+            self.counters.error("unexpected-reply");
+            return;
+        }
+        self.pending.remove(&target);
+        self.cache.remove(&host(target), out);
+        let Some(cie) = m.cies.first().filter(|c| c.code == CieCode::SUCCESS) else {
+            self.counters.error("resolution-nak");
+            self.resolution_failed(target, now, out);
+            return;
+        };
+        let (Some(peer), Some(claimed)) = (cie.protocol.ip(), cie.nbma.address.ip()) else {
+            self.counters.error("bad-address");
+            return;
+        };
+        // A reply that came straight from the responder tells us where it
+        // really is (NAT); otherwise trust what it claims.
+        let nbma = if from == claimed || pkt.hop_count == crate::instance::HOP_COUNT {
+            from
+        } else {
+            claimed
+        };
+        let expires = Some(now + Duration::from_secs(cie.holding_time.into()));
+        let mut binding = Entry::new(host(peer), EntryType::Shortcut, peer, now);
+        binding.nbma = Some(nbma);
+        binding.claimed_nbma = (nbma != claimed).then_some(claimed);
+        binding.authoritative = m.flags.contains(Flags::RESOLUTION_AUTHORITATIVE);
+        binding.expires = expires;
+        if self
+            .cache
+            .host(peer)
+            .is_none_or(|e| e.ty == EntryType::Shortcut)
+        {
+            self.cache.insert(binding.clone(), out);
+        }
+        // The reply's prefix length lets us route a whole prefix via the
+        // peer (hub summarization, Phase 3).
+        let prefix = IpNetwork::new(target, cie.prefix_length.min(max_prefix(target)))
+            .ok()
+            .and_then(|p| IpNetwork::new(p.network(), p.prefix()).ok());
+        if let Some(prefix) = prefix.filter(|p| *p != host(peer)) {
+            let route = Entry { prefix, ..binding };
+            self.cache.insert(route, out);
+        }
+    }
+
+    pub(crate) fn on_error_indication(
+        &mut self,
+        from: IpAddr,
+        ei: &ErrorIndication,
+        now: Instant,
+        out: &mut Vec<Output>,
+    ) {
+        tracing::info!(%from, code = %ei.code, "NHRP Error Indication received");
+        let Ok(original) = Packet::decode(&ei.packet) else {
+            return;
+        };
+        let Some(m) = original.message.request_reply() else {
+            return;
+        };
+        match original.message_type() {
+            MessageType::ResolutionRequest => {
+                let target = original.dst_protocol.ip();
+                if let Some(target) = target.filter(|t| {
+                    self.pending
+                        .get(t)
+                        .is_some_and(|p| p.request_id == m.request_id)
+                }) {
+                    self.cache.remove(&host(target), out);
+                    self.resolution_failed(target, now, out);
+                }
+            }
+            MessageType::RegistrationRequest => {
+                if let Some(nhs) = self
+                    .nhs
+                    .iter_mut()
+                    .find(|n| n.request_id == Some(m.request_id))
+                {
+                    nhs.request_id = None;
+                    nhs.attempts += 1;
+                }
+            }
+            _ => {}
+        }
+    }
+
+    /// Spoke: a Traffic Indication says a better path exists for the
+    /// destination of the packet it carries (Phase 3): resolve it.
+    pub(crate) fn on_traffic_indication(
+        &mut self,
+        _pkt: &Packet,
+        ti: &TrafficIndication,
+        now: Instant,
+        out: &mut Vec<Output>,
+    ) {
+        if !self.config.shortcut {
+            self.counters.error("shortcut-disabled");
+            return;
+        }
+        let Some((_, dst)) = ip_source_destination(&ti.packet) else {
+            self.counters.error("bad-indication");
+            return;
+        };
+        self.resolve(dst, now, out);
+    }
+
+    /// Hub: a packet from `from_nbma` hairpinned out of the tunnel again.
+    pub(crate) fn redirect(
+        &mut self,
+        from_nbma: IpAddr,
+        packet: &[u8],
+        now: Instant,
+        out: &mut Vec<Output>,
+    ) {
+        if !self.config.redirect {
+            return;
+        }
+        let Some((src, dst)) = ip_source_destination(packet) else {
+            self.counters.error("bad-hairpin");
+            return;
+        };
+        let interval = self.config.redirect_interval;
+        if self
+            .redirects
+            .get(&(src, dst))
+            .is_some_and(|at| now.duration_since(*at) < interval)
+        {
+            return;
+        }
+        self.redirects.insert((src, dst), now);
+        let ti = TrafficIndication {
+            packet: packet.get(..INDICATION_BYTES).unwrap_or(packet).to_vec(),
+            ..TrafficIndication::default()
+        };
+        let pkt = self.new_packet(src, Message::TrafficIndication(ti));
+        self.send(from_nbma, &pkt, out);
+    }
+}
+
+/// Source and destination of an IPv4 or IPv6 packet.
+fn ip_source_destination(packet: &[u8]) -> Option<(IpAddr, IpAddr)> {
+    match packet.first()? >> 4 {
+        4 => {
+            let src: [u8; 4] = packet.get(12..16)?.try_into().ok()?;
+            let dst: [u8; 4] = packet.get(16..20)?.try_into().ok()?;
+            Some((src.into(), dst.into()))
+        }
+        6 => {
+            let src: [u8; 16] = packet.get(8..24)?.try_into().ok()?;
+            let dst: [u8; 16] = packet.get(24..40)?.try_into().ok()?;
+            Some((src.into(), dst.into()))
+        }
+        _ => None,
+    }
+}
