@@ -6,6 +6,7 @@
 pub mod cache;
 pub mod config;
 pub mod counters;
+pub mod driver;
 pub mod instance;
 pub mod io;
 pub mod nhc;
