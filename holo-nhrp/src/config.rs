@@ -62,6 +62,12 @@ pub struct InstanceConfig {
     /// Minimum interval between two Traffic Indications for the same
     /// (source, destination) pair.
     pub redirect_interval: Duration,
+    /// Replicate multicast to every dynamically registered peer (Cisco
+    /// `ip nhrp map multicast dynamic`, a hub's setting).
+    pub multicast_dynamic: bool,
+    /// NBMA addresses that always get multicast (Cisco `ip nhrp map
+    /// multicast ADDRESS`); the NHSs get it too.
+    pub multicast_static: Vec<IpAddr>,
 }
 
 impl InstanceConfig {
@@ -83,6 +89,8 @@ impl InstanceConfig {
             max_registrations: 10_000,
             local_prefixes: vec![],
             redirect_interval: Duration::from_secs(1),
+            multicast_dynamic: false,
+            multicast_static: vec![],
         }
     }
 

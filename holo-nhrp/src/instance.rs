@@ -34,6 +34,8 @@ pub struct Instance {
     /// The kernel's routes through this tunnel (prefix -> tunnel next hop).
     pub(crate) tunnel_routes: Vec<(IpNetwork, IpAddr)>,
     pub counters: Counters,
+    /// Dynamic peers in the multicast map: tunnel address -> NBMA.
+    pub(crate) multicast_peers: BTreeMap<IpAddr, IpAddr>,
 }
 
 impl Instance {
@@ -64,7 +66,18 @@ impl Instance {
             redirects: HashMap::new(),
             tunnel_routes: vec![],
             counters: Counters::default(),
+            multicast_peers: BTreeMap::new(),
         };
+        // The configured part of the multicast map: NHSs and static entries.
+        let mut fixed: Vec<IpAddr> = instance.config.nhs.iter().map(|n| n.nbma).collect();
+        fixed.extend(&instance.config.multicast_static);
+        fixed.sort();
+        fixed.dedup();
+        out.extend(
+            fixed
+                .into_iter()
+                .map(|nbma| Output::MulticastAdded { nbma }),
+        );
         (instance, out)
     }
 
@@ -80,10 +93,10 @@ impl Instance {
     pub fn next_wakeup(&self) -> Option<Instant> {
         let nhs = self.nhs.iter().map(|n| n.next_action);
         let pending = self.pending.values().map(|p| p.next_retry);
-        let redirects = None;
+        let refresh = self.cache.iter().filter_map(crate::resolution::refresh_at);
         nhs.chain(pending)
             .chain(self.cache.next_expiry())
-            .chain(redirects)
+            .chain(refresh)
             .min()
     }
 
@@ -108,7 +121,40 @@ impl Instance {
             Input::Command(Command::Purge { prefix }) => self.purge_entry(prefix, now, &mut out),
             Input::Command(Command::NbmaChanged { nbma }) => self.nbma_changed(nbma, now, &mut out),
         }
+        self.update_multicast(&mut out);
         out
+    }
+
+    /// Keeps dynamically registered peers in the multicast map (Cisco `ip
+    /// nhrp map multicast dynamic`), following the binding changes of this
+    /// step.
+    fn update_multicast(&mut self, out: &mut Vec<Output>) {
+        if !self.config.multicast_dynamic {
+            return;
+        }
+        let mut changes = vec![];
+        for o in out.iter() {
+            match o {
+                Output::BindingAdded { protocol, nbma }
+                    if self
+                        .cache
+                        .host(*protocol)
+                        .is_some_and(|e| e.ty == EntryType::Dynamic) =>
+                {
+                    if let Some(old) = self.multicast_peers.insert(*protocol, *nbma) {
+                        changes.push(Output::MulticastRemoved { nbma: old });
+                    }
+                    changes.push(Output::MulticastAdded { nbma: *nbma });
+                }
+                Output::BindingRemoved { protocol } => {
+                    if let Some(old) = self.multicast_peers.remove(protocol) {
+                        changes.push(Output::MulticastRemoved { nbma: old });
+                    }
+                }
+                _ => {}
+            }
+        }
+        out.extend(changes);
     }
 
     fn tick(&mut self, now: Instant, out: &mut Vec<Output>) {

@@ -87,6 +87,14 @@ pub enum Output {
     RouteRemoved {
         prefix: IpNetwork,
     },
+    /// Multicast and broadcast (routing protocol hellos) must also be
+    /// replicated to this NBMA address (the multicast map).
+    MulticastAdded {
+        nbma: IpAddr,
+    },
+    MulticastRemoved {
+        nbma: IpAddr,
+    },
     Notify(Notification),
 }
 

@@ -41,6 +41,9 @@ pub struct NhsState {
     pub next_action: Instant,
     /// The NBMA address the NHS saw us at (Cisco NAT extension).
     pub seen_as: Option<IpAddr>,
+    /// Registration Requests sent to this NHS, and replies received.
+    pub registrations_sent: u64,
+    pub replies_received: u64,
 }
 
 impl NhsState {
@@ -52,6 +55,8 @@ impl NhsState {
             attempts: 0,
             next_action: now,
             seen_as: None,
+            registrations_sent: 0,
+            replies_received: 0,
         }
     }
 }
@@ -132,6 +137,7 @@ impl Instance {
         }
         let state = &mut self.nhs[i];
         state.request_id = Some(id);
+        state.registrations_sent += 1;
         let backoff = FIRST_RETRY
             .saturating_mul(1 << state.attempts.min(6))
             .min(MAX_RETRY);
@@ -156,6 +162,7 @@ impl Instance {
             return;
         };
         nhs.request_id = None;
+        nhs.replies_received += 1;
         let code = m.cies.first().map_or(CieCode::SUCCESS, |c| c.code);
         if code != CieCode::SUCCESS {
             // RFC 2332, 5.2.4: a NAK; retry on the backoff schedule.

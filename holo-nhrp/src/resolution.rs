@@ -103,6 +103,33 @@ impl Instance {
                 self.send_resolution_request(target, now, out);
             }
         }
+
+        // Shortcuts in use are resolved again before they expire; idle ones
+        // simply run out (Cisco refreshes used entries the same way).
+        let refresh: Vec<(IpNetwork, IpAddr)> = self
+            .cache
+            .iter()
+            .filter(|e| refresh_at(e).is_some_and(|at| at <= now))
+            .map(|e| (e.prefix, refresh_target(e)))
+            .collect();
+        for (prefix, target) in refresh {
+            if let Some(e) = self.cache.get_mut(&prefix) {
+                e.used = false;
+            }
+            if self.pending.contains_key(&target) {
+                continue;
+            }
+            let request_id = self.request_id();
+            self.pending.insert(
+                target,
+                Pending {
+                    request_id,
+                    attempts: 0,
+                    next_retry: now,
+                },
+            );
+            self.send_resolution_request(target, now, out);
+        }
     }
 
     /// Negative cache entry for `target` (RFC 2332, 5.2.2).
@@ -282,7 +309,15 @@ impl Instance {
             return;
         }
         self.pending.remove(&target);
-        self.cache.remove(&host(target), out);
+        // The placeholder of a first resolution goes; a refreshed entry stays
+        // until the reply replaces it, so the data plane sees no gap.
+        if self
+            .cache
+            .host(target)
+            .is_some_and(|e| e.ty == EntryType::Incomplete)
+        {
+            self.cache.remove(&host(target), out);
+        }
         let Some(cie) = m.cies.first().filter(|c| c.code == CieCode::SUCCESS) else {
             self.counters.error("resolution-nak");
             self.resolution_failed(target, now, out);
@@ -413,6 +448,26 @@ impl Instance {
         };
         let pkt = self.new_packet(src, Message::TrafficIndication(ti));
         self.send(from_nbma, &pkt, out);
+    }
+}
+
+/// When a shortcut that the data plane reported as used must be resolved
+/// again: with a third of its lifetime left.
+pub(crate) fn refresh_at(e: &Entry) -> Option<Instant> {
+    if e.ty != EntryType::Shortcut || !e.used {
+        return None;
+    }
+    let expires = e.expires?;
+    Some(expires - expires.saturating_duration_since(e.created) / 3)
+}
+
+/// The address to resolve to refresh an entry: the peer for a binding, the
+/// prefix itself for a route (its responder is authoritative for all of it).
+fn refresh_target(e: &Entry) -> IpAddr {
+    if e.prefix.prefix() == max_prefix(e.prefix.ip()) {
+        e.next_hop
+    } else {
+        e.prefix.network()
     }
 }
 

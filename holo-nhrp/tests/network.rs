@@ -106,3 +106,105 @@ fn ipv4_header(src: &str, dst: &str) -> Vec<u8> {
     h.extend_from_slice(&[8, 0, 0, 0, 0, 1, 0, 1]);
     h
 }
+
+#[test]
+fn the_hub_multicast_map_follows_registrations() {
+    use holo_nhrp::Output;
+    let mut net = Network::new(3);
+    let mut h = hub();
+    h.multicast_dynamic = true;
+    net.add(h);
+    net.add(spoke(1));
+    net.add(spoke(2));
+    net.run_for(Duration::from_secs(5), Duration::from_millis(100));
+    let added: Vec<IpAddr> = net
+        .node(HUB)
+        .outputs
+        .iter()
+        .filter_map(|o| match o {
+            Output::MulticastAdded { nbma } => Some(*nbma),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(added, [ip("192.0.2.11"), ip("192.0.2.12")]);
+    // A spoke's own map holds its NHS from the start.
+    assert!(
+        net.node("192.0.2.11")
+            .outputs
+            .contains(&Output::MulticastAdded { nbma: ip(HUB) })
+    );
+
+    // Spoke 2 goes away: its registration expires and it leaves the map.
+    net.down.push(ip("192.0.2.12"));
+    net.run_for(Duration::from_secs(7300), Duration::from_secs(10));
+    assert!(
+        net.node(HUB).outputs.contains(&Output::MulticastRemoved {
+            nbma: ip("192.0.2.12")
+        }),
+        "expired peer leaves the multicast map"
+    );
+}
+
+#[test]
+fn a_used_shortcut_is_refreshed_and_an_idle_one_expires() {
+    use holo_nhrp::packet::MessageType;
+    let mut net = cloud(4, 2);
+    for n in 1..=2u8 {
+        let mut c = spoke(n);
+        c.holding_time = 600;
+        net.nodes.remove(&c.nbma);
+        net.add(c);
+    }
+    net.run_for(Duration::from_secs(5), Duration::from_millis(100));
+    let s1 = ip("192.0.2.11");
+    net.input(
+        s1,
+        Input::DataPlane(DataPlaneEvent::Miss {
+            next_hop: ip("10.0.0.12"),
+        }),
+    );
+    net.run_for(Duration::from_secs(2), Duration::from_millis(100));
+    let binding = "10.0.0.12/32".parse().unwrap();
+    assert_eq!(
+        net.node("192.0.2.11")
+            .instance
+            .cache()
+            .get(&binding)
+            .unwrap()
+            .ty,
+        EntryType::Shortcut
+    );
+    let sent = |net: &Network| {
+        net.node("192.0.2.11")
+            .instance
+            .counters
+            .sent(MessageType::ResolutionRequest)
+    };
+    let before = sent(&net);
+
+    // Used: resolved again before the 600 s holding time runs out, and kept.
+    net.input(
+        s1,
+        Input::DataPlane(DataPlaneEvent::Used { prefix: binding }),
+    );
+    net.run_for(Duration::from_secs(500), Duration::from_secs(1));
+    assert_eq!(sent(&net), before + 1);
+    assert!(
+        net.node("192.0.2.11")
+            .instance
+            .cache()
+            .get(&binding)
+            .is_some()
+    );
+
+    // Idle from now on: it expires.
+    net.run_for(Duration::from_secs(700), Duration::from_secs(1));
+    assert!(
+        net.node("192.0.2.11")
+            .instance
+            .cache()
+            .get(&binding)
+            .is_none()
+    );
+    assert_eq!(sent(&net), before + 1);
+}
