@@ -46,15 +46,14 @@ impl Instance {
         let mut entry = Entry::new(host(target), EntryType::Incomplete, target, now);
         entry.expires = Some(now + FIRST_RETRY * (1 << RESOLUTION_RETRIES));
         self.cache.insert(entry, out);
+        self.start_resolution(target, now, out);
+    }
+
+    /// A new request id for `target`, and the first Resolution Request.
+    fn start_resolution(&mut self, target: IpAddr, now: Instant, out: &mut Vec<Output>) {
         let request_id = self.request_id();
-        self.pending.insert(
-            target,
-            Pending {
-                request_id,
-                attempts: 0,
-                next_retry: now,
-            },
-        );
+        let pending = Pending { request_id, attempts: 0, next_retry: now };
+        self.pending.insert(target, pending);
         self.send_resolution_request(target, now, out);
     }
 
@@ -119,16 +118,7 @@ impl Instance {
             if self.pending.contains_key(&target) {
                 continue;
             }
-            let request_id = self.request_id();
-            self.pending.insert(
-                target,
-                Pending {
-                    request_id,
-                    attempts: 0,
-                    next_retry: now,
-                },
-            );
-            self.send_resolution_request(target, now, out);
+            self.start_resolution(target, now, out);
         }
     }
 
