@@ -5,27 +5,37 @@ use std::net::IpAddr;
 use std::time::Duration;
 
 use ipnetwork::IpNetwork;
+use serde::Deserialize;
 
 /// One Next Hop Server this node registers with (NHC role).
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct NhsConfig {
     /// The NHS's tunnel (protocol) address. Cisco allows it to be learnt
     /// from the Registration Reply; we require it.
     pub protocol: IpAddr,
     pub nbma: IpAddr,
     /// Lower is preferred (Cisco `ip nhrp nhs ... priority`, 0-255).
+    #[serde(default)]
     pub priority: u8,
+    #[serde(default)]
     pub cluster: u8,
 }
 
 /// A static protocol-to-NBMA binding (`ip nhrp map`).
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct StaticMap {
     pub protocol: IpAddr,
     pub nbma: IpAddr,
 }
 
-#[derive(Clone, Debug, PartialEq, Eq)]
+/// JSON (conformance topologies): `protocol` and `nbma` are required, every
+/// other field defaults to what `InstanceConfig::new` sets (a new field needs
+/// its `de::` default too); durations are seconds (a number) and
+/// `authentication` is the password as a string.
+#[derive(Clone, Debug, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct InstanceConfig {
     /// This node's tunnel address and the tunnel subnet.
     pub protocol: IpNetwork,
@@ -33,40 +43,54 @@ pub struct InstanceConfig {
     pub nbma: IpAddr,
     /// Holding time advertised in our registrations and replies (Cisco
     /// `ip nhrp holdtime`, default 7200 s).
+    #[serde(default = "de::holding_time")]
     pub holding_time: u16,
     /// Registration refresh interval; default one third of the holding
     /// time (Cisco `ip nhrp registration timeout`).
+    #[serde(default = "de::registration_interval", with = "de::optional_seconds")]
     pub registration_interval: Option<Duration>,
+    #[serde(default = "de::nhs")]
     pub nhs: Vec<NhsConfig>,
+    #[serde(default = "de::static_maps")]
     pub static_maps: Vec<StaticMap>,
     /// Hub: send Traffic Indications for hairpinned traffic (Phase 3).
+    #[serde(default = "de::redirect")]
     pub redirect: bool,
     /// Spoke: act on Traffic Indications by resolving and installing
     /// shortcuts (Phase 3).
+    #[serde(default = "de::shortcut")]
     pub shortcut: bool,
     /// Cisco cleartext authentication string (at most 8 octets on IOS).
+    #[serde(default = "de::authentication", with = "de::password")]
     pub authentication: Option<Vec<u8>>,
     /// Register with the U bit (Cisco default; `ip nhrp registration
     /// no-unique` clears it).
+    #[serde(default = "de::registration_unique")]
     pub registration_unique: bool,
     /// MTU advertised in our CIEs (Cisco puts the tunnel's IP MTU; 0 means
     /// unspecified, as FRR sends).
+    #[serde(default = "de::mtu")]
     pub mtu: u16,
     /// NHS: most dynamic registrations accepted; more are answered with CIE
     /// code 5 (insufficient resources).
+    #[serde(default = "de::max_registrations")]
     pub max_registrations: usize,
     /// Prefixes this node is authoritative for besides its own tunnel
     /// address (the LANs behind it), answered in Resolution Replies with
     /// their prefix length. Filled by the driver from the routing table.
+    #[serde(default = "de::local_prefixes")]
     pub local_prefixes: Vec<IpNetwork>,
     /// Minimum interval between two Traffic Indications for the same
     /// (source, destination) pair.
+    #[serde(default = "de::redirect_interval", with = "de::seconds")]
     pub redirect_interval: Duration,
     /// Replicate multicast to every dynamically registered peer (Cisco
     /// `ip nhrp map multicast dynamic`, a hub's setting).
+    #[serde(default = "de::multicast_dynamic")]
     pub multicast_dynamic: bool,
     /// NBMA addresses that always get multicast (Cisco `ip nhrp map
     /// multicast ADDRESS`); the NHSs get it too.
+    #[serde(default = "de::multicast_static")]
     pub multicast_static: Vec<IpAddr>,
 }
 
@@ -102,5 +126,94 @@ impl InstanceConfig {
     /// Whether this node is an NHS (hub): it has no NHS of its own.
     pub fn is_nhs(&self) -> bool {
         self.nhs.is_empty()
+    }
+}
+
+/// JSON input: the defaults of `InstanceConfig::new` and human units.
+mod de {
+    use std::net::{IpAddr, Ipv4Addr};
+    use std::time::Duration;
+
+    use ipnetwork::IpNetwork;
+    use serde::{Deserialize, Deserializer};
+
+    use super::{InstanceConfig, NhsConfig, StaticMap};
+
+    /// A config with every default, whose addresses serde replaces.
+    fn defaults() -> InstanceConfig {
+        let unspecified = IpAddr::V4(Ipv4Addr::UNSPECIFIED);
+        InstanceConfig::new(IpNetwork::from(unspecified), unspecified)
+    }
+
+    pub fn holding_time() -> u16 {
+        defaults().holding_time
+    }
+    pub fn registration_interval() -> Option<Duration> {
+        defaults().registration_interval
+    }
+    pub fn nhs() -> Vec<NhsConfig> {
+        defaults().nhs
+    }
+    pub fn static_maps() -> Vec<StaticMap> {
+        defaults().static_maps
+    }
+    pub fn redirect() -> bool {
+        defaults().redirect
+    }
+    pub fn shortcut() -> bool {
+        defaults().shortcut
+    }
+    pub fn authentication() -> Option<Vec<u8>> {
+        defaults().authentication
+    }
+    pub fn registration_unique() -> bool {
+        defaults().registration_unique
+    }
+    pub fn mtu() -> u16 {
+        defaults().mtu
+    }
+    pub fn max_registrations() -> usize {
+        defaults().max_registrations
+    }
+    pub fn local_prefixes() -> Vec<IpNetwork> {
+        defaults().local_prefixes
+    }
+    pub fn redirect_interval() -> Duration {
+        defaults().redirect_interval
+    }
+    pub fn multicast_dynamic() -> bool {
+        defaults().multicast_dynamic
+    }
+    pub fn multicast_static() -> Vec<IpAddr> {
+        defaults().multicast_static
+    }
+
+    /// Seconds, fractions allowed: `1`, `0.5`.
+    pub mod seconds {
+        use super::*;
+
+        pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Duration, D::Error> {
+            let secs = f64::deserialize(d)?;
+            Duration::try_from_secs_f64(secs).map_err(serde::de::Error::custom)
+        }
+    }
+
+    pub mod optional_seconds {
+        use super::*;
+
+        pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Duration>, D::Error> {
+            Option::<f64>::deserialize(d)?
+                .map(|secs| Duration::try_from_secs_f64(secs).map_err(serde::de::Error::custom))
+                .transpose()
+        }
+    }
+
+    /// The password as a string: `"DMVPN"`.
+    pub mod password {
+        use super::*;
+
+        pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Vec<u8>>, D::Error> {
+            Ok(Option::<String>::deserialize(d)?.map(String::into_bytes))
+        }
     }
 }

@@ -15,7 +15,7 @@
 use std::net::IpAddr;
 
 use ipnetwork::IpNetwork;
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Input {
@@ -31,7 +31,11 @@ pub enum Input {
     Command(Command),
 }
 
-#[derive(Clone, Debug, PartialEq, Eq)]
+/// JSON (conformance steps): `{"miss": {"next_hop": "10.0.0.12"}}`,
+/// `{"hairpin": {"from_nbma": …, "packet": "<hex>"}}`, `{"used": {"prefix":
+/// …}}`, `{"tunnel_routes": [["172.16.2.0/24", "10.0.0.12"]]}`.
+#[derive(Clone, Debug, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "snake_case", deny_unknown_fields)]
 pub enum DataPlaneEvent {
     /// A packet to `destination` whose tunnel next hop has no binding
     /// (Phase 2): resolve `next_hop`. The packet goes via the NHS meanwhile.
@@ -39,7 +43,11 @@ pub enum DataPlaneEvent {
     /// Hub: a packet that came in from `from_nbma` leaves again on the same
     /// tunnel (Phase 3 redirect). `packet` holds its IP header and at least
     /// the first 8 octets of payload.
-    Hairpin { from_nbma: IpAddr, packet: Vec<u8> },
+    Hairpin {
+        from_nbma: IpAddr,
+        #[serde(deserialize_with = "crate::packet::from_hex")]
+        packet: Vec<u8>,
+    },
     /// A shortcut route was used recently: keep it.
     Used { prefix: IpNetwork },
     /// The kernel routes whose output interface is this tunnel changed:
@@ -48,7 +56,10 @@ pub enum DataPlaneEvent {
     TunnelRoutes(Vec<(IpNetwork, IpAddr)>),
 }
 
-#[derive(Clone, Debug, PartialEq, Eq)]
+/// JSON: `"clear_cache"`, `{"purge": {"prefix": …}}`, `{"nbma_changed":
+/// {"nbma": …}}`.
+#[derive(Clone, Debug, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "snake_case", deny_unknown_fields)]
 pub enum Command {
     /// Remove every dynamic and shortcut entry; purge the shortcuts at
     /// their responders.

@@ -6,7 +6,7 @@ use std::fmt;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 
 use holo_utils::ip::ip_from_bytes;
-use serde::{Serialize, Serializer};
+use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
 /// One NHRP address field.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Hash)]
@@ -98,13 +98,34 @@ impl Serialize for Address {
     }
 }
 
+/// Reads what `Serialize` writes: `null`, an IP address string, or `"0x…"`
+/// hex (which becomes `Ip` when it has the length of one, as on the wire).
+impl<'de> Deserialize<'de> for Address {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let Some(text) = Option::<String>::deserialize(d)? else {
+            return Ok(Address::Absent);
+        };
+        if let Some(hex) = text.strip_prefix("0x") {
+            return super::parse_hex(hex)
+                .map(|bytes| Address::from_bytes(&bytes))
+                .map_err(serde::de::Error::custom);
+        }
+        text.parse::<IpAddr>().map(Address::Ip).map_err(|_| {
+            serde::de::Error::custom(format!(
+                "{text:?} is neither an IP address nor 0x-prefixed hex"
+            ))
+        })
+    }
+}
+
 /// An NBMA address or subaddress together with the type bit of its
 /// type/length octet (RFC 2332, 5.2.0.1: "ar$shtl": NSAP format = 0,
 /// native E.164 format = 1).
-#[derive(Clone, Debug, Default, PartialEq, Eq, Hash, Serialize)]
+#[derive(Clone, Debug, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct NbmaAddress {
     pub address: Address,
-    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub e164: bool,
 }
 

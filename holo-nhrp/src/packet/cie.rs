@@ -19,7 +19,7 @@
 use std::fmt;
 
 use holo_utils::bytes::Reader;
-use serde::{Serialize, Serializer};
+use serde::{Deserialize, Serialize, Serializer};
 
 use super::address::{Address, NbmaAddress};
 use super::error::{DecodeError, EncodeError};
@@ -30,7 +30,8 @@ pub const FIXED_LEN: usize = 12;
 
 /// CIE code (RFC 2332, 5.2.2 / 5.2.4 / 5.2.6): the outcome for this entry in
 /// a reply. Unknown values are carried as they are.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, Deserialize)]
+#[serde(transparent)]
 pub struct CieCode(pub u8);
 
 impl CieCode {
@@ -71,7 +72,9 @@ impl Serialize for CieCode {
     }
 }
 
-#[derive(Clone, Debug, Default, PartialEq, Eq, Hash, Serialize)]
+/// JSON input may omit any field (zero, absent address).
+#[derive(Clone, Debug, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
 pub struct Cie {
     pub code: CieCode,
     pub prefix_length: u8,

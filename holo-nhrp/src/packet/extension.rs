@@ -11,10 +11,11 @@
 //! ```
 
 use holo_utils::bytes::Reader;
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use super::cie::Cie;
 use super::error::{DecodeError, EncodeError, fits};
+use super::from_hex;
 
 pub const COMPULSORY: u16 = 0x8000;
 pub const RESERVED: u16 = 0x4000;
@@ -47,7 +48,7 @@ pub const CISCO_VENDOR_ID: u32 = 0x00000c;
 /// has Reserved and SPI.
 pub const AUTH_CISCO_CLEARTEXT: u32 = 1;
 
-#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Extension {
     /// The C bit: a receiver that does not understand the extension must
     /// answer with Error Indication "Unrecognized Extension" (RFC 2332, 5.3).
@@ -56,8 +57,8 @@ pub struct Extension {
     pub body: ExtensionBody,
 }
 
-#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
-#[serde(tag = "type", rename_all = "snake_case")]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case", deny_unknown_fields)]
 pub enum ExtensionBody {
     End,
     /// Zero CIEs in a request, the responder's CIE in a reply.
@@ -80,7 +81,7 @@ pub enum ExtensionBody {
     Unknown {
         #[serde(rename = "number")]
         ty: u16,
-        #[serde(serialize_with = "hex")]
+        #[serde(serialize_with = "hex", deserialize_with = "from_hex")]
         data: Vec<u8>,
     },
 }
@@ -115,6 +116,41 @@ impl Serialize for Authentication {
     }
 }
 
+/// Test inputs write the password in clear (`"password": "DMVPN"`, type 1
+/// by default) or any data as hex (`"data": "…"`). The hidden form the
+/// output shows is refused rather than taken as a password.
+impl<'de> Deserialize<'de> for Authentication {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        #[derive(Deserialize)]
+        #[serde(deny_unknown_fields)]
+        struct Json {
+            #[serde(default = "cleartext")]
+            auth_type: u32,
+            password: Option<String>,
+            data: Option<String>,
+        }
+        fn cleartext() -> u32 {
+            AUTH_CISCO_CLEARTEXT
+        }
+        use serde::de::Error;
+        let json = Json::deserialize(d)?;
+        let data = match (json.password, json.data) {
+            (Some(p), None) if p.starts_with('<') && p.ends_with(" bytes hidden>") => {
+                return Err(D::Error::custom(
+                    "the password is hidden in output JSON: write it in clear",
+                ));
+            }
+            (Some(password), None) => password.into_bytes(),
+            (None, Some(hex)) => super::parse_hex(&hex).map_err(D::Error::custom)?,
+            _ => return Err(D::Error::custom("give either \"password\" or \"data\"")),
+        };
+        Ok(Authentication {
+            auth_type: json.auth_type,
+            data,
+        })
+    }
+}
+
 impl std::fmt::Debug for Authentication {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Authentication")
@@ -139,10 +175,11 @@ impl Authentication {
 }
 
 /// RFC 2332, 5.3.5: a 24-bit vendor id (IEEE OUI) then vendor data.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct VendorPrivate {
     pub vendor_id: u32,
-    #[serde(serialize_with = "hex")]
+    #[serde(serialize_with = "hex", deserialize_with = "from_hex")]
     pub data: Vec<u8>,
 }
 

@@ -16,7 +16,7 @@
 //! +-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+
 //! ```
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use super::error::DecodeError;
 
@@ -47,7 +47,7 @@ pub mod afn {
 pub const PRO_TYPE_SNAP: u16 = 0x0080;
 
 /// The internetworking-layer protocol (ar$pro.type and ar$pro.snap).
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum ProtocolType {
     /// Short form: an NLPID (0x00-0xff) or an Ethertype (0x0600 and up,

@@ -23,9 +23,10 @@
 
 use std::fmt;
 
-use serde::{Serialize, Serializer};
+use serde::{Deserialize, Serialize, Serializer};
 
 use super::cie::Cie;
+use super::from_hex;
 
 /// ar$op.type (RFC 2332, 5.2.0.1; 8 is Cisco's Traffic Indication).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize)]
@@ -78,7 +79,8 @@ impl fmt::Display for MessageType {
 
 /// The 16-bit flags field of requests and replies. Bit meanings depend on
 /// the message type; unknown bits are kept.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, Deserialize)]
+#[serde(transparent)]
 pub struct Flags(pub u16);
 
 impl Flags {
@@ -139,7 +141,8 @@ impl Serialize for Flags {
 }
 
 /// Requests and replies of types 1-6.
-#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize)]
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct RequestReply {
     pub flags: Flags,
     pub request_id: u32,
@@ -147,7 +150,8 @@ pub struct RequestReply {
 }
 
 /// Error Indication codes (RFC 2332, 5.2.7). Unknown values are carried.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, Deserialize)]
+#[serde(transparent)]
 pub struct ErrorCode(pub u16);
 
 impl ErrorCode {
@@ -193,31 +197,33 @@ impl Serialize for ErrorCode {
 }
 
 /// RFC 2332, 5.2.7.
-#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize)]
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct ErrorIndication {
-    #[serde(skip_serializing_if = "is_zero")]
+    #[serde(default, skip_serializing_if = "is_zero")]
     pub reserved: u16,
     pub code: ErrorCode,
     /// Offset in the offending packet of the field in error.
     pub error_offset: u16,
     /// The NHRP packet in error, from its fixed header on.
-    #[serde(serialize_with = "hex")]
+    #[serde(serialize_with = "hex", deserialize_with = "from_hex")]
     pub packet: Vec<u8>,
 }
 
 /// Cisco Traffic Indication (redirect): tells the sender of a data packet
 /// that a better path exists for its destination.
-#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize)]
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct TrafficIndication {
-    #[serde(skip_serializing_if = "is_zero")]
+    #[serde(default, skip_serializing_if = "is_zero")]
     pub reserved: u16,
     /// 0: NHRP traffic redirect.
     pub traffic_code: u16,
-    #[serde(skip_serializing_if = "is_zero")]
+    #[serde(default, skip_serializing_if = "is_zero")]
     pub reserved2: u16,
     /// The data packet that caused the indication, from its IP header on
     /// (often truncated by the sender).
-    #[serde(serialize_with = "hex")]
+    #[serde(serialize_with = "hex", deserialize_with = "from_hex")]
     pub packet: Vec<u8>,
 }
 
@@ -233,7 +239,7 @@ fn hex<S: Serializer>(data: &[u8], s: S) -> Result<S::Ok, S::Error> {
 }
 
 /// The message-specific part.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "type", rename_all = "snake_case")]
 pub enum Message {
     ResolutionRequest(RequestReply),

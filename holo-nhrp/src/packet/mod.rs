@@ -22,7 +22,7 @@ mod tests;
 
 use holo_utils::bytes::Reader;
 use holo_utils::checksum;
-use serde::Serialize;
+use serde::{Deserialize, Deserializer, Serialize};
 
 pub use address::{Address, NbmaAddress};
 pub use cie::{Cie, CieCode};
@@ -37,14 +37,21 @@ use address::type_length;
 use error::fits;
 
 /// One NHRP packet.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+///
+/// JSON (`Deserialize`) reads what `Serialize` writes, so that tests can
+/// write packets by hand; `afn` and `protocol` default to IPv4, fields the
+/// output omits when empty may be omitted, and lengths, offsets and the
+/// checksum are computed by `encode`.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Packet {
     /// ar$afn: address family of the NBMA addresses (`header::afn`).
+    #[serde(default = "ipv4_afn")]
     pub afn: u16,
+    #[serde(default = "ipv4_protocol")]
     pub protocol: ProtocolType,
     pub hop_count: u8,
     pub src_nbma: NbmaAddress,
-    #[serde(skip_serializing_if = "is_absent")]
+    #[serde(default, skip_serializing_if = "is_absent")]
     pub src_nbma_subaddress: NbmaAddress,
     pub src_protocol: Address,
     pub dst_protocol: Address,
@@ -53,8 +60,21 @@ pub struct Packet {
     /// In wire order; the End extension, when present, is the last one.
     pub extensions: Vec<Extension>,
     /// Bytes after the End extension, inside ar$pktsz.
-    #[serde(skip_serializing_if = "Vec::is_empty", serialize_with = "hex")]
+    #[serde(
+        default,
+        skip_serializing_if = "Vec::is_empty",
+        serialize_with = "hex",
+        deserialize_with = "from_hex"
+    )]
     pub trailer: Vec<u8>,
+}
+
+fn ipv4_afn() -> u16 {
+    header::afn::IPV4
+}
+
+fn ipv4_protocol() -> ProtocolType {
+    ProtocolType::IPV4
 }
 
 fn is_absent(a: &NbmaAddress) -> bool {
@@ -66,6 +86,28 @@ fn hex<S: serde::Serializer>(data: &[u8], s: S) -> Result<S::Ok, S::Error> {
         "{}",
         data.iter().map(|b| format!("{b:02x}")).collect::<String>()
     ))
+}
+
+/// Reads the hex form `hex` writes; whitespace between octets is allowed so
+/// that long values can be grouped by hand.
+pub(crate) fn from_hex<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<u8>, D::Error> {
+    let text = String::deserialize(d)?;
+    parse_hex(&text).map_err(serde::de::Error::custom)
+}
+
+pub(crate) fn parse_hex(text: &str) -> Result<Vec<u8>, String> {
+    let digits: Vec<u8> = text.bytes().filter(|b| !b.is_ascii_whitespace()).collect();
+    if !digits.iter().all(u8::is_ascii_hexdigit) {
+        return Err(format!("not hex: {text:?}"));
+    }
+    let pairs = digits.chunks_exact(2);
+    if !pairs.remainder().is_empty() {
+        return Err(format!("odd number of hex digits in {text:?}"));
+    }
+    let value = |d: u8| (d as char).to_digit(16).unwrap_or_default() as u8;
+    Ok(pairs
+        .map(|pair| (value(pair[0]) << 4) | value(pair[1]))
+        .collect())
 }
 
 impl Packet {
