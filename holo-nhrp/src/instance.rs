@@ -194,9 +194,12 @@ impl Instance {
             }
             return;
         }
-        // RFC 2332, 5.3: an unknown extension with the C bit set is answered
-        // with Error Indication "Unrecognized Extension".
-        if let Some(offset) = unknown_compulsory_extension(&pkt, bytes) {
+        // RFC 2332, 5.3 and 5.2.7: an unknown extension with the C bit set is
+        // answered with Error Indication "Unrecognized Extension" by the
+        // responder; a transit NHS ignores it and passes the packet on.
+        if let Some(offset) =
+            unknown_compulsory_extension(&pkt, bytes).filter(|_| !self.is_transit(from, &pkt))
+        {
             self.counters.error("unrecognized-extension");
             if ty != MessageType::ErrorIndication {
                 self.send_error(
@@ -346,6 +349,23 @@ impl Instance {
         self.send(to, &reply, out);
     }
 
+    /// Behind NAT (an NHS told us it saw us at another address), the CIE
+    /// that tells resolution peers our public address (Cisco NAT
+    /// extension); empty otherwise.
+    pub(crate) fn own_nat_cies(&self) -> Vec<Cie> {
+        let own = self.config.protocol.ip();
+        self.nhs
+            .iter()
+            .find_map(|n| n.seen_as)
+            .map(|public| Cie {
+                holding_time: 0,
+                nbma: NbmaAddress::new(public),
+                ..self.own_cie(crate::cache::max_prefix(own))
+            })
+            .into_iter()
+            .collect()
+    }
+
     pub(crate) fn is_own(&self, ip: IpAddr) -> bool {
         ip == self.config.protocol.ip()
     }
@@ -363,6 +383,18 @@ impl Instance {
             .map(|p| p.prefix())
             .max()
     }
+}
+
+/// The NBMA address the Cisco NAT extension of `pkt` gives for `protocol`:
+/// where that node's packets really come from when it is behind NAT.
+pub(crate) fn nat_address(pkt: &Packet, protocol: IpAddr) -> Option<IpAddr> {
+    pkt.extensions.iter().find_map(|e| match &e.body {
+        ExtensionBody::CiscoNatAddress { cies } => cies
+            .iter()
+            .find(|c| c.protocol.ip() == Some(protocol))
+            .and_then(|c| c.nbma.address.ip()),
+        _ => None,
+    })
 }
 
 /// The offset of the first unknown extension with the C bit set.

@@ -153,6 +153,7 @@ impl Instance {
         out: &mut Vec<Output>,
     ) {
         let interval = self.config.registration_interval();
+        let own = self.config.protocol.ip();
         let Some(nhs) = self
             .nhs
             .iter_mut()
@@ -177,12 +178,9 @@ impl Instance {
         }
         nhs.attempts = 0;
         nhs.next_action = now + interval;
-        nhs.seen_as = pkt.extensions.iter().find_map(|e| match &e.body {
-            ExtensionBody::CiscoNatAddress { cies } => {
-                cies.first().and_then(|c| c.nbma.address.ip())
-            }
-            _ => None,
-        });
+        // The NHS echoes our NAT extension (its own CIE first) and adds
+        // one for us when it saw us at another address.
+        nhs.seen_as = crate::instance::nat_address(pkt, own);
         if nhs.status != NhsStatus::Up {
             nhs.status = NhsStatus::Up;
             tracing::info!(nhs = %nhs.config.protocol, "NHS up");

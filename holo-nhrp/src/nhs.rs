@@ -42,6 +42,9 @@ impl Instance {
 
         let mut reply = pkt.clone();
         reply.hop_count = crate::instance::HOP_COUNT;
+        // Cisco and FRR both answer with our address as destination (Cisco
+        // clients send the request to it; FRR clients to themselves).
+        reply.dst_protocol = self.config.protocol.ip().into();
         reply.message = Message::RegistrationReply(RequestReply {
             cies: reply_cies,
             ..m.clone()
@@ -50,20 +53,15 @@ impl Instance {
         for ext in &mut reply.extensions {
             match &mut ext.body {
                 ExtensionBody::ResponderAddress { cies } => *cies = vec![own.clone()],
-                // Cisco: the NAT extension of the reply tells the client the
-                // address we saw it at.
-                ExtensionBody::CiscoNatAddress { cies } => {
-                    *cies = if nat {
-                        vec![Cie {
-                            holding_time: 0,
-                            nbma: NbmaAddress::new(from),
-                            protocol: client.into(),
-                            ..own.clone()
-                        }]
-                    } else {
-                        vec![]
-                    }
-                }
+                // Cisco (and FRR): the NAT extension comes back as the
+                // client sent it, plus, behind NAT, a CIE with the address
+                // we saw it at.
+                ExtensionBody::CiscoNatAddress { cies } if nat => cies.push(Cie {
+                    holding_time: 0,
+                    nbma: NbmaAddress::new(from),
+                    protocol: client.into(),
+                    ..own.clone()
+                }),
                 _ => {}
             }
         }
@@ -90,6 +88,12 @@ impl Instance {
         } else {
             host(address)
         };
+        // Our own address and prefixes are ours: a client claiming them would
+        // take over our neighbor entry.
+        if self.authoritative_prefix(address).is_some() {
+            self.counters.error("registration-prohibited");
+            return CieCode::ADMINISTRATIVELY_PROHIBITED;
+        }
         let existing = self.cache.get(&prefix);
         match existing {
             Some(e) if matches!(e.ty, EntryType::Static | EntryType::Local | EntryType::Nhs) => {
@@ -208,6 +212,17 @@ impl Instance {
         if entry.prefix.prefix() != max_prefix(entry.prefix.ip()) {
             // A route only: the peer's binding goes with its host entry.
             return;
+        }
+        // The shortcut routes through the peer go with its binding, as they
+        // do at the peer when our purge reaches it.
+        let routes: Vec<IpNetwork> = self
+            .cache
+            .iter()
+            .filter(|e| e.ty == EntryType::Shortcut && e.next_hop == entry.next_hop)
+            .map(|e| e.prefix)
+            .collect();
+        for route in routes {
+            self.cache.remove(&route, out);
         }
         let own = self.config.protocol.ip();
         let id = self.request_id();

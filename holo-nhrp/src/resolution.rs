@@ -7,7 +7,7 @@ use std::time::{Duration, Instant};
 use ipnetwork::IpNetwork;
 
 use crate::cache::{Entry, EntryType, host, max_prefix};
-use crate::instance::Instance;
+use crate::instance::{HOP_COUNT, Instance, nat_address};
 use crate::io::Output;
 use crate::packet::{
     Address, Cie, CieCode, ErrorCode, ErrorIndication, ExtensionBody, Flags, Message, MessageType,
@@ -43,6 +43,13 @@ impl Instance {
         {
             return;
         }
+        // Traffic Indications come from the network: a flood of them for
+        // distinct destinations must not grow the pending set without end.
+        // The cache limit that bounds registrations bounds it too.
+        if self.pending.len() >= self.config.max_registrations {
+            self.counters.error("resolution-limit");
+            return;
+        }
         let mut entry = Entry::new(host(target), EntryType::Incomplete, target, now);
         entry.expires = Some(now + FIRST_RETRY * (1 << RESOLUTION_RETRIES));
         self.cache.insert(entry, out);
@@ -52,7 +59,11 @@ impl Instance {
     /// A new request id for `target`, and the first Resolution Request.
     fn start_resolution(&mut self, target: IpAddr, now: Instant, out: &mut Vec<Output>) {
         let request_id = self.request_id();
-        let pending = Pending { request_id, attempts: 0, next_retry: now };
+        let pending = Pending {
+            request_id,
+            attempts: 0,
+            next_retry: now,
+        };
         self.pending.insert(target, pending);
         self.send_resolution_request(target, now, out);
     }
@@ -79,10 +90,17 @@ impl Instance {
             preference: 0,
             ..self.own_cie(max_prefix(own))
         };
-        let pkt = self.new_packet(
+        let mut pkt = self.new_packet(
             target,
             Message::ResolutionRequest(self.request(flags, id, vec![cie])),
         );
+        // Behind NAT, tell the responder where to answer (Cisco, FRR).
+        let nat = self.own_nat_cies();
+        for ext in &mut pkt.extensions {
+            if let ExtensionBody::CiscoNatAddress { cies } = &mut ext.body {
+                cies.clone_from(&nat);
+            }
+        }
         self.send(nhs, &pkt, out);
     }
 
@@ -148,11 +166,14 @@ impl Instance {
         if let Some(prefix_length) = self.authoritative_prefix(target) {
             // We own the target: answer the requester directly (Cisco) and
             // learn its binding so the return traffic goes direct too.
-            let nbma = if pkt.hop_count == crate::instance::HOP_COUNT {
+            // A requester behind NAT names its public address in the NAT
+            // extension; otherwise a request that came straight from the
+            // requester shows it, a forwarded one only has the claim.
+            let nbma = nat_address(pkt, requester).or(if pkt.hop_count == HOP_COUNT {
                 Some(from)
             } else {
                 requester_nbma
-            };
+            });
             let Some(nbma) = nbma else { return };
             let mut learnt = Entry::new(host(requester), EntryType::Shortcut, requester, now);
             learnt.nbma = Some(nbma);
@@ -161,12 +182,16 @@ impl Instance {
                 .first()
                 .map_or(self.config.holding_time, |c| c.holding_time);
             learnt.expires = Some(now + Duration::from_secs(hold.into()));
-            if self
-                .cache
-                .host(requester)
-                .is_none_or(|e| e.ty == EntryType::Shortcut)
-            {
-                self.cache.insert(learnt, out);
+            // Requesters are not authenticated beyond the password: learning
+            // them is bounded by the same limit as registrations, or a flood
+            // of forged requesters would grow the cache without end. Known
+            // ones are refreshed; the request is answered either way.
+            let room = || self.cache.count(EntryType::Shortcut) < self.config.max_registrations;
+            match self.cache.host(requester) {
+                Some(e) if e.ty == EntryType::Shortcut => self.cache.insert(learnt, out),
+                None if room() => self.cache.insert(learnt, out),
+                Some(_) => {}
+                None => self.counters.error("learn-limit"),
             }
             let own = self.own_cie(prefix_length);
             let mut reply = pkt.clone();
@@ -175,18 +200,26 @@ impl Instance {
                 protocol: Address::Ip(self.config.protocol.ip()),
                 ..own.clone()
             };
+            // Cisco: the request's flags plus A and D, and U since our own
+            // binding is unique (as we register it).
+            let mut flags =
+                m.flags.0 | Flags::RESOLUTION_DESTINATION_STABLE | Flags::RESOLUTION_AUTHORITATIVE;
+            if self.config.registration_unique {
+                flags |= Flags::RESOLUTION_UNIQUE;
+            }
             reply.message = Message::ResolutionReply(RequestReply {
-                flags: Flags(
-                    m.flags.0
-                        | Flags::RESOLUTION_DESTINATION_STABLE
-                        | Flags::RESOLUTION_AUTHORITATIVE,
-                ),
+                flags: Flags(flags),
                 request_id: m.request_id,
                 cies: vec![cie],
             });
+            let nat = self.own_nat_cies();
             for ext in &mut reply.extensions {
-                if let ExtensionBody::ResponderAddress { cies } = &mut ext.body {
-                    *cies = vec![self.own_cie(max_prefix(self.config.protocol.ip()))];
+                match &mut ext.body {
+                    ExtensionBody::ResponderAddress { cies } => {
+                        *cies = vec![self.own_cie(max_prefix(self.config.protocol.ip()))];
+                    }
+                    ExtensionBody::CiscoNatAddress { cies } => cies.clone_from(&nat),
+                    _ => {}
                 }
             }
             self.send(nbma, &reply, out);
@@ -212,10 +245,7 @@ impl Instance {
             self.send_error(from, pkt, bytes, ErrorCode::LOOP_DETECTED, 0, out);
             return;
         }
-        let next = self
-            .next_hop_for(target)
-            .or_else(|| self.best_nhs().map(|n| n.config.nbma));
-        let Some(next) = next.filter(|n| *n != from) else {
+        let Some(next) = self.forward_to(target, from) else {
             // RFC 2332, 5.2.2: nobody to ask: a NAK with code 12.
             self.counters.error("no-binding");
             let mut reply = pkt.clone();
@@ -229,6 +259,13 @@ impl Instance {
                 })
                 .collect();
             reply.message = Message::ResolutionReply(RequestReply { cies, ..m.clone() });
+            // RFC 2332, 5.3.1: the responder names itself, NAK or not.
+            let own = self.own_cie(max_prefix(own));
+            for ext in &mut reply.extensions {
+                if let ExtensionBody::ResponderAddress { cies } = &mut ext.body {
+                    *cies = vec![own.clone()];
+                }
+            }
             self.send(from, &reply, out);
             return;
         };
@@ -241,6 +278,31 @@ impl Instance {
             }
         }
         self.send(next, &fwd, out);
+    }
+
+    /// Where a Resolution Request for `target` that came from `from` goes
+    /// next: the client holding the target, else our NHS; never back.
+    pub(crate) fn forward_to(&self, target: IpAddr, from: IpAddr) -> Option<IpAddr> {
+        self.next_hop_for(target)
+            .or_else(|| self.best_nhs().map(|n| n.config.nbma))
+            .filter(|n| *n != from)
+    }
+
+    /// Whether we only pass this packet on (a transit NHS, RFC 2332, 5.2.7)
+    /// rather than answer it.
+    pub(crate) fn is_transit(&self, from: IpAddr, pkt: &Packet) -> bool {
+        let (Some(dst), Some(src)) = (pkt.dst_protocol.ip(), pkt.src_protocol.ip()) else {
+            return false;
+        };
+        match pkt.message_type() {
+            MessageType::ResolutionRequest => {
+                pkt.hop_count > 1
+                    && self.authoritative_prefix(dst).is_none()
+                    && self.forward_to(dst, from).is_some()
+            }
+            MessageType::ResolutionReply => !self.is_own(src),
+            _ => false,
+        }
     }
 
     /// The NBMA address of the registered client through which `target` is
@@ -319,11 +381,12 @@ impl Instance {
         };
         // A reply that came straight from the responder tells us where it
         // really is (NAT); otherwise trust what it claims.
-        let nbma = if from == claimed || pkt.hop_count == crate::instance::HOP_COUNT {
-            from
-        } else {
-            claimed
-        };
+        let nbma =
+            nat_address(pkt, peer).unwrap_or(if from == claimed || pkt.hop_count == HOP_COUNT {
+                from
+            } else {
+                claimed
+            });
         let expires = Some(now + Duration::from_secs(cie.holding_time.into()));
         let mut binding = Entry::new(host(peer), EntryType::Shortcut, peer, now);
         binding.nbma = Some(nbma);

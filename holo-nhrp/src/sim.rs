@@ -84,6 +84,15 @@ impl Network {
         self.nodes.insert(nbma, Node { instance, outputs });
     }
 
+    /// The node at `old` now has the underlay address `new` (DHCP renewal,
+    /// failover to another uplink): packets to `old` no longer reach it.
+    /// Tell its instance with `Command::NbmaChanged`.
+    pub fn renumber(&mut self, old: IpAddr, new: IpAddr) {
+        if let Some(node) = self.nodes.remove(&old) {
+            self.nodes.insert(new, node);
+        }
+    }
+
     pub fn node(&self, nbma: &str) -> &Node {
         let ip: IpAddr = nbma.parse().expect("an IP address");
         &self.nodes[&ip]
