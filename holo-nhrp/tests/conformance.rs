@@ -1,0 +1,512 @@
+//! Conformance tests as data (the Holo model): the NHRP node(s) under test
+//! of a topology directory, numbered input steps (a received packet, time
+//! passing, a data-plane event, a command), each fed to one node, and after
+//! each the expected outputs and state of that node as JSON. A node's
+//! neighbours are the input packets: nothing is delivered between nodes.
+//!
+//! ```text
+//!   tests/conformance/<topology>/topology.json          the nodes' InstanceConfigs
+//!   tests/conformance/<topology>/steps/00-output.json   each node after Instance::new
+//!   tests/conformance/<topology>/steps/NN-input.json    one input to one node
+//!   tests/conformance/<topology>/steps/NN-output.json   its outputs + state after it
+//! ```
+//!
+//! `DMVPN_CONFORMANCE_REGENERATE=1 cargo test -p holo-nhrp --test conformance`
+//! rewrites every NN-output.json from the current behaviour; a human reviews
+//! the git diff. See tests/conformance/README.md.
+#![allow(clippy::unwrap_used)]
+
+use std::fmt::Write as _;
+use std::net::IpAddr;
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+use holo_nhrp::cache::Entry;
+use holo_nhrp::nhc::NhsStatus;
+use holo_nhrp::packet::Packet;
+use holo_nhrp::{Command, DataPlaneEvent, Input, Instance, InstanceConfig, Output};
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+
+#[path = "conformance/json.rs"]
+mod json;
+
+use json::{Written, diff};
+
+const REGENERATE: &str = "DMVPN_CONFORMANCE_REGENERATE";
+
+/// One test per topology directory; `every_topology_has_a_test` makes sure
+/// none is forgotten here.
+macro_rules! topologies {
+    ($($test:ident => $dir:literal,)*) => {
+        const TOPOLOGIES: &[&str] = &[$($dir),*];
+        $(
+            #[test]
+            fn $test() {
+                run_topology($dir);
+            }
+        )*
+    };
+}
+
+topologies! {
+    nhs_registration => "nhs-registration",
+    nhs_nat => "nhs-nat",
+    nhc_registration => "nhc-registration",
+    resolution_authoritative => "resolution-authoritative",
+    resolution_forwarding => "resolution-forwarding",
+    redirect_shortcut => "redirect-shortcut",
+    authentication => "authentication",
+    purge => "purge",
+    unknown_extension => "unknown-extension",
+}
+
+#[test]
+fn every_topology_has_a_test() {
+    let mut dirs: Vec<String> = std::fs::read_dir(conformance_dir())
+        .unwrap()
+        .map(|e| e.unwrap())
+        .filter(|e| e.file_type().unwrap().is_dir())
+        .map(|e| e.file_name().to_string_lossy().into_owned())
+        .collect();
+    dirs.sort();
+    let mut listed: Vec<String> = TOPOLOGIES.iter().map(|s| s.to_string()).collect();
+    listed.sort();
+    assert_eq!(
+        dirs,
+        listed,
+        "add the directory to topologies! in {}",
+        file!()
+    );
+}
+
+/// A topology may omit every field but the addresses: the defaults are
+/// those of `InstanceConfig::new`.
+#[test]
+fn config_defaults_are_those_of_instance_config_new() {
+    let json = r#"{"protocol": "10.0.0.11/24", "nbma": "192.0.2.11"}"#;
+    let config: InstanceConfig = serde_json::from_str(json).unwrap();
+    let expected = InstanceConfig::new("10.0.0.11/24".parse().unwrap(), ip("192.0.2.11"));
+    assert_eq!(config, expected);
+
+    let json = r#"{"protocol": "10.0.0.11/24", "nbma": "192.0.2.11",
+        "authentication": "DMVPN", "redirect_interval": 0.5,
+        "registration_interval": 60, "nhs": [{"protocol": "10.0.0.1", "nbma": "192.0.2.1"}]}"#;
+    let config: InstanceConfig = serde_json::from_str(json).unwrap();
+    assert_eq!(config.authentication.as_deref(), Some(&b"DMVPN"[..]));
+    assert_eq!(config.redirect_interval, Duration::from_millis(500));
+    assert_eq!(config.registration_interval, Some(Duration::from_secs(60)));
+    assert_eq!(config.nhs[0].priority, 0);
+
+    let typo = r#"{"protocol": "10.0.0.11/24", "nbma": "192.0.2.11", "shortcuts": true}"#;
+    assert!(serde_json::from_str::<InstanceConfig>(typo).is_err());
+}
+
+fn ip(s: &str) -> IpAddr {
+    s.parse().unwrap()
+}
+
+fn conformance_dir() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/conformance")
+}
+
+// The data files.
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Topology {
+    /// What the topology shows, for the human reader.
+    description: String,
+    nodes: Vec<NodeConfig>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct NodeConfig {
+    name: String,
+    config: InstanceConfig,
+}
+
+/// One input: exactly one of packet, tick, data_plane and command.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Step {
+    /// What the step checks and why (RFC section), for the human reader.
+    #[serde(default)]
+    description: String,
+    /// The node the input goes to; may be left out when there is one.
+    node: Option<String>,
+    packet: Option<ReceivedPacket>,
+    tick: Option<Tick>,
+    data_plane: Option<DataPlaneEvent>,
+    command: Option<Command>,
+}
+
+/// An NHRP packet arriving in GRE from the underlay address `from`: written
+/// as JSON (`nhrp`, encoded with lengths and checksum computed) or as raw
+/// bytes (`hex`, for malformed packets).
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ReceivedPacket {
+    from: IpAddr,
+    nhrp: Option<Packet>,
+    hex: Option<String>,
+}
+
+/// Advance the clock, then `Input::Tick`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Tick {
+    advance_ms: u64,
+}
+
+/// What a step produced and the node's state after it: the content of an
+/// NN-output.json file. Times are seconds relative to the fake clock.
+#[derive(Serialize)]
+struct StepResult<'a> {
+    node: &'a str,
+    /// Seconds since the topology started.
+    time: Value,
+    outputs: Vec<OutputJson<'a>>,
+    state: State<'a>,
+}
+
+#[derive(Serialize)]
+#[serde(untagged)]
+enum OutputJson<'a> {
+    Send {
+        output: &'static str,
+        to: IpAddr,
+        summary: &'a str,
+        /// The packet decoded again from the bytes sent.
+        nhrp: Packet,
+    },
+    Undecodable {
+        output: &'static str,
+        to: IpAddr,
+        summary: &'a str,
+        error: String,
+        hex: String,
+    },
+    Other(&'a Output),
+}
+
+#[derive(Serialize)]
+struct State<'a> {
+    cache: Vec<CacheEntry<'a>>,
+    nhs: Vec<Nhs>,
+    counters: &'a holo_nhrp::counters::Counters,
+    /// When the node wants its next Tick.
+    next_wakeup_in: Option<Value>,
+}
+
+#[derive(Serialize)]
+struct CacheEntry<'a> {
+    #[serde(flatten)]
+    entry: &'a Entry,
+    expires_in: Option<Value>,
+}
+
+#[derive(Serialize)]
+struct Nhs {
+    protocol: IpAddr,
+    nbma: IpAddr,
+    priority: u8,
+    status: NhsStatus,
+    attempts: u32,
+    request_id: Option<u32>,
+    next_action_in: Value,
+    seen_as: Option<IpAddr>,
+    registrations_sent: u64,
+    replies_received: u64,
+}
+
+// Running a topology.
+
+struct Node {
+    name: String,
+    instance: Instance,
+}
+
+struct Runner {
+    dir: PathBuf,
+    nodes: Vec<Node>,
+    start: Instant,
+    now: Instant,
+    regenerate: bool,
+    failures: Vec<String>,
+}
+
+fn run_topology(name: &str) {
+    let dir = conformance_dir().join(name);
+    let topology: Topology = read_json(&dir.join("topology.json"));
+    let description = topology.description;
+    assert!(!topology.nodes.is_empty(), "{name}: no nodes");
+    let start = Instant::now();
+    let mut runner = Runner {
+        dir: dir.join("steps"),
+        nodes: vec![],
+        start,
+        now: start,
+        regenerate: std::env::var(REGENERATE).is_ok_and(|v| v == "1"),
+        failures: vec![],
+    };
+    // Step 00: every node's creation.
+    let mut created = vec![];
+    for node in topology.nodes {
+        let (instance, outputs) = Instance::new(node.config, start);
+        runner.nodes.push(Node {
+            name: node.name,
+            instance,
+        });
+        created.push(outputs);
+    }
+    let results: Vec<StepResult<'_>> = runner
+        .nodes
+        .iter()
+        .zip(&created)
+        .map(|(node, outputs)| runner.result(node, outputs))
+        .collect();
+    let results = Written::of(&results);
+    runner.check(0, "Instance::new", results);
+
+    for (number, path) in step_files(&runner.dir) {
+        let step: Step = read_json(&path);
+        let index = runner.node_index(&path, step.node.as_deref());
+        let input = runner.input(&path, &step);
+        let now = runner.now;
+        let outputs = runner.nodes[index].instance.handle(input, now);
+        let result = Written::of(&runner.result(&runner.nodes[index], &outputs));
+        runner.check(number, &step.description, result);
+    }
+    if !runner.failures.is_empty() {
+        panic!(
+            "{name}: {} step(s) differ from the expected output (if the new behaviour is \
+             right, rerun with {REGENERATE}=1 and review the git diff)\n{name}: {}\n\n{}",
+            runner.failures.len(),
+            description,
+            runner.failures.join("\n")
+        );
+    }
+}
+
+/// The NN-input.json files, in step order; step 00 is the node's creation.
+fn step_files(dir: &Path) -> Vec<(u32, PathBuf)> {
+    let mut steps = vec![];
+    for entry in std::fs::read_dir(dir).unwrap() {
+        let path = entry.unwrap().path();
+        let name = path.file_name().unwrap().to_string_lossy().into_owned();
+        let Some((number, kind)) = name.split_once('-') else {
+            panic!("{}: not NN-input.json or NN-output.json", path.display());
+        };
+        let number: u32 = number
+            .parse()
+            .unwrap_or_else(|_| panic!("{}: the name must start with a number", path.display()));
+        match kind {
+            "input.json" => steps.push((number, path)),
+            "output.json" => {
+                let input = dir.join(format!("{number:02}-input.json"));
+                assert!(
+                    number == 0 || input.exists(),
+                    "{}: no matching {}",
+                    path.display(),
+                    input.display()
+                );
+            }
+            _ => panic!("{}: not NN-input.json or NN-output.json", path.display()),
+        }
+    }
+    steps.sort();
+    assert!(
+        steps.windows(2).all(|w| w[0].0 != w[1].0),
+        "{}: two inputs with the same step number",
+        dir.display()
+    );
+    assert!(
+        steps.iter().all(|(n, _)| *n > 0),
+        "{}: step 00 is the node's creation and has no input",
+        dir.display()
+    );
+    steps
+}
+
+fn read_json<T: serde::de::DeserializeOwned>(path: &Path) -> T {
+    let text = std::fs::read_to_string(path)
+        .unwrap_or_else(|e| panic!("cannot read {}: {e}", path.display()));
+    serde_json::from_str(&text).unwrap_or_else(|e| panic!("{}: {e}", path.display()))
+}
+
+impl Runner {
+    fn node_index(&self, path: &Path, name: Option<&str>) -> usize {
+        match name {
+            None if self.nodes.len() == 1 => 0,
+            None => panic!("{}: say which node the step is for", path.display()),
+            Some(name) => self
+                .nodes
+                .iter()
+                .position(|n| n.name == name)
+                .unwrap_or_else(|| panic!("{}: no node {name}", path.display())),
+        }
+    }
+
+    /// The core input of a step; time passes for ticks.
+    fn input(&mut self, path: &Path, step: &Step) -> Input {
+        let given = [
+            step.packet.is_some(),
+            step.tick.is_some(),
+            step.data_plane.is_some(),
+            step.command.is_some(),
+        ];
+        assert_eq!(
+            given.iter().filter(|g| **g).count(),
+            1,
+            "{}: a step is exactly one of packet, tick, data_plane, command",
+            path.display()
+        );
+        if let Some(packet) = &step.packet {
+            let bytes = match (&packet.nhrp, &packet.hex) {
+                (Some(nhrp), None) => nhrp
+                    .encode()
+                    .unwrap_or_else(|e| panic!("{}: cannot encode: {e}", path.display())),
+                (None, Some(hex)) => parse_hex(hex),
+                _ => panic!("{}: a packet is either nhrp or hex", path.display()),
+            };
+            return Input::Packet {
+                from: packet.from,
+                bytes,
+            };
+        }
+        if let Some(tick) = &step.tick {
+            self.now += Duration::from_millis(tick.advance_ms);
+            return Input::Tick;
+        }
+        if let Some(event) = &step.data_plane {
+            return Input::DataPlane(event.clone());
+        }
+        Input::Command(step.command.clone().unwrap())
+    }
+
+    /// Compares (or, regenerating, writes) the NN-output.json of a step.
+    fn check(&mut self, number: u32, description: &str, actual: Written) {
+        let path = self.dir.join(format!("{number:02}-output.json"));
+        if self.regenerate {
+            if std::fs::read_to_string(&path).ok().as_deref() != Some(&actual.text) {
+                std::fs::write(&path, actual.text).unwrap();
+            }
+            return;
+        }
+        let Ok(expected) = std::fs::read_to_string(&path) else {
+            self.failures.push(format!(
+                "step {number:02}: {} is missing (run with {REGENERATE}=1)",
+                path.display()
+            ));
+            return;
+        };
+        let expected: Value =
+            serde_json::from_str(&expected).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+        let mut differences = vec![];
+        diff("", &expected, &actual.value, &mut differences);
+        if !differences.is_empty() {
+            let mut msg = format!("step {number:02} ({}): {description}\n", path.display());
+            for d in differences {
+                let _ = writeln!(msg, "    {d}");
+            }
+            self.failures.push(msg);
+        }
+    }
+
+    fn result<'a>(&self, node: &'a Node, outputs: &'a [Output]) -> StepResult<'a> {
+        let outputs = outputs
+            .iter()
+            .map(|o| match o {
+                Output::Send { to, bytes, summary } => match Packet::decode(bytes) {
+                    Ok(nhrp) => OutputJson::Send {
+                        output: "send",
+                        to: *to,
+                        summary,
+                        nhrp,
+                    },
+                    Err(e) => OutputJson::Undecodable {
+                        output: "send",
+                        to: *to,
+                        summary,
+                        error: e.to_string(),
+                        hex: bytes.iter().map(|b| format!("{b:02x}")).collect(),
+                    },
+                },
+                other => OutputJson::Other(other),
+            })
+            .collect();
+        let mut cache: Vec<CacheEntry<'_>> = node
+            .instance
+            .cache()
+            .iter()
+            .map(|entry| CacheEntry {
+                entry,
+                expires_in: entry.expires.map(|t| self.seconds(t)),
+            })
+            .collect();
+        cache.sort_by_key(|e| (e.entry.prefix.ip(), e.entry.prefix.prefix()));
+        let nhs = node
+            .instance
+            .nhs_states()
+            .iter()
+            .map(|n| Nhs {
+                protocol: n.config.protocol,
+                nbma: n.config.nbma,
+                priority: n.config.priority,
+                status: n.status,
+                attempts: n.attempts,
+                request_id: n.request_id,
+                next_action_in: self.seconds(n.next_action),
+                seen_as: n.seen_as,
+                registrations_sent: n.registrations_sent,
+                replies_received: n.replies_received,
+            })
+            .collect();
+        StepResult {
+            node: &node.name,
+            time: self.seconds_between(self.start, self.now),
+            outputs,
+            state: State {
+                cache,
+                nhs,
+                counters: &node.instance.counters,
+                next_wakeup_in: node.instance.next_wakeup().map(|t| self.seconds(t)),
+            },
+        }
+    }
+
+    /// Seconds from now until `t` (negative when past).
+    fn seconds(&self, t: Instant) -> Value {
+        self.seconds_between(self.now, t)
+    }
+
+    /// Whole seconds as an integer, else with millisecond precision.
+    fn seconds_between(&self, from: Instant, to: Instant) -> Value {
+        let millis = match to.checked_duration_since(from) {
+            Some(d) => i64::try_from(d.as_millis()).unwrap(),
+            None => -i64::try_from(from.duration_since(to).as_millis()).unwrap(),
+        };
+        if millis % 1000 == 0 {
+            Value::from(millis / 1000)
+        } else {
+            Value::from(millis as f64 / 1000.0)
+        }
+    }
+}
+
+fn parse_hex(text: &str) -> Vec<u8> {
+    let digits: Vec<char> = text.chars().filter(|c| !c.is_whitespace()).collect();
+    let pairs = digits.chunks_exact(2);
+    assert!(
+        pairs.remainder().is_empty(),
+        "odd number of hex digits: {text}"
+    );
+    pairs
+        .map(|pair| {
+            let pair: String = pair.iter().collect();
+            u8::from_str_radix(&pair, 16).unwrap_or_else(|_| panic!("not hex: {text}"))
+        })
+        .collect()
+}
