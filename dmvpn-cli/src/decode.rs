@@ -10,7 +10,7 @@ use std::io::{self, Write};
 use etherparse::LaxIpSlice;
 use holo_dmvpn::packet::gre::{GreProtocol, GreRepr};
 use holo_nhrp::packet::Packet;
-use serde::{Serialize, Serializer};
+use serde::Serialize;
 
 use crate::capture::{CaptureReader, CaptureStats, FrameError, FrameErrorKind, GreFrame, OuterIp};
 
@@ -77,19 +77,15 @@ pub struct FrameRecord {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub nhrp: Option<Packet>,
     /// Bytes of the GRE payload after the NHRP packet (after ar$pktsz).
-    #[serde(skip_serializing_if = "Vec::is_empty", serialize_with = "hex")]
+    #[serde(
+        skip_serializing_if = "Vec::is_empty",
+        serialize_with = "holo_utils::hex::serialize"
+    )]
     pub trailing_bytes: Vec<u8>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub payload: Option<PayloadSummary>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub error: Option<LayerError>,
-}
-
-fn hex<S: Serializer>(data: &[u8], s: S) -> Result<S::Ok, S::Error> {
-    s.collect_str(&format_args!(
-        "{}",
-        data.iter().map(|b| format!("{b:02x}")).collect::<String>()
-    ))
 }
 
 /// ar$pktsz, when the payload is long enough to hold it.

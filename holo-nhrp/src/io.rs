@@ -45,7 +45,7 @@ pub enum DataPlaneEvent {
     /// the first 8 octets of payload.
     Hairpin {
         from_nbma: IpAddr,
-        #[serde(deserialize_with = "crate::packet::from_hex")]
+        #[serde(deserialize_with = "holo_utils::hex::deserialize")]
         packet: Vec<u8>,
     },
     /// A shortcut route was used recently: keep it.

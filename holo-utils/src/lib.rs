@@ -5,4 +5,5 @@
 
 pub mod bytes;
 pub mod checksum;
+pub mod hex;
 pub mod ip;

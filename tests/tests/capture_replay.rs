@@ -162,7 +162,7 @@ fn meaningful_fields(pkt: &Packet) -> BTreeMap<String, String> {
 }
 
 fn hex(data: &[u8]) -> String {
-    data.iter().map(|b| format!("{b:02x}")).collect()
+    holo_utils::hex::Hex(data).to_string()
 }
 
 /// Every meaningful field where `ours` and `theirs` differ, as

@@ -121,7 +121,7 @@ fn render(gre: &GreRepr, payload: &[u8]) -> Result<String, String> {
                 cies.iter().for_each(|c| cie_line(&mut out, "  ", c));
             }
             ExtensionBody::Authentication(a) => {
-                let data: String = a.data.iter().map(|b| format!("{b:02x}")).collect();
+                let data = holo_utils::hex::Hex(&a.data);
                 let _ = writeln!(out, "  auth type={} data={data}", a.auth_type);
             }
             _ => {}

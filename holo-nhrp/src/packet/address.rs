@@ -81,8 +81,7 @@ impl fmt::Display for Address {
             Address::Absent => f.write_str("-"),
             Address::Ip(ip) => ip.fmt(f),
             Address::Other(bytes) => {
-                f.write_str("0x")?;
-                bytes.iter().try_for_each(|b| write!(f, "{b:02x}"))
+                write!(f, "0x{}", holo_utils::hex::Hex(bytes))
             }
         }
     }
@@ -106,7 +105,7 @@ impl<'de> Deserialize<'de> for Address {
             return Ok(Address::Absent);
         };
         if let Some(hex) = text.strip_prefix("0x") {
-            return super::parse_hex(hex)
+            return holo_utils::hex::parse(hex)
                 .map(|bytes| Address::from_bytes(&bytes))
                 .map_err(serde::de::Error::custom);
         }

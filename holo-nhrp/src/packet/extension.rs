@@ -15,7 +15,6 @@ use serde::{Deserialize, Serialize};
 
 use super::cie::Cie;
 use super::error::{DecodeError, EncodeError, fits};
-use super::from_hex;
 
 pub const COMPULSORY: u16 = 0x8000;
 pub const RESERVED: u16 = 0x4000;
@@ -81,7 +80,10 @@ pub enum ExtensionBody {
     Unknown {
         #[serde(rename = "number")]
         ty: u16,
-        #[serde(serialize_with = "hex", deserialize_with = "from_hex")]
+        #[serde(
+            serialize_with = "holo_utils::hex::serialize",
+            deserialize_with = "holo_utils::hex::deserialize"
+        )]
         data: Vec<u8>,
     },
 }
@@ -109,7 +111,7 @@ impl Serialize for Authentication {
                 &format_args!("<{} bytes hidden>", self.data.len()),
             )?;
         } else {
-            let data: String = self.data.iter().map(|b| format!("{b:02x}")).collect();
+            let data = holo_utils::hex::Hex(&self.data).to_string();
             st.serialize_field("data", &data)?;
         }
         st.end()
@@ -141,7 +143,7 @@ impl<'de> Deserialize<'de> for Authentication {
                 ));
             }
             (Some(password), None) => password.into_bytes(),
-            (None, Some(hex)) => super::parse_hex(&hex).map_err(D::Error::custom)?,
+            (None, Some(hex)) => holo_utils::hex::parse(&hex).map_err(D::Error::custom)?,
             _ => return Err(D::Error::custom("give either \"password\" or \"data\"")),
         };
         Ok(Authentication {
@@ -179,7 +181,10 @@ impl Authentication {
 #[serde(deny_unknown_fields)]
 pub struct VendorPrivate {
     pub vendor_id: u32,
-    #[serde(serialize_with = "hex", deserialize_with = "from_hex")]
+    #[serde(
+        serialize_with = "holo_utils::hex::serialize",
+        deserialize_with = "holo_utils::hex::deserialize"
+    )]
     pub data: Vec<u8>,
 }
 
@@ -199,13 +204,6 @@ impl VendorPrivate {
         }
         std::str::from_utf8(&self.data).ok()
     }
-}
-
-fn hex<S: serde::Serializer>(data: &[u8], s: S) -> Result<S::Ok, S::Error> {
-    s.collect_str(&format_args!(
-        "{}",
-        data.iter().map(|b| format!("{b:02x}")).collect::<String>()
-    ))
 }
 
 impl ExtensionBody {

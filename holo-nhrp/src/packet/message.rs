@@ -26,7 +26,6 @@ use std::fmt;
 use serde::{Deserialize, Serialize, Serializer};
 
 use super::cie::Cie;
-use super::from_hex;
 
 /// ar$op.type (RFC 2332, 5.2.0.1; 8 is Cisco's Traffic Indication).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize)]
@@ -206,7 +205,10 @@ pub struct ErrorIndication {
     /// Offset in the offending packet of the field in error.
     pub error_offset: u16,
     /// The NHRP packet in error, from its fixed header on.
-    #[serde(serialize_with = "hex", deserialize_with = "from_hex")]
+    #[serde(
+        serialize_with = "holo_utils::hex::serialize",
+        deserialize_with = "holo_utils::hex::deserialize"
+    )]
     pub packet: Vec<u8>,
 }
 
@@ -223,19 +225,15 @@ pub struct TrafficIndication {
     pub reserved2: u16,
     /// The data packet that caused the indication, from its IP header on
     /// (often truncated by the sender).
-    #[serde(serialize_with = "hex", deserialize_with = "from_hex")]
+    #[serde(
+        serialize_with = "holo_utils::hex::serialize",
+        deserialize_with = "holo_utils::hex::deserialize"
+    )]
     pub packet: Vec<u8>,
 }
 
 fn is_zero(v: &u16) -> bool {
     *v == 0
-}
-
-fn hex<S: Serializer>(data: &[u8], s: S) -> Result<S::Ok, S::Error> {
-    s.collect_str(&format_args!(
-        "{}",
-        data.iter().map(|b| format!("{b:02x}")).collect::<String>()
-    ))
 }
 
 /// The message-specific part.

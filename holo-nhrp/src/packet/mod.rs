@@ -22,7 +22,7 @@ mod tests;
 
 use holo_utils::bytes::Reader;
 use holo_utils::checksum;
-use serde::{Deserialize, Deserializer, Serialize};
+use serde::{Deserialize, Serialize};
 
 pub use address::{Address, NbmaAddress};
 pub use cie::{Cie, CieCode};
@@ -63,8 +63,8 @@ pub struct Packet {
     #[serde(
         default,
         skip_serializing_if = "Vec::is_empty",
-        serialize_with = "hex",
-        deserialize_with = "from_hex"
+        serialize_with = "holo_utils::hex::serialize",
+        deserialize_with = "holo_utils::hex::deserialize"
     )]
     pub trailer: Vec<u8>,
 }
@@ -79,35 +79,6 @@ fn ipv4_protocol() -> ProtocolType {
 
 fn is_absent(a: &NbmaAddress) -> bool {
     a.address.is_empty() && !a.e164
-}
-
-fn hex<S: serde::Serializer>(data: &[u8], s: S) -> Result<S::Ok, S::Error> {
-    s.collect_str(&format_args!(
-        "{}",
-        data.iter().map(|b| format!("{b:02x}")).collect::<String>()
-    ))
-}
-
-/// Reads the hex form `hex` writes; whitespace between octets is allowed so
-/// that long values can be grouped by hand.
-pub(crate) fn from_hex<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<u8>, D::Error> {
-    let text = String::deserialize(d)?;
-    parse_hex(&text).map_err(serde::de::Error::custom)
-}
-
-pub(crate) fn parse_hex(text: &str) -> Result<Vec<u8>, String> {
-    let digits: Vec<u8> = text.bytes().filter(|b| !b.is_ascii_whitespace()).collect();
-    if !digits.iter().all(u8::is_ascii_hexdigit) {
-        return Err(format!("not hex: {text:?}"));
-    }
-    let pairs = digits.chunks_exact(2);
-    if !pairs.remainder().is_empty() {
-        return Err(format!("odd number of hex digits in {text:?}"));
-    }
-    let value = |d: u8| (d as char).to_digit(16).unwrap_or_default() as u8;
-    Ok(pairs
-        .map(|pair| (value(pair[0]) << 4) | value(pair[1]))
-        .collect())
 }
 
 impl Packet {
