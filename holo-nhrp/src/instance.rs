@@ -19,6 +19,9 @@ use crate::packet::{
 };
 use crate::resolution::Pending;
 
+/// Error Indications we send to one destination in one second, at most.
+const ERRORS_PER_SECOND: u32 = 5;
+
 /// Hop count of packets we originate (Cisco IOS sends 255).
 pub const HOP_COUNT: u8 = 255;
 
@@ -34,6 +37,10 @@ pub struct Instance {
     /// The kernel's routes through this tunnel (prefix -> tunnel next hop).
     pub(crate) tunnel_routes: Vec<(IpNetwork, IpAddr)>,
     pub counters: Counters,
+    /// The time of the input being handled.
+    pub(crate) now: Instant,
+    /// Error Indications sent per destination in the current second.
+    pub(crate) error_budget: HashMap<IpAddr, (Instant, u32)>,
     /// Dynamic peers in the multicast map: tunnel address -> NBMA.
     pub(crate) multicast_peers: BTreeMap<IpAddr, IpAddr>,
 }
@@ -66,6 +73,8 @@ impl Instance {
             redirects: HashMap::new(),
             tunnel_routes: vec![],
             counters: Counters::default(),
+            now,
+            error_budget: HashMap::new(),
             multicast_peers: BTreeMap::new(),
         };
         // The configured part of the multicast map: NHSs and static entries.
@@ -101,6 +110,7 @@ impl Instance {
     }
 
     pub fn handle(&mut self, input: Input, now: Instant) -> Vec<Output> {
+        self.now = now;
         let mut out = vec![];
         match input {
             Input::Packet { from, bytes } => self.receive(from, &bytes, now, &mut out),
@@ -169,6 +179,8 @@ impl Instance {
         self.resolution_timers(now, out);
         self.redirects
             .retain(|_, at| now.duration_since(*at) < Duration::from_secs(60));
+        self.error_budget
+            .retain(|_, (start, _)| now.duration_since(*start) < Duration::from_secs(1));
     }
 
     fn receive(&mut self, from: IpAddr, bytes: &[u8], now: Instant, out: &mut Vec<Output>) {
@@ -330,6 +342,13 @@ impl Instance {
         error_offset: u16,
         out: &mut Vec<Output>,
     ) {
+        // Error Indications go to whoever sent a bad packet, forged sources
+        // included: a few per second per destination, so that we cannot be
+        // used to reflect a flood.
+        if !self.error_budget_allows(to) {
+            self.counters.error("error-indication-limited");
+            return;
+        }
         let dst = pkt.src_protocol.ip().unwrap_or(self.config.protocol.ip());
         let size =
             crate::packet::HeaderView::new(bytes).map_or(bytes.len(), |v| v.packet_size().into());
@@ -347,6 +366,24 @@ impl Instance {
             )
         });
         self.send(to, &reply, out);
+    }
+
+    /// At most ERRORS_PER_SECOND Error Indications per destination and
+    /// second, with the number of destinations tracked bounded too.
+    fn error_budget_allows(&mut self, to: IpAddr) -> bool {
+        let now = self.now;
+        if !self.error_budget.contains_key(&to)
+            && self.error_budget.len() >= self.config.max_registrations
+        {
+            return false;
+        }
+        let (start, count) = self.error_budget.entry(to).or_insert((now, 0));
+        if now.duration_since(*start) >= Duration::from_secs(1) {
+            *start = now;
+            *count = 0;
+        }
+        *count += 1;
+        *count <= ERRORS_PER_SECOND
     }
 
     /// Behind NAT (an NHS told us it saw us at another address), the CIE

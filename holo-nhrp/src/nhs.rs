@@ -141,10 +141,19 @@ impl Instance {
         m: &RequestReply,
         out: &mut Vec<Output>,
     ) {
+        let sender = pkt.src_protocol.ip();
+        // Our NHSs may purge anything they told us; anybody else only what
+        // is about itself: its own binding and the routes through it.
+        let from_nhs = self.nhs.iter().any(|n| Some(n.config.protocol) == sender);
         for cie in &m.cies {
-            let Some(address) = cie.protocol.ip().or(pkt.src_protocol.ip()) else {
+            let Some(address) = cie.protocol.ip().or(sender) else {
                 continue;
             };
+            if !from_nhs && Some(address) != sender {
+                self.counters.error("purge-not-owner");
+                tracing::info!(%from, %address, "purge of another node's binding refused");
+                continue;
+            }
             let prefix = IpNetwork::new(address, cie.prefix_length.min(max_prefix(address)))
                 .unwrap_or_else(|_| host(address));
             // The binding itself and every shortcut route through it.

@@ -186,8 +186,12 @@ impl Instance {
             // them is bounded by the same limit as registrations, or a flood
             // of forged requesters would grow the cache without end. Known
             // ones are refreshed; the request is answered either way.
+            // RFC 2332, 6.2.1: only a stable (S bit) binding with a holding
+            // time may be kept.
+            let stable = m.flags.contains(Flags::RESOLUTION_SOURCE_STABLE) && hold > 0;
             let room = || self.cache.count(EntryType::Shortcut) < self.config.max_registrations;
             match self.cache.host(requester) {
+                _ if !stable => {}
                 Some(e) if e.ty == EntryType::Shortcut => self.cache.insert(learnt, out),
                 None if room() => self.cache.insert(learnt, out),
                 Some(_) => {}

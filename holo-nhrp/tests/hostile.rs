@@ -766,3 +766,87 @@ fn a_replayed_registration_reply_is_unexpected() {
     assert_eq!(spoke.instance.nhs_states()[0].status, NhsStatus::Up);
     assert_eq!(spoke.instance.next_wakeup(), wakeup);
 }
+
+#[test]
+fn error_indications_are_rate_limited_per_destination() {
+    let mut hub = Node::new(hub_config());
+    let mut wrong = registration(11);
+    set_password(&mut wrong, b"NOTDMVPN");
+    let bytes = wrong.encode().unwrap();
+    // A flood of bad packets "from" one address (forged or not) in one
+    // second: only five Error Indications go back to it.
+    let mut answered = 0;
+    for _ in 0..100 {
+        answered += sent(&hub.feed_bytes("198.51.100.9", bytes.clone())).len();
+    }
+    assert_eq!(answered, 5);
+    assert_eq!(hub.errors("authentication"), 100);
+    assert_eq!(hub.errors("error-indication-limited"), 95);
+    // Another destination has its own budget; the next second a new one.
+    assert_eq!(
+        sent(&hub.feed_bytes("198.51.100.10", bytes.clone())).len(),
+        1
+    );
+    hub.now += Duration::from_secs(1);
+    assert_eq!(sent(&hub.feed_bytes("198.51.100.9", bytes)).len(), 1);
+}
+
+#[test]
+fn a_node_may_only_purge_its_own_bindings() {
+    let mut hub = hub_with_spokes();
+    // Spoke 12 tries to purge spoke 11's registration.
+    let mut purge = registration(12);
+    let Message::RegistrationRequest(m) = &purge.message else {
+        panic!()
+    };
+    let mut m = m.clone();
+    // The registration's U bit would be N (no reply) in a purge.
+    m.flags.0 = 0;
+    m.cies = vec![Cie {
+        protocol: ip("10.0.0.11").into(),
+        nbma: NbmaAddress::new(ip("192.0.2.11")),
+        prefix_length: 32,
+        ..Cie::default()
+    }];
+    purge.message = Message::PurgeRequest(m);
+    let out = hub.feed("192.0.2.12", &purge);
+    assert_eq!(hub.errors("purge-not-owner"), 1);
+    assert!(hub.instance.cache().host(ip("10.0.0.11")).is_some());
+    // It is still answered (the reply lists what was asked).
+    assert_eq!(only_packet(&out).1.message_type(), MessageType::PurgeReply);
+
+    // Its own binding it may purge.
+    let Message::PurgeRequest(m) = &mut purge.message else {
+        panic!()
+    };
+    m.cies[0].protocol = ip("10.0.0.12").into();
+    hub.feed("192.0.2.12", &purge);
+    assert!(hub.instance.cache().host(ip("10.0.0.12")).is_none());
+    assert!(hub.instance.cache().host(ip("10.0.0.11")).is_some());
+}
+
+#[test]
+fn a_requester_without_the_s_bit_is_not_learnt() {
+    // RFC 2332, 6.2.1: only stable source bindings may be cached.
+    let mut spoke = Node::new({
+        let mut c = spoke_config(12);
+        c.local_prefixes = vec!["172.16.2.0/24".parse().unwrap()];
+        c
+    });
+    let mut req = resolution_request(11, "172.16.2.1");
+    let Message::ResolutionRequest(m) = &mut req.message else {
+        panic!()
+    };
+    m.flags.0 &= !holo_nhrp::packet::Flags::RESOLUTION_SOURCE_STABLE;
+    let out = spoke.feed("192.0.2.11", &req);
+    assert_eq!(
+        only_packet(&out).1.message_type(),
+        MessageType::ResolutionReply
+    );
+    assert!(spoke.instance.cache().host(ip("10.0.0.11")).is_none());
+
+    // With the S bit it is.
+    let req = resolution_request(11, "172.16.2.1");
+    spoke.feed("192.0.2.11", &req);
+    assert!(spoke.instance.cache().host(ip("10.0.0.11")).is_some());
+}
