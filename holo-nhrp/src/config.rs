@@ -14,12 +14,43 @@ pub struct NhsConfig {
     /// The NHS's tunnel (protocol) address. Cisco allows it to be learnt
     /// from the Registration Reply; we require it.
     pub protocol: IpAddr,
+    /// The NHS's NBMA address; with `fqdn`, the last address the name
+    /// resolved to (unspecified until it first resolves).
+    #[serde(default = "unspecified")]
     pub nbma: IpAddr,
+    /// Resolve `nbma` from this DNS name, and again at every registration
+    /// (Cisco `ip nhrp nhs ... nbma FQDN`): hubs on dynamic addresses.
+    #[serde(default)]
+    pub fqdn: Option<String>,
     /// Lower is preferred (Cisco `ip nhrp nhs ... priority`, 0-255).
     #[serde(default)]
     pub priority: u8,
     #[serde(default)]
     pub cluster: u8,
+}
+
+fn unspecified() -> IpAddr {
+    IpAddr::V4(std::net::Ipv4Addr::UNSPECIFIED)
+}
+
+impl NhsConfig {
+    pub fn new(protocol: IpAddr, nbma: IpAddr) -> Self {
+        NhsConfig {
+            protocol,
+            nbma,
+            fqdn: None,
+            priority: 0,
+            cluster: 0,
+        }
+    }
+
+    /// An NHS known by name only; the driver resolves it.
+    pub fn by_name(protocol: IpAddr, fqdn: &str) -> Self {
+        NhsConfig {
+            fqdn: Some(fqdn.to_string()),
+            ..NhsConfig::new(protocol, unspecified())
+        }
+    }
 }
 
 /// A static protocol-to-NBMA binding (`ip nhrp map`).

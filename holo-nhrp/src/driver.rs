@@ -134,6 +134,7 @@ mod tests {
         spoke_cfg.nhs = vec![NhsConfig {
             protocol: ip("10.0.0.1"),
             nbma: ip("192.0.2.1"),
+            fqdn: None,
             priority: 0,
             cluster: 0,
         }];

@@ -54,7 +54,7 @@ impl Instance {
             e.nbma = Some(map.nbma);
             cache.insert(e, &mut out);
         }
-        for nhs in &config.nhs {
+        for nhs in config.nhs.iter().filter(|n| !n.nbma.is_unspecified()) {
             let mut e = Entry::new(host(nhs.protocol), EntryType::Nhs, nhs.protocol, now);
             e.nbma = Some(nhs.nbma);
             cache.insert(e, &mut out);
@@ -78,7 +78,13 @@ impl Instance {
             multicast_peers: BTreeMap::new(),
         };
         // The configured part of the multicast map: NHSs and static entries.
-        let mut fixed: Vec<IpAddr> = instance.config.nhs.iter().map(|n| n.nbma).collect();
+        let mut fixed: Vec<IpAddr> = instance
+            .config
+            .nhs
+            .iter()
+            .map(|n| n.nbma)
+            .filter(|a| !a.is_unspecified())
+            .collect();
         fixed.extend(&instance.config.multicast_static);
         fixed.sort();
         fixed.dedup();
@@ -130,6 +136,9 @@ impl Instance {
             Input::Command(Command::ClearCache) => self.clear(now, &mut out),
             Input::Command(Command::Purge { prefix }) => self.purge_entry(prefix, now, &mut out),
             Input::Command(Command::NbmaChanged { nbma }) => self.nbma_changed(nbma, now, &mut out),
+            Input::Command(Command::NameResolved { fqdn, addresses }) => {
+                self.nhs_resolved(&fqdn, &addresses, now, &mut out)
+            }
         }
         self.update_multicast(&mut out);
         out

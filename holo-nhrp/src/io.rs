@@ -69,6 +69,12 @@ pub enum Command {
     /// Our NBMA address changed (DHCP, failover): purge the old binding at
     /// every NHS and register the new one.
     NbmaChanged { nbma: IpAddr },
+    /// The answer to `Output::ResolveName` (empty when the name did not
+    /// resolve).
+    NameResolved {
+        fqdn: String,
+        addresses: Vec<IpAddr>,
+    },
 }
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
@@ -105,6 +111,11 @@ pub enum Output {
     },
     MulticastRemoved {
         nbma: IpAddr,
+    },
+    /// Look up this DNS name (an NHS given by FQDN) and answer with
+    /// `Command::NameResolved`.
+    ResolveName {
+        fqdn: String,
     },
     Notify(Notification),
 }

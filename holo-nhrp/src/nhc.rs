@@ -6,7 +6,7 @@ use std::time::{Duration, Instant};
 
 use serde::Serialize;
 
-use crate::cache::max_prefix;
+use crate::cache::{Entry, EntryType, host, max_prefix};
 use crate::config::NhsConfig;
 use crate::instance::Instance;
 use crate::io::{Notification, Output};
@@ -100,8 +100,23 @@ impl Instance {
     }
 
     fn register(&mut self, i: usize, now: Instant, out: &mut Vec<Output>) {
-        let id = self.request_id();
         let nhs = self.nhs[i].config.clone();
+        // An NHS given by name is looked up again at every registration, so
+        // a hub that moves is followed.
+        if let Some(fqdn) = &nhs.fqdn {
+            out.push(Output::ResolveName { fqdn: fqdn.clone() });
+        }
+        if nhs.nbma.is_unspecified() {
+            // Not resolved yet: the answer triggers the registration.
+            let state = &mut self.nhs[i];
+            state.next_action = now
+                + FIRST_RETRY
+                    .saturating_mul(1 << state.attempts.min(6))
+                    .min(MAX_RETRY);
+            state.attempts += 1;
+            return;
+        }
+        let id = self.request_id();
         let mut flags = Flags::CISCO_NAT_CAPABLE;
         if self.config.registration_unique {
             flags |= Flags::REGISTRATION_UNIQUE;
@@ -187,6 +202,49 @@ impl Instance {
             out.push(Output::Notify(Notification::NhsUp {
                 nhs: nhs.config.protocol,
             }));
+        }
+    }
+
+    /// The driver resolved an NHS's name. A new address replaces the NHS's
+    /// binding and multicast entry and is registered with at once.
+    pub(crate) fn nhs_resolved(
+        &mut self,
+        fqdn: &str,
+        addresses: &[IpAddr],
+        now: Instant,
+        out: &mut Vec<Output>,
+    ) {
+        let family = self.config.nbma.is_ipv4();
+        let Some(new) = addresses
+            .iter()
+            .find(|a| a.is_ipv4() == family)
+            .or(addresses.first())
+        else {
+            self.counters.error("nhs-name-unresolved");
+            tracing::warn!(%fqdn, "NHS name did not resolve");
+            return;
+        };
+        for i in 0..self.nhs.len() {
+            let config = &self.nhs[i].config;
+            if config.fqdn.as_deref() != Some(fqdn) || config.nbma == *new {
+                continue;
+            }
+            let old = config.nbma;
+            let protocol = config.protocol;
+            tracing::info!(%fqdn, %old, %new, "NHS address changed");
+            let mut entry = Entry::new(host(protocol), EntryType::Nhs, protocol, now);
+            entry.nbma = Some(*new);
+            self.cache.insert(entry, out);
+            if !old.is_unspecified() {
+                out.push(Output::MulticastRemoved { nbma: old });
+            }
+            out.push(Output::MulticastAdded { nbma: *new });
+            let state = &mut self.nhs[i];
+            state.config.nbma = *new;
+            state.request_id = None;
+            state.attempts = 0;
+            state.next_action = now;
+            self.register(i, now, out);
         }
     }
 

@@ -60,6 +60,8 @@ pub struct Network {
     pub nat: BTreeMap<IpAddr, IpAddr>,
     /// Nodes that are down: they neither send nor receive.
     pub down: Vec<IpAddr>,
+    /// DNS: what `Output::ResolveName` gets back (nothing for other names).
+    pub dns: BTreeMap<String, Vec<IpAddr>>,
     rng: Rng,
 }
 
@@ -74,6 +76,7 @@ impl Network {
             reorder: 0,
             nat: BTreeMap::new(),
             down: vec![],
+            dns: BTreeMap::new(),
             rng: Rng(seed.max(1)),
         }
     }
@@ -125,18 +128,27 @@ impl Network {
         };
         let outputs = node.instance.handle(input, now);
         let from = self.public(nbma);
+        let mut lookups = vec![];
         for o in &outputs {
-            if let Output::Send { to, bytes, summary } = o {
-                self.in_flight.push_back(Datagram {
+            match o {
+                Output::Send { to, bytes, summary } => self.in_flight.push_back(Datagram {
                     from,
                     to: *to,
                     bytes: bytes.clone(),
                     summary: summary.clone(),
-                });
+                }),
+                Output::ResolveName { fqdn } => lookups.push(fqdn.clone()),
+                _ => {}
             }
         }
         if let Some(node) = self.nodes.get_mut(&nbma) {
             node.outputs.extend(outputs);
+        }
+        // The resolver answers at once.
+        for fqdn in lookups {
+            let addresses = self.dns.get(&fqdn).cloned().unwrap_or_default();
+            let answer = crate::io::Command::NameResolved { fqdn, addresses };
+            self.input(nbma, Input::Command(answer));
         }
     }
 

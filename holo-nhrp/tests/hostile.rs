@@ -36,6 +36,7 @@ fn spoke_config(n: u8) -> InstanceConfig {
     c.nhs = vec![NhsConfig {
         protocol: ip("10.0.0.1"),
         nbma: ip(HUB),
+        fqdn: None,
         priority: 0,
         cluster: 0,
     }];

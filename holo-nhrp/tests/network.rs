@@ -31,6 +31,7 @@ fn spoke(n: u8) -> InstanceConfig {
     c.nhs = vec![NhsConfig {
         protocol: ip("10.0.0.1"),
         nbma: ip(HUB),
+        fqdn: None,
         priority: 0,
         cluster: 0,
     }];
@@ -522,12 +523,14 @@ fn dual_hub_cloud(seed: u64) -> Network {
             NhsConfig {
                 protocol: ip("10.0.0.2"),
                 nbma: ip(HUB_B),
+                fqdn: None,
                 priority: 2,
                 cluster: 0,
             },
             NhsConfig {
                 protocol: ip("10.0.0.1"),
                 nbma: ip(HUB),
+                fqdn: None,
                 priority: 1,
                 cluster: 0,
             },
@@ -905,4 +908,55 @@ fn nbma_change_converges_when_the_registration_overtakes_the_purge() {
             .errors("registration-not-unique");
     }
     assert!(overtaken > 0, "no seed reordered the purge");
+}
+
+#[test]
+fn an_nhs_given_by_name_is_resolved_and_followed_when_it_moves() {
+    let mut net = Network::new(9);
+    net.add(hub());
+    let mut c = spoke(1);
+    c.nhs = vec![NhsConfig::by_name(ip("10.0.0.1"), "hub.dmvpn.example")];
+    c.registration_interval = Some(Duration::from_secs(60));
+    net.add(c);
+
+    // The name does not resolve yet: nothing is sent, the spoke keeps asking.
+    net.run_for(Duration::from_secs(5), Duration::from_millis(100));
+    assert!(net.trace.is_empty());
+    assert!(
+        net.node("192.0.2.11")
+            .instance
+            .counters
+            .errors("nhs-name-unresolved")
+            > 0
+    );
+
+    net.dns.insert("hub.dmvpn.example".into(), vec![ip(HUB)]);
+    net.run_for(Duration::from_secs(70), Duration::from_millis(100));
+    let spoke = &net.node("192.0.2.11").instance;
+    assert_eq!(spoke.nhs_states()[0].status, NhsStatus::Up);
+    assert_eq!(spoke.nhs_states()[0].config.nbma, ip(HUB));
+    assert!(
+        net.node(HUB)
+            .instance
+            .cache()
+            .host(ip("10.0.0.11"))
+            .is_some()
+    );
+
+    // The hub moves to a new address and DNS follows: at its next
+    // registration the spoke looks the name up again and goes there.
+    net.renumber(ip(HUB), ip("198.51.100.1"));
+    net.dns
+        .insert("hub.dmvpn.example".into(), vec![ip("198.51.100.1")]);
+    net.run_for(Duration::from_secs(70), Duration::from_millis(100));
+    let spoke = &net.node("192.0.2.11").instance;
+    assert_eq!(spoke.nhs_states()[0].config.nbma, ip("198.51.100.1"));
+    assert_eq!(spoke.nhs_states()[0].status, NhsStatus::Up);
+    let binding = spoke.cache().host(ip("10.0.0.1")).unwrap();
+    assert_eq!(binding.nbma, Some(ip("198.51.100.1")));
+    let outputs = &net.node("192.0.2.11").outputs;
+    assert!(outputs.contains(&holo_nhrp::Output::MulticastRemoved { nbma: ip(HUB) }));
+    assert!(outputs.contains(&holo_nhrp::Output::MulticastAdded {
+        nbma: ip("198.51.100.1")
+    }));
 }

@@ -267,6 +267,7 @@ fn cisco(n: u8) -> InstanceConfig {
         c.nhs = vec![NhsConfig {
             protocol: ip("172.16.123.1"),
             nbma: ip("192.168.123.1"),
+            fqdn: None,
             priority: 0,
             cluster: 0,
         }];
@@ -459,6 +460,7 @@ fn frr(n: u8) -> InstanceConfig {
         c.nhs = vec![NhsConfig {
             protocol: ip("10.255.255.1"),
             nbma: ip("192.0.2.1"),
+            fqdn: None,
             priority: 0,
             cluster: 0,
         }];
