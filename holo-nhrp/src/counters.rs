@@ -2,6 +2,7 @@
 //! northbound and by `show ip nhrp traffic`.
 
 use std::collections::BTreeMap;
+use std::net::IpAddr;
 
 use serde::Serialize;
 
@@ -14,9 +15,41 @@ pub struct Counters {
     pub sent: BTreeMap<&'static str, u64>,
     /// Packets dropped or answered with an error, by reason.
     pub errors: BTreeMap<&'static str, u64>,
+    /// Per peer NBMA address: authenticated packets received, and packets
+    /// sent. Bounded by `Counters::MAX_PEERS`.
+    pub peers: BTreeMap<IpAddr, PeerCounters>,
+}
+
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize)]
+pub struct PeerCounters {
+    pub received: u64,
+    pub sent: u64,
 }
 
 impl Counters {
+    /// Peers tracked at most; beyond, new peers are not counted (a flood
+    /// of forged sources must not grow memory).
+    pub const MAX_PEERS: usize = 10_000;
+
+    fn peer(&mut self, nbma: IpAddr) -> Option<&mut PeerCounters> {
+        if self.peers.len() >= Self::MAX_PEERS && !self.peers.contains_key(&nbma) {
+            return None;
+        }
+        Some(self.peers.entry(nbma).or_default())
+    }
+
+    pub fn peer_rx(&mut self, nbma: IpAddr) {
+        if let Some(p) = self.peer(nbma) {
+            p.received += 1;
+        }
+    }
+
+    pub fn peer_tx(&mut self, nbma: IpAddr) {
+        if let Some(p) = self.peer(nbma) {
+            p.sent += 1;
+        }
+    }
+
     pub fn rx(&mut self, ty: MessageType) {
         *self.received.entry(key(ty)).or_default() += 1;
     }

@@ -37,6 +37,8 @@ pub struct Instance {
     /// The kernel's routes through this tunnel (prefix -> tunnel next hop).
     pub(crate) tunnel_routes: Vec<(IpNetwork, IpAddr)>,
     pub counters: Counters,
+    /// Failed resolutions in a row per target (negative-cache backoff).
+    pub(crate) failures: HashMap<IpAddr, u32>,
     /// The time of the input being handled.
     pub(crate) now: Instant,
     /// Error Indications sent per destination in the current second.
@@ -75,6 +77,7 @@ impl Instance {
             counters: Counters::default(),
             now,
             error_budget: HashMap::new(),
+            failures: HashMap::new(),
             multicast_peers: BTreeMap::new(),
         };
         // The configured part of the multicast map: NHSs and static entries.
@@ -198,6 +201,14 @@ impl Instance {
             Err(e) => {
                 self.counters.error("malformed");
                 tracing::debug!(%from, error = %e, "dropping malformed NHRP packet");
+                // RFC 2332, 5.2.7: a packet that arrived intact (checksum
+                // good) but breaks the format is a Protocol Error, with the
+                // offset of the field in error.
+                if e.is_protocol_error() {
+                    let offset = u16::try_from(e.offset()).unwrap_or(u16::MAX);
+                    let code = ErrorCode::PROTOCOL_ERROR;
+                    self.send_error_to(from, None, bytes, code, offset, out);
+                }
                 return;
             }
         };
@@ -234,6 +245,7 @@ impl Instance {
             }
             return;
         }
+        self.counters.peer_rx(from);
         match &pkt.message {
             Message::RegistrationRequest(m) => {
                 self.on_registration_request(from, &pkt, m, now, out)
@@ -328,6 +340,7 @@ impl Instance {
         match pkt.encode() {
             Ok(bytes) => {
                 self.counters.tx(pkt.message_type());
+                self.counters.peer_tx(to);
                 out.push(Output::Send {
                     to,
                     bytes,
@@ -351,6 +364,21 @@ impl Instance {
         error_offset: u16,
         out: &mut Vec<Output>,
     ) {
+        let dst = pkt.src_protocol.ip();
+        self.send_error_to(to, dst, bytes, code, error_offset, out);
+    }
+
+    /// An Error Indication about `bytes` to the underlay address `to`, for
+    /// the protocol address `dst` when the packet could be read that far.
+    pub(crate) fn send_error_to(
+        &mut self,
+        to: IpAddr,
+        dst: Option<IpAddr>,
+        bytes: &[u8],
+        code: ErrorCode,
+        error_offset: u16,
+        out: &mut Vec<Output>,
+    ) {
         // Error Indications go to whoever sent a bad packet, forged sources
         // included: a few per second per destination, so that we cannot be
         // used to reflect a flood.
@@ -358,7 +386,13 @@ impl Instance {
             self.counters.error("error-indication-limited");
             return;
         }
-        let dst = pkt.src_protocol.ip().unwrap_or(self.config.protocol.ip());
+        let own = self.config.protocol.ip();
+        let unspecified = if own.is_ipv4() {
+            IpAddr::V4(std::net::Ipv4Addr::UNSPECIFIED)
+        } else {
+            IpAddr::V6(std::net::Ipv6Addr::UNSPECIFIED)
+        };
+        let dst = dst.unwrap_or(unspecified);
         let size =
             crate::packet::HeaderView::new(bytes).map_or(bytes.len(), |v| v.packet_size().into());
         let ei = ErrorIndication {

@@ -19,6 +19,7 @@ const RESOLUTION_RETRIES: u32 = 3;
 const FIRST_RETRY: Duration = Duration::from_secs(1);
 /// How long a failed resolution is remembered (negative cache).
 const NEGATIVE_HOLD: Duration = Duration::from_secs(10);
+const MAX_NEGATIVE_HOLD: Duration = Duration::from_secs(300);
 /// Octets of the offending packet a Traffic Indication carries: the IP
 /// header and the first 8 octets of payload, as Cisco IOS sends.
 const INDICATION_BYTES: usize = 28;
@@ -141,10 +142,25 @@ impl Instance {
     }
 
     /// Negative cache entry for `target` (RFC 2332, 5.2.2).
+    /// The entry lives 10 s after a first failure, doubling with each
+    /// failure in a row up to 5 minutes (the retry backoff); the count of
+    /// targets tracked is bounded like the cache.
     fn resolution_failed(&mut self, target: IpAddr, now: Instant, out: &mut Vec<Output>) {
         self.pending.remove(&target);
+        let failures = if self.failures.contains_key(&target)
+            || self.failures.len() < self.config.max_registrations
+        {
+            let n = self.failures.entry(target).or_default();
+            *n = n.saturating_add(1);
+            *n
+        } else {
+            1
+        };
+        let hold = NEGATIVE_HOLD
+            .saturating_mul(1 << (failures - 1).min(5))
+            .min(MAX_NEGATIVE_HOLD);
         let mut entry = Entry::new(host(target), EntryType::Negative, target, now);
-        entry.expires = Some(now + NEGATIVE_HOLD);
+        entry.expires = Some(now + hold);
         self.cache.insert(entry, out);
     }
 
@@ -365,6 +381,7 @@ impl Instance {
             return;
         }
         self.pending.remove(&target);
+        self.failures.remove(&target);
         // The placeholder of a first resolution goes; a refreshed entry stays
         // until the reply replaces it, so the data plane sees no gap.
         if self

@@ -851,3 +851,77 @@ fn a_requester_without_the_s_bit_is_not_learnt() {
     spoke.feed("192.0.2.11", &req);
     assert!(spoke.instance.cache().host(ip("10.0.0.11")).is_some());
 }
+
+#[test]
+fn repeated_resolution_failures_back_off() {
+    // A target nobody answers for: each failure in a row keeps the
+    // negative entry twice as long (10 s, 20 s, 40 s ...), up to 5 minutes.
+    let mut spoke = Node::new(spoke_config(11));
+    let target = ip("10.0.0.99");
+    let mut holds = vec![];
+    for _ in 0..8 {
+        let miss = DataPlaneEvent::Miss { next_hop: target };
+        spoke.instance.handle(Input::DataPlane(miss), spoke.now);
+        // No NHS answers: retries at 1, 2, 4, 8 s, then the failure.
+        for _ in 0..20 {
+            spoke.now += Duration::from_secs(1);
+            spoke.instance.handle(Input::Tick, spoke.now);
+            if spoke.instance.cache().host(target).map(|e| e.ty) == Some(EntryType::Negative) {
+                break;
+            }
+        }
+        let e = spoke.instance.cache().host(target).unwrap();
+        assert_eq!(e.ty, EntryType::Negative);
+        holds.push(e.expires.unwrap().duration_since(spoke.now).as_secs());
+        // Wait until it expires, then the data plane misses again.
+        spoke.now = e.expires.unwrap();
+        spoke.instance.handle(Input::Tick, spoke.now);
+        assert!(spoke.instance.cache().host(target).is_none());
+    }
+    assert_eq!(holds, [10, 20, 40, 80, 160, 300, 300, 300]);
+    assert_eq!(spoke.errors("resolution-timeout"), 8);
+}
+
+#[test]
+fn an_intact_but_malformed_packet_gets_a_protocol_error() {
+    // RFC 2332, 5.2.7: checksum and size good, but an extension has its
+    // reserved bit set: Error Indication code 7 pointing at the field.
+    let mut hub = Node::new(hub_config());
+    let mut bytes = registration(11).encode().unwrap();
+    let extoff = usize::from(u16::from_be_bytes([bytes[14], bytes[15]]));
+    bytes[extoff] |= 0x40;
+    fix_checksum(&mut bytes);
+    let out = hub.feed_bytes("192.0.2.11", bytes.clone());
+    let (to, ei) = only_packet(&out);
+    assert_eq!(to, ip("192.0.2.11"));
+    assert_eq!(error_indication(&ei).code, ErrorCode::PROTOCOL_ERROR);
+    assert_eq!(usize::from(error_indication(&ei).error_offset), extoff);
+    assert_eq!(error_indication(&ei).packet, bytes);
+    assert_eq!(hub.errors("malformed"), 1);
+    assert!(hub.instance.cache().is_empty());
+
+    // A corrupted packet (bad checksum) is only dropped.
+    bytes[extoff + 1] ^= 0xff;
+    assert!(hub.feed_bytes("192.0.2.11", bytes).is_empty());
+    assert_eq!(hub.errors("malformed"), 2);
+}
+
+#[test]
+fn per_peer_counters_are_bounded() {
+    let mut hub = Node::new(hub_config());
+    let mut reg = registration(11);
+    for i in 0..(holo_nhrp::counters::Counters::MAX_PEERS as u32 + 500) {
+        let nbma = IpAddr::V4(Ipv4Addr::from(0x0a00_0000 + i));
+        reg.src_nbma = NbmaAddress::new(nbma);
+        hub.instance.handle(
+            Input::Packet {
+                from: nbma,
+                bytes: reg.encode().unwrap(),
+            },
+            hub.now,
+        );
+    }
+    let peers = &hub.instance.counters.peers;
+    assert_eq!(peers.len(), holo_nhrp::counters::Counters::MAX_PEERS);
+    assert_eq!(peers[&ip("10.0.0.0")].received, 1);
+}

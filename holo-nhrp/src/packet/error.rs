@@ -53,6 +53,24 @@ impl DecodeError {
         }
     }
 
+    /// Whether the packet arrived intact (size and checksum good, RFC 2332
+    /// version) but breaks the format, so its sender deserves an Error
+    /// Indication "Protocol Error" rather than a silent drop: corruption in
+    /// transit and foreign traffic are only dropped.
+    pub fn is_protocol_error(&self) -> bool {
+        match self {
+            DecodeError::Truncated(t) => t.offset >= super::header::LEN,
+            DecodeError::PacketSize { .. }
+            | DecodeError::Checksum { .. }
+            | DecodeError::Version(_) => false,
+            DecodeError::UnknownType(_)
+            | DecodeError::SnapNotZero(_)
+            | DecodeError::ReservedBit { .. }
+            | DecodeError::ExtensionOffset { .. }
+            | DecodeError::ExtensionLength { .. } => true,
+        }
+    }
+
     /// Name of the offending field.
     pub fn field(&self) -> &'static str {
         match self {
