@@ -37,6 +37,9 @@ pub struct Instance {
     /// The kernel's routes through this tunnel (prefix -> tunnel next hop).
     pub(crate) tunnel_routes: Vec<(IpNetwork, IpAddr)>,
     pub counters: Counters,
+    /// For each local prefix we answered for: the requesters (tunnel
+    /// address -> NBMA) to purge if it goes away (RFC 2332, 5.2.5).
+    pub(crate) answered: BTreeMap<IpNetwork, BTreeMap<IpAddr, IpAddr>>,
     /// Failed resolutions in a row per target (negative-cache backoff).
     pub(crate) failures: HashMap<IpAddr, u32>,
     /// The time of the input being handled.
@@ -78,6 +81,7 @@ impl Instance {
             now,
             error_budget: HashMap::new(),
             failures: HashMap::new(),
+            answered: BTreeMap::new(),
             multicast_peers: BTreeMap::new(),
         };
         // The configured part of the multicast map: NHSs and static entries.
@@ -131,6 +135,9 @@ impl Instance {
                 self.redirect(from_nbma, &packet, now, &mut out)
             }
             Input::DataPlane(DataPlaneEvent::TunnelRoutes(routes)) => self.tunnel_routes = routes,
+            Input::DataPlane(DataPlaneEvent::LocalPrefixes(prefixes)) => {
+                self.local_prefixes_changed(prefixes, now, &mut out)
+            }
             Input::DataPlane(DataPlaneEvent::Used { prefix }) => {
                 if let Some(e) = self.cache.get_mut(&prefix) {
                     e.used = true;
@@ -181,6 +188,9 @@ impl Instance {
 
     fn tick(&mut self, now: Instant, out: &mut Vec<Output>) {
         for gone in self.cache.expire(now, out) {
+            if gone.ty == EntryType::Local {
+                self.answered.remove(&gone.prefix);
+            }
             if gone.ty == EntryType::Dynamic {
                 out.push(Output::Notify(Notification::PeerDown {
                     protocol: gone.next_hop,
@@ -448,6 +458,16 @@ impl Instance {
 
     pub(crate) fn is_own(&self, ip: IpAddr) -> bool {
         ip == self.config.protocol.ip()
+    }
+
+    /// The local prefix holding `ip` (the most specific), if any.
+    pub(crate) fn local_prefix(&self, ip: IpAddr) -> Option<IpNetwork> {
+        self.config
+            .local_prefixes
+            .iter()
+            .filter(|p| p.contains(ip))
+            .max_by_key(|p| p.prefix())
+            .copied()
     }
 
     /// The prefix length we answer with when `ip` is ours: our tunnel

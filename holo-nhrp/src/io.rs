@@ -54,6 +54,10 @@ pub enum DataPlaneEvent {
     /// the full new set, prefix -> tunnel next hop. An NHS forwards
     /// Resolution Requests along them (a spoke LAN learnt from OSPF/BGP).
     TunnelRoutes(Vec<(IpNetwork, IpAddr)>),
+    /// The prefixes behind this node (its LANs) changed: the full new set,
+    /// replacing `InstanceConfig::local_prefixes`. Peers that were given a
+    /// withdrawn prefix in a Resolution Reply are sent a Purge Request.
+    LocalPrefixes(Vec<IpNetwork>),
 }
 
 /// JSON: `"clear_cache"`, `{"purge": {"prefix": …}}`, `{"nbma_changed":

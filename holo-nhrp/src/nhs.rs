@@ -143,27 +143,32 @@ impl Instance {
     ) {
         let sender = pkt.src_protocol.ip();
         // Our NHSs may purge anything they told us; anybody else only what
-        // is about itself: its own binding and the routes through it.
+        // points at itself: its own binding, routes through it, or one
+        // prefix it once answered for.
         let from_nhs = self.nhs.iter().any(|n| Some(n.config.protocol) == sender);
         for cie in &m.cies {
             let Some(address) = cie.protocol.ip().or(sender) else {
                 continue;
             };
-            if !from_nhs && Some(address) != sender {
-                self.counters.error("purge-not-owner");
-                tracing::info!(%from, %address, "purge of another node's binding refused");
-                continue;
-            }
             let prefix = IpNetwork::new(address, cie.prefix_length.min(max_prefix(address)))
+                .map(|p| IpNetwork::new(p.network(), p.prefix()).unwrap_or(p))
                 .unwrap_or_else(|_| host(address));
-            // The binding itself and every shortcut route through it.
-            let doomed: Vec<IpNetwork> = self
+            let is_own_binding = Some(address) == sender;
+            let matching: Vec<(IpNetwork, IpAddr)> = self
                 .cache
                 .iter()
                 .filter(|e| !matches!(e.ty, EntryType::Static | EntryType::Local | EntryType::Nhs))
-                .filter(|e| e.prefix == prefix || e.next_hop == address)
-                .map(|e| e.prefix)
+                .filter(|e| e.prefix == prefix || (is_own_binding && e.next_hop == address))
+                .map(|e| (e.prefix, e.next_hop))
                 .collect();
+            let (doomed, refused): (Vec<_>, Vec<_>) = matching
+                .into_iter()
+                .partition(|(_, via)| from_nhs || Some(*via) == sender);
+            if !refused.is_empty() {
+                self.counters.error("purge-not-owner");
+                tracing::info!(%from, %address, "purge of another node's binding refused");
+            }
+            let doomed: Vec<IpNetwork> = doomed.into_iter().map(|(p, _)| p).collect();
             for p in doomed {
                 if let Some(e) = self.cache.remove(&p, out)
                     && e.ty == EntryType::Dynamic

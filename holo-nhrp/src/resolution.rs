@@ -191,6 +191,7 @@ impl Instance {
                 requester_nbma
             });
             let Some(nbma) = nbma else { return };
+            self.remember_answer(target, requester, nbma, now, out);
             let mut learnt = Entry::new(host(requester), EntryType::Shortcut, requester, now);
             learnt.nbma = Some(nbma);
             let hold = m
@@ -298,6 +299,79 @@ impl Instance {
             }
         }
         self.send(next, &fwd, out);
+    }
+
+    /// Records that `requester` was told about the local prefix holding
+    /// `target`, as a Local cache entry (`show ip nhrp`) and in the list of
+    /// requesters to purge when the prefix goes away. Bounded like the cache.
+    fn remember_answer(
+        &mut self,
+        target: IpAddr,
+        requester: IpAddr,
+        nbma: IpAddr,
+        now: Instant,
+        out: &mut Vec<Output>,
+    ) {
+        let Some(prefix) = self.local_prefix(target) else {
+            return;
+        };
+        let remembered: usize = self.answered.values().map(|r| r.len()).sum();
+        let known = self
+            .answered
+            .get(&prefix)
+            .is_some_and(|r| r.contains_key(&requester));
+        if !known && remembered >= self.config.max_registrations {
+            self.counters.error("learn-limit");
+            return;
+        }
+        self.answered
+            .entry(prefix)
+            .or_default()
+            .insert(requester, nbma);
+        let mut local = Entry::new(prefix, EntryType::Local, self.config.protocol.ip(), now);
+        local.authoritative = true;
+        // Requesters forget what we told them after our holding time; so
+        // may we.
+        local.expires = Some(now + Duration::from_secs(self.config.holding_time.into()));
+        if let Some(old) = self.cache.get(&prefix) {
+            local.created = old.created;
+        }
+        // No NBMA address: a local entry installs nothing in the data plane.
+        self.cache.insert(local, out);
+    }
+
+    /// New set of local prefixes: purge the requesters of withdrawn ones.
+    pub(crate) fn local_prefixes_changed(
+        &mut self,
+        prefixes: Vec<IpNetwork>,
+        _now: Instant,
+        out: &mut Vec<Output>,
+    ) {
+        let withdrawn: Vec<IpNetwork> = self
+            .answered
+            .keys()
+            .filter(|p| !prefixes.contains(p))
+            .copied()
+            .collect();
+        self.config.local_prefixes = prefixes;
+        for prefix in withdrawn {
+            let requesters = self.answered.remove(&prefix).unwrap_or_default();
+            self.cache.remove(&prefix, out);
+            for (requester, nbma) in requesters {
+                let id = self.request_id();
+                let cie = Cie {
+                    prefix_length: prefix.prefix(),
+                    holding_time: 0,
+                    protocol: Address::Ip(prefix.network()),
+                    ..self.own_cie(prefix.prefix())
+                };
+                let purge = self.new_packet(
+                    requester,
+                    Message::PurgeRequest(self.request(0, id, vec![cie])),
+                );
+                self.send(nbma, &purge, out);
+            }
+        }
     }
 
     /// Where a Resolution Request for `target` that came from `from` goes

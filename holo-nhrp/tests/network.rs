@@ -960,3 +960,60 @@ fn an_nhs_given_by_name_is_resolved_and_followed_when_it_moves() {
         nbma: ip("198.51.100.1")
     }));
 }
+
+#[test]
+fn a_withdrawn_lan_is_purged_from_the_peers_that_were_given_it() {
+    let mut net = cloud(10, 2);
+    net.run_for(Duration::from_secs(5), Duration::from_millis(100));
+    let routes = vec![
+        ("172.16.1.0/24".parse().unwrap(), ip("10.0.0.11")),
+        ("172.16.2.0/24".parse().unwrap(), ip("10.0.0.12")),
+    ];
+    net.input(
+        ip(HUB),
+        Input::DataPlane(DataPlaneEvent::TunnelRoutes(routes)),
+    );
+    let packet = ipv4_header("172.16.1.1", "172.16.2.1");
+    net.input(
+        ip(HUB),
+        Input::DataPlane(DataPlaneEvent::Hairpin {
+            from_nbma: ip("192.0.2.11"),
+            packet,
+        }),
+    );
+    net.run_for(Duration::from_secs(2), Duration::from_millis(100));
+    let lan2: ipnetwork::IpNetwork = "172.16.2.0/24".parse().unwrap();
+    assert!(net.node("192.0.2.11").instance.cache().get(&lan2).is_some());
+    // The responder keeps a Local entry for what it gave out.
+    let local = net
+        .node("192.0.2.12")
+        .instance
+        .cache()
+        .get(&lan2)
+        .cloned()
+        .unwrap();
+    assert_eq!(local.ty, EntryType::Local);
+
+    // Spoke 2 loses its LAN: spoke 1's shortcut goes at once (RFC 2332,
+    // 5.2.5), not at the end of its holding time.
+    net.input(
+        ip("192.0.2.12"),
+        Input::DataPlane(DataPlaneEvent::LocalPrefixes(vec![])),
+    );
+    net.deliver();
+    assert!(net.node("192.0.2.11").instance.cache().get(&lan2).is_none());
+    assert!(net.node("192.0.2.12").instance.cache().get(&lan2).is_none());
+    assert!(
+        net.node("192.0.2.11")
+            .outputs
+            .contains(&holo_nhrp::Output::RouteRemoved { prefix: lan2 })
+    );
+    // Spoke 1's binding for spoke 2 itself stays: only the prefix went.
+    assert!(
+        net.node("192.0.2.11")
+            .instance
+            .cache()
+            .host(ip("10.0.0.12"))
+            .is_some()
+    );
+}
