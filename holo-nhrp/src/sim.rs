@@ -29,18 +29,26 @@ pub struct Node {
 /// Deterministic pseudo-random numbers (xorshift), so that loss and
 /// reordering are the same on every run.
 #[derive(Debug)]
-struct Rng(u64);
+pub struct Rng(u64);
 
 impl Rng {
-    fn next(&mut self) -> u64 {
+    pub fn new(seed: u64) -> Self {
+        Rng(seed.max(1))
+    }
+
+    pub fn next(&mut self) -> u64 {
         self.0 ^= self.0 << 13;
         self.0 ^= self.0 >> 7;
         self.0 ^= self.0 << 17;
         self.0
     }
 
-    fn chance(&mut self, percent: u8) -> bool {
+    pub fn chance(&mut self, percent: u8) -> bool {
         self.next() % 100 < u64::from(percent)
+    }
+
+    pub fn below(&mut self, n: usize) -> usize {
+        (self.next() % n.max(1) as u64) as usize
     }
 }
 
@@ -77,7 +85,7 @@ impl Network {
             nat: BTreeMap::new(),
             down: vec![],
             dns: BTreeMap::new(),
-            rng: Rng(seed.max(1)),
+            rng: Rng::new(seed),
         }
     }
 

@@ -13,6 +13,7 @@ use holo_nhrp::packet::{
     Authentication, Cie, CieCode, ErrorCode, ErrorIndication, Extension, ExtensionBody, Message,
     MessageType, NbmaAddress, Packet, TrafficIndication,
 };
+use holo_nhrp::sim::Rng;
 use holo_nhrp::{DataPlaneEvent, Input, Instance, InstanceConfig, NhsConfig, Output};
 
 fn ip(s: &str) -> IpAddr {
@@ -353,24 +354,9 @@ fn unknown_compulsory_extension_gets_code_1_and_a_non_compulsory_one_is_ignored(
     assert_eq!(hub.errors("unrecognized-extension"), 1);
 }
 
-/// Deterministic pseudo-random bytes (xorshift).
-struct Rng(u64);
-
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 ^= self.0 << 13;
-        self.0 ^= self.0 >> 7;
-        self.0 ^= self.0 << 17;
-        self.0
-    }
-
-    fn below(&mut self, n: usize) -> usize {
-        (self.next() % n as u64) as usize
-    }
-
-    fn bytes(&mut self, len: usize) -> Vec<u8> {
-        (0..len).map(|_| self.next() as u8).collect()
-    }
+/// Deterministic pseudo-random bytes.
+fn random_bytes(rng: &mut Rng, len: usize) -> Vec<u8> {
+    (0..len).map(|_| rng.next() as u8).collect()
 }
 
 #[test]
@@ -400,10 +386,13 @@ fn truncated_oversized_and_garbage_packets_are_counted_and_dropped() {
         dropped += 1;
     }
     // Random garbage.
-    let mut rng = Rng(0x5eed);
+    let mut rng = Rng::new(0x5eed);
     for _ in 0..10_000 {
         let len = rng.below(300);
-        assert!(hub.feed_bytes("192.0.2.13", rng.bytes(len)).is_empty());
+        assert!(
+            hub.feed_bytes("192.0.2.13", random_bytes(&mut rng, len))
+                .is_empty()
+        );
         dropped += 1;
     }
     assert_eq!(hub.errors("malformed"), dropped);
@@ -448,7 +437,7 @@ fn mutated_packets_with_valid_checksums_never_panic() {
     config.max_registrations = 50;
     let mut hub = Node::new(config);
     let mut spoke = Node::new(spoke_config(11));
-    let mut rng = Rng(42);
+    let mut rng = Rng::new(42);
     for i in 0..20_000 {
         let mut bytes = templates[i % templates.len()].clone();
         for _ in 0..=rng.below(4) {

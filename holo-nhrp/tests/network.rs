@@ -69,23 +69,9 @@ fn phase3_redirect_resolves_a_shortcut_for_the_whole_lan() {
     let mut net = cloud(2, 2);
     net.run_for(Duration::from_secs(5), Duration::from_millis(100));
     // The hub's routing protocol knows the spoke LANs.
-    let routes = vec![
-        ("172.16.1.0/24".parse().unwrap(), ip("10.0.0.11")),
-        ("172.16.2.0/24".parse().unwrap(), ip("10.0.0.12")),
-    ];
-    net.input(
-        ip(HUB),
-        Input::DataPlane(DataPlaneEvent::TunnelRoutes(routes)),
-    );
+    spoke_lan_routes(&mut net);
     // Spoke 1 sends to 172.16.2.1 through the hub; the hub sees it hairpin.
-    let packet = ipv4_header("172.16.1.1", "172.16.2.1");
-    net.input(
-        ip(HUB),
-        Input::DataPlane(DataPlaneEvent::Hairpin {
-            from_nbma: ip("192.0.2.11"),
-            packet,
-        }),
-    );
+    hairpin(&mut net, "192.0.2.11", "172.16.1.1", "172.16.2.1");
     net.run_for(Duration::from_secs(2), Duration::from_millis(100));
     let s1 = &net.node("192.0.2.11").instance;
     let route = s1.cache().lookup(ip("172.16.2.1")).expect("shortcut");
@@ -965,22 +951,8 @@ fn an_nhs_given_by_name_is_resolved_and_followed_when_it_moves() {
 fn a_withdrawn_lan_is_purged_from_the_peers_that_were_given_it() {
     let mut net = cloud(10, 2);
     net.run_for(Duration::from_secs(5), Duration::from_millis(100));
-    let routes = vec![
-        ("172.16.1.0/24".parse().unwrap(), ip("10.0.0.11")),
-        ("172.16.2.0/24".parse().unwrap(), ip("10.0.0.12")),
-    ];
-    net.input(
-        ip(HUB),
-        Input::DataPlane(DataPlaneEvent::TunnelRoutes(routes)),
-    );
-    let packet = ipv4_header("172.16.1.1", "172.16.2.1");
-    net.input(
-        ip(HUB),
-        Input::DataPlane(DataPlaneEvent::Hairpin {
-            from_nbma: ip("192.0.2.11"),
-            packet,
-        }),
-    );
+    spoke_lan_routes(&mut net);
+    hairpin(&mut net, "192.0.2.11", "172.16.1.1", "172.16.2.1");
     net.run_for(Duration::from_secs(2), Duration::from_millis(100));
     let lan2: ipnetwork::IpNetwork = "172.16.2.0/24".parse().unwrap();
     assert!(net.node("192.0.2.11").instance.cache().get(&lan2).is_some());
