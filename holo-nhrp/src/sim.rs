@@ -36,7 +36,7 @@ impl Rng {
         Rng(seed.max(1))
     }
 
-    pub fn next(&mut self) -> u64 {
+    pub fn next_u64(&mut self) -> u64 {
         self.0 ^= self.0 << 13;
         self.0 ^= self.0 >> 7;
         self.0 ^= self.0 << 17;
@@ -44,11 +44,11 @@ impl Rng {
     }
 
     pub fn chance(&mut self, percent: u8) -> bool {
-        self.next() % 100 < u64::from(percent)
+        self.next_u64() % 100 < u64::from(percent)
     }
 
     pub fn below(&mut self, n: usize) -> usize {
-        (self.next() % n.max(1) as u64) as usize
+        (self.next_u64() % n.max(1) as u64) as usize
     }
 }
 

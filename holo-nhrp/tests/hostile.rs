@@ -356,7 +356,7 @@ fn unknown_compulsory_extension_gets_code_1_and_a_non_compulsory_one_is_ignored(
 
 /// Deterministic pseudo-random bytes.
 fn random_bytes(rng: &mut Rng, len: usize) -> Vec<u8> {
-    (0..len).map(|_| rng.next() as u8).collect()
+    (0..len).map(|_| rng.next_u64() as u8).collect()
 }
 
 #[test]
@@ -442,7 +442,7 @@ fn mutated_packets_with_valid_checksums_never_panic() {
         let mut bytes = templates[i % templates.len()].clone();
         for _ in 0..=rng.below(4) {
             let at = rng.below(bytes.len());
-            bytes[at] = rng.next() as u8;
+            bytes[at] = rng.next_u64() as u8;
         }
         fix_checksum(&mut bytes);
         let from = format!("192.0.2.{}", rng.below(250) + 1);
