@@ -3,12 +3,13 @@
 # Run as root, or as a user with sudo for apt-get. A second run changes nothing.
 set -euo pipefail
 
-# Debian packages the build and the tests need. Later issues append to this list
-# (`cmake libpcre2-dev` for the bundled libyang of the northbound crate).
+# Debian packages the build and the tests need. Later issues append to this list.
 APT_PACKAGES=(
     build-essential # C toolchain for crates with build scripts (gcc is usually there already)
     pkg-config      # locating system libraries from build scripts
     iproute2        # `ip netns`, for the network-namespace tests of later issues
+    cmake           # builds the bundled libyang of yang2 (northbound, dmvpn-yang)
+    libpcre2-dev    # libyang's regular expressions (YANG patterns)
 )
 
 did=()

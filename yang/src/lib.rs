@@ -1,3 +1,255 @@
-//! Will embed the project's YANG modules (NHRP, DMVPN tunnel) and the IETF
-//! modules they import, so nothing is searched on the file system at run time.
+//! The project's YANG modules (NHRP, DMVPN tunnel) and the IETF modules they
+//! import, embedded in the binary so that nothing is searched on the file
+//! system at run time.
+//!
+//! [`context`] returns the one libyang context every datastore and API of the
+//! process shares, with every module of [`IMPLEMENTED`] loaded and
+//! implemented. `ietf-inet-types` and `ietf-yang-types` (2013-07-15) are
+//! built into libyang itself.
 #![forbid(unsafe_code)]
+
+use std::collections::HashMap;
+use std::sync::OnceLock;
+
+use yang2::context::{Context, ContextFlags, EmbeddedModuleKey, EmbeddedModules};
+
+/// One embedded module: name, revision, text.
+#[derive(Debug)]
+pub struct Module {
+    pub name: &'static str,
+    pub revision: &'static str,
+    pub text: &'static str,
+}
+
+/// Every module this crate embeds, the imported IETF ones first.
+pub const MODULES: &[Module] = &[
+    Module {
+        name: "ietf-interfaces",
+        revision: "2018-02-20",
+        text: include_str!("../modules/ietf-interfaces.yang"),
+    },
+    Module {
+        name: "ietf-ip",
+        revision: "2018-02-22",
+        text: include_str!("../modules/ietf-ip.yang"),
+    },
+    Module {
+        name: "dmvpn-tunnel",
+        revision: "2026-11-25",
+        text: include_str!("../modules/dmvpn-tunnel.yang"),
+    },
+    Module {
+        name: "dmvpn-nhrp",
+        revision: "2026-11-25",
+        text: include_str!("../modules/dmvpn-nhrp.yang"),
+    },
+];
+
+/// The modules the daemon implements (their data nodes are valid in a
+/// datastore), in load order.
+pub const IMPLEMENTED: &[&str] = &["ietf-interfaces", "ietf-ip", "dmvpn-tunnel", "dmvpn-nhrp"];
+
+/// The text of an embedded module, for GetSchema.
+pub fn module_text(name: &str, revision: Option<&str>) -> Option<&'static str> {
+    MODULES
+        .iter()
+        .find(|m| m.name == name && revision.is_none_or(|r| r == m.revision))
+        .map(|m| m.text)
+}
+
+/// A new context with every implemented module loaded; the file system is
+/// never searched. Most callers want the shared [`context`].
+pub fn new_context() -> Result<Context, yang2::Error> {
+    static EMBEDDED: OnceLock<EmbeddedModules> = OnceLock::new();
+    let embedded = EMBEDDED.get_or_init(|| {
+        MODULES
+            .iter()
+            .map(|m| {
+                let key = EmbeddedModuleKey::new(m.name, Some(m.revision), None, None);
+                (key, m.text)
+            })
+            .collect::<HashMap<_, _>>()
+    });
+
+    let flags = ContextFlags::NO_YANGLIBRARY | ContextFlags::DISABLE_SEARCHDIRS;
+    let mut ctx = Context::new(flags)?;
+    ctx.set_embedded_modules(embedded);
+    for name in IMPLEMENTED {
+        // ietf-ip's IPv4/IPv6 forwarding and address nodes need no feature;
+        // its optional features (non-contiguous netmasks, privacy
+        // autoconfiguration) have no implementation, so stay disabled.
+        ctx.load_module(name, None, &[])?;
+    }
+    Ok(ctx)
+}
+
+/// The process-wide context (created on first use).
+///
+/// # Panics
+/// When the embedded modules do not load, which the tests of this crate
+/// rule out for every build.
+pub fn context() -> &'static Context {
+    static CONTEXT: OnceLock<Context> = OnceLock::new();
+    CONTEXT.get_or_init(|| match new_context() {
+        Ok(ctx) => ctx,
+        Err(error) => panic!("embedded YANG modules do not load: {error}"),
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use yang2::data::{Data, DataFormat, DataParserFlags, DataTree, DataValidationFlags};
+
+    #[test]
+    fn every_module_loads_and_is_implemented() {
+        let ctx = new_context().expect("modules load");
+        for name in IMPLEMENTED {
+            let module = ctx.get_module_latest(name).expect("module present");
+            assert!(module.is_implemented(), "{name} not implemented");
+        }
+    }
+
+    #[test]
+    fn module_text_is_looked_up_by_name_and_revision() {
+        assert!(module_text("dmvpn-nhrp", None).is_some());
+        assert!(module_text("dmvpn-nhrp", Some("2026-11-25")).is_some());
+        assert!(module_text("dmvpn-nhrp", Some("1999-01-01")).is_none());
+        assert!(module_text("nope", None).is_none());
+    }
+
+    const HUB: &str = r#"{
+      "ietf-interfaces:interfaces": {
+        "interface": [{
+          "name": "tun0",
+          "type": "dmvpn-tunnel:mgre",
+          "ietf-ip:ipv4": {"address": [{"ip": "10.0.0.1", "prefix-length": 24}]},
+          "dmvpn-tunnel:tunnel": {"source-address": "192.0.2.1", "gre-key": 42},
+          "dmvpn-nhrp:nhrp": {
+            "network-id": 1,
+            "registration-interval": 60,
+            "nhs": [{"protocol-address": "10.0.0.254", "nbma-address": "192.0.2.254"}],
+            "multicast": {"dynamic": true, "nbma-address": ["192.0.2.9"]}
+          }
+        }]
+      }
+    }"#;
+
+    /// libyang reads NUL-terminated strings and yang2 passes the buffer as
+    /// is.
+    fn c(text: &str) -> Vec<u8> {
+        let mut bytes = text.as_bytes().to_vec();
+        bytes.push(0);
+        bytes
+    }
+
+    fn parse(json: &str) -> Result<DataTree<'static>, yang2::Error> {
+        DataTree::parse_string(
+            context(),
+            c(json),
+            DataFormat::JSON,
+            DataParserFlags::STRICT | DataParserFlags::NO_STATE,
+            DataValidationFlags::NO_STATE,
+        )
+    }
+
+    #[test]
+    fn a_hub_config_validates_with_defaults() {
+        let tree = parse(HUB).expect("valid");
+        let nhrp = "/ietf-interfaces:interfaces/interface[name='tun0']/dmvpn-nhrp:nhrp";
+        let holding = tree
+            .find_path(&format!("{nhrp}/holding-time"))
+            .expect("default");
+        assert_eq!(holding.value_canonical().as_deref(), Some("7200"));
+        let ttl = "/ietf-interfaces:interfaces/interface[name='tun0']/dmvpn-tunnel:tunnel/ttl";
+        assert_eq!(
+            tree.find_path(ttl)
+                .expect("default")
+                .value_canonical()
+                .as_deref(),
+            Some("255")
+        );
+    }
+
+    #[test]
+    fn nhrp_on_a_non_tunnel_interface_is_rejected() {
+        // A second interface type, from a test module, to exercise the
+        // `when` of both augmentations.
+        const TEST_MODULE: &str = "module test-if { yang-version 1.1; namespace urn:test-if; \
+            prefix t; import ietf-interfaces { prefix if; } \
+            identity ethernet { base if:interface-type; } }";
+        static EXTRA: OnceLock<EmbeddedModules> = OnceLock::new();
+        let mut ctx = new_context().expect("modules load");
+        ctx.set_embedded_modules(EXTRA.get_or_init(|| {
+            HashMap::from([(
+                EmbeddedModuleKey::new("test-if", None, None, None),
+                TEST_MODULE,
+            )])
+        }));
+        ctx.load_module("test-if", None, &[]).expect("test module");
+        let parse = |json: &str| {
+            DataTree::parse_string(
+                &ctx,
+                c(json),
+                DataFormat::JSON,
+                DataParserFlags::STRICT | DataParserFlags::NO_STATE,
+                DataValidationFlags::NO_STATE,
+            )
+            .map(|_| ())
+        };
+        assert_eq!(parse(HUB), Ok(()));
+        let err = parse(&HUB.replace("dmvpn-tunnel:mgre", "test-if:ethernet")).expect_err("when");
+        assert!(
+            err.msg
+                .as_deref()
+                .unwrap_or_default()
+                .contains("When condition"),
+            "{err:?}"
+        );
+    }
+
+    #[test]
+    fn must_and_ranges_are_enforced() {
+        let err = parse(&HUB.replace(
+            "\"registration-interval\": 60",
+            "\"registration-interval\": 7200",
+        ))
+        .expect_err("must");
+        assert!(
+            format!("{err:?}").contains("registration-interval"),
+            "{err:?}"
+        );
+        assert!(parse(&HUB.replace("\"network-id\": 1", "\"network-id\": 0")).is_err());
+        let long = HUB.replace(
+            "\"network-id\": 1",
+            "\"network-id\": 1, \"authentication\": \"123456789\"",
+        );
+        assert!(parse(&long).is_err());
+        let short = HUB.replace(
+            "\"network-id\": 1",
+            "\"network-id\": 1, \"authentication\": \"cisco\"",
+        );
+        assert!(parse(&short).is_ok());
+    }
+
+    #[test]
+    fn rpc_and_notification_parse() {
+        let rpc = r#"{"dmvpn-nhrp:purge": {"interface": "tun0", "prefix": "10.0.0.7/32"}}"#;
+        DataTree::parse_op_string(
+            context(),
+            c(rpc),
+            DataFormat::JSON,
+            yang2::data::DataOperation::RpcYang,
+        )
+        .expect("rpc");
+        let notif =
+            r#"{"dmvpn-nhrp:nhs-up": {"interface": "tun0", "protocol-address": "10.0.0.254"}}"#;
+        DataTree::parse_op_string(
+            context(),
+            c(notif),
+            DataFormat::JSON,
+            yang2::data::DataOperation::NotificationYang,
+        )
+        .expect("notification");
+    }
+}
