@@ -20,9 +20,16 @@ const FIRST_RETRY: Duration = Duration::from_secs(1);
 /// How long a failed resolution is remembered (negative cache).
 const NEGATIVE_HOLD: Duration = Duration::from_secs(10);
 const MAX_NEGATIVE_HOLD: Duration = Duration::from_secs(300);
-/// Octets of the offending packet a Traffic Indication carries: the IP
-/// header and the first 8 octets of payload, as Cisco IOS sends.
-const INDICATION_BYTES: usize = 28;
+/// Octets of the offending packet a Traffic Indication carries: its IP
+/// header and the first 8 octets of payload, as Cisco IOS sends (28 for a
+/// plain IPv4 header).
+fn indication_bytes(packet: &[u8]) -> usize {
+    let header = match packet.first().map(|b| b >> 4) {
+        Some(4) => usize::from(packet[0] & 0x0f) * 4,
+        _ => 40,
+    };
+    header + 8
+}
 
 #[derive(Debug)]
 pub struct Pending {
@@ -591,7 +598,10 @@ impl Instance {
         }
         self.redirects.insert((src, dst), now);
         let ti = TrafficIndication {
-            packet: packet.get(..INDICATION_BYTES).unwrap_or(packet).to_vec(),
+            packet: packet
+                .get(..indication_bytes(packet))
+                .unwrap_or(packet)
+                .to_vec(),
             ..TrafficIndication::default()
         };
         let pkt = self.new_packet(src, Message::TrafficIndication(ti));

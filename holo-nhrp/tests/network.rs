@@ -989,3 +989,46 @@ fn a_withdrawn_lan_is_purged_from_the_peers_that_were_given_it() {
             .is_some()
     );
 }
+
+#[test]
+fn a_traffic_indication_carries_the_ip_header_and_8_octets() {
+    use holo_nhrp::Output;
+    use holo_nhrp::packet::{Message, Packet};
+    let mut net = cloud(11, 1);
+    net.run_for(Duration::from_secs(5), Duration::from_millis(100));
+    // IPv4 with options (24-byte header) and IPv6 (40-byte header).
+    let mut v4 = ipv4_header("172.16.1.1", "172.16.2.1");
+    v4[0] = 0x46;
+    v4.splice(20..20, [1, 1, 1, 1]);
+    let mut v6 = vec![0x60, 0, 0, 0, 0, 8, 58, 64];
+    v6.extend_from_slice(
+        &"2001:db8:1::1"
+            .parse::<std::net::Ipv6Addr>()
+            .unwrap()
+            .octets(),
+    );
+    v6.extend_from_slice(
+        &"2001:db8:2::1"
+            .parse::<std::net::Ipv6Addr>()
+            .unwrap()
+            .octets(),
+    );
+    v6.extend_from_slice(&[128, 0, 0, 0, 0, 1, 0, 1, 9, 9, 9, 9]);
+    for (packet, carried) in [(v4, 32), (v6, 48)] {
+        net.input(
+            ip(HUB),
+            Input::DataPlane(DataPlaneEvent::Hairpin {
+                from_nbma: ip("192.0.2.11"),
+                packet,
+            }),
+        );
+        let ti = net.node(HUB).outputs.iter().rev().find_map(|o| match o {
+            Output::Send { bytes, .. } => Packet::decode(bytes).ok(),
+            _ => None,
+        });
+        let Some(Message::TrafficIndication(ti)) = ti.map(|p| p.message) else {
+            panic!("no Traffic Indication")
+        };
+        assert_eq!(ti.packet.len(), carried);
+    }
+}
