@@ -7,7 +7,8 @@ set -euo pipefail
 APT_PACKAGES=(
     build-essential # C toolchain for crates with build scripts (gcc is usually there already)
     pkg-config      # locating system libraries from build scripts
-    iproute2        # `ip netns`, for the network-namespace tests of later issues
+    iproute2        # `ip netns`, `ip link`: the network-namespace tests
+    bsdutils        # `script`: a pseudo-terminal for the dmvpn-cli shell test
     cmake           # builds the bundled libyang of yang2 (northbound, dmvpn-yang)
     libpcre2-dev    # libyang's regular expressions (YANG patterns)
 )

@@ -1,4 +1,6 @@
-//! dmvpn-cli, the operator's client. Today: offline decoding of captures.
+//! dmvpn-cli, the operator's client: dmvpnd's management API, one-shot
+//! (`-c COMMAND`) or as an interactive shell, and offline decoding of
+//! captures (`decode`).
 #![forbid(unsafe_code)]
 
 use std::io::{self, Write};
@@ -8,7 +10,10 @@ use std::process::ExitCode;
 use anyhow::Context;
 use clap::{Args, Parser, Subcommand};
 use dmvpn_cli::capture::CaptureReader;
+use dmvpn_cli::client::{self, DEFAULT_SOCKET, Target};
 use dmvpn_cli::decode::{DecodeOptions, decode_capture};
+use dmvpn_cli::session::{Outcome, Session};
+use dmvpn_cli::shell;
 
 /// Exit status when `--check-roundtrip` finds a packet that is not
 /// byte-exact.
@@ -16,12 +21,24 @@ const EXIT_ROUNDTRIP_FAILED: u8 = 1;
 /// Exit status when the capture cannot be read at all, or the output
 /// cannot be written.
 const EXIT_ERROR: u8 = 2;
+/// Exit status when a management command fails.
+const EXIT_COMMAND_FAILED: u8 = 1;
 
 #[derive(Debug, Parser)]
 #[command(name = "dmvpn-cli", version, about = "The DMVPN operator's client")]
 struct Cli {
+    /// dmvpnd's gRPC unix socket.
+    #[arg(long, global = true, value_name = "PATH", default_value = DEFAULT_SOCKET)]
+    socket: PathBuf,
+    /// Reach dmvpnd over TCP instead (`http://HOST:PORT`).
+    #[arg(long, global = true, value_name = "URI", conflicts_with = "socket")]
+    address: Option<String>,
+    /// Run this command and exit (repeatable, run in order; stops at the
+    /// first failure). Without it: the interactive shell.
+    #[arg(short = 'c', value_name = "COMMAND")]
+    commands: Vec<String>,
     #[command(subcommand)]
-    command: Command,
+    command: Option<Command>,
 }
 
 #[derive(Debug, Subcommand)]
@@ -47,9 +64,56 @@ struct DecodeArgs {
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    match cli.command {
-        Command::Decode(args) => decode(&args),
+    match &cli.command {
+        Some(Command::Decode(args)) => decode(args),
+        None => manage(&cli),
     }
+}
+
+/// The management client: `-c` commands, or the shell.
+fn manage(cli: &Cli) -> ExitCode {
+    let target = match &cli.address {
+        Some(uri) => Target::Tcp(uri.clone()),
+        None => Target::Unix(cli.socket.clone()),
+    };
+    let runtime = match tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(runtime) => runtime,
+        Err(e) => {
+            eprintln!("% cannot start the runtime: {e}");
+            return ExitCode::from(EXIT_ERROR);
+        }
+    };
+    let mut session = match runtime.block_on(client::connect(&target)) {
+        Ok(client) => Session::new(client),
+        Err(message) => {
+            eprintln!("% {message}");
+            return ExitCode::from(EXIT_COMMAND_FAILED);
+        }
+    };
+    if cli.commands.is_empty() {
+        return if shell::run(&runtime, &mut session) {
+            ExitCode::SUCCESS
+        } else {
+            ExitCode::from(EXIT_COMMAND_FAILED)
+        };
+    }
+    for command in &cli.commands {
+        match shell::run_line(&runtime, &mut session, command) {
+            Some(Outcome::Continue) => {}
+            Some(Outcome::Quit) => break,
+            None => return ExitCode::from(EXIT_COMMAND_FAILED),
+        }
+    }
+    if session.pending_edits() > 0 {
+        eprintln!(
+            "% {} uncommitted change(s) discarded",
+            session.pending_edits()
+        );
+    }
+    ExitCode::SUCCESS
 }
 
 fn decode(args: &DecodeArgs) -> ExitCode {

@@ -11,6 +11,8 @@ pub mod instance;
 pub mod io;
 pub mod nhc;
 pub mod nhs;
+#[cfg(feature = "northbound")]
+pub mod northbound;
 pub mod packet;
 pub mod resolution;
 pub mod sim;

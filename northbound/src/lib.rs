@@ -9,6 +9,7 @@ mod change;
 mod clock;
 mod config;
 mod error;
+pub mod grpc;
 mod provider;
 mod storage;
 mod transaction;

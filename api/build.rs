@@ -1,0 +1,9 @@
+//! Compiles proto/northbound.proto with protox (pure Rust: no protoc needed)
+//! into client and server stubs.
+
+fn main() -> Result<(), Box<dyn std::error::Error>> {
+    let files = protox::compile(["proto/northbound.proto"], ["proto"])?;
+    tonic_prost_build::configure().compile_fds(files)?;
+    println!("cargo:rerun-if-changed=proto/northbound.proto");
+    Ok(())
+}

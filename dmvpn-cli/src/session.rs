@@ -1,0 +1,548 @@
+//! One operator session against dmvpnd: parses a command line, calls the
+//! API and renders the answer. The one-shot mode (`-c`) and the interactive
+//! shell both drive a `Session` line by line; a `configure` session's
+//! candidate lives here (see `candidate`).
+
+use dmvpn_api::v1::{
+    CommitRequest, ConfirmRequest, DataTree, Encoding, ExecuteRequest, GetRequest,
+    GetTransactionRequest, ListTransactionsRequest, RollbackRequest, ValidateRequest,
+    commit_request::Operation, get_request::DataType,
+};
+use serde_json::Value;
+
+use crate::candidate::{self, Candidate};
+use crate::client::Client;
+use crate::views;
+
+/// The state tree the protocol views are built from.
+const INTERFACES_PATH: &str = "/ietf-interfaces:interfaces";
+
+/// Every command, one phrase per line; upper-case words are arguments and
+/// `[...]` optional. Drives `help` and the shell's completion.
+pub const EXEC_COMMANDS: &[&str] = &[
+    "show running-config [json|xml]",
+    "show state [XPATH]",
+    "show transactions",
+    "show transaction ID",
+    "show ip nhrp [cache|nhs|shortcut|traffic] [json]",
+    "show dmvpn [json]",
+    "clear ip nhrp [INTERFACE]",
+    "rollback ID [COMMENT]",
+    "configure",
+    "confirm",
+    "help",
+    "exit",
+];
+
+pub const CONFIG_COMMANDS: &[&str] = &[
+    "set PATH [VALUE]",
+    "delete PATH",
+    "show candidate [json]",
+    "show changes",
+    "show running-config [json|xml]",
+    "show state [XPATH]",
+    "show transactions",
+    "show transaction ID",
+    "show ip nhrp [cache|nhs|shortcut|traffic] [json]",
+    "show dmvpn [json]",
+    "discard",
+    "validate",
+    "commit [COMMENT]",
+    "commit confirmed SECONDS [COMMENT]",
+    "confirm",
+    "help",
+    "exit",
+    "end",
+];
+
+/// What the caller does after a command.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Outcome {
+    Continue,
+    /// `exit` outside configure mode.
+    Quit,
+}
+
+#[derive(Debug)]
+pub struct Session {
+    client: Client,
+    candidate: Option<Candidate>,
+}
+
+/// A command's failure, printed as `% message`: the server's message names
+/// the YANG path and the reason.
+fn status_error(status: tonic::Status) -> String {
+    if status.message().is_empty() {
+        format!("{:?}", status.code())
+    } else {
+        status.message().to_owned()
+    }
+}
+
+/// Splits a line into words. A word that starts with a quote runs to the
+/// closing quote (`commit "new hub"`); inside a word, `[...]` is kept whole
+/// with its quotes, so path predicates (`[name='my tun']`) survive.
+pub fn words(line: &str) -> Result<Vec<String>, String> {
+    let mut words = Vec::new();
+    let mut chars = line.chars().peekable();
+    loop {
+        while chars.next_if(|c| c.is_whitespace()).is_some() {}
+        let Some(first) = chars.next() else {
+            return Ok(words);
+        };
+        let mut word = String::new();
+        if first == '"' || first == '\'' {
+            loop {
+                match chars.next() {
+                    Some(c) if c == first => break,
+                    Some(c) => word.push(c),
+                    None => return Err("unterminated quote".to_owned()),
+                }
+            }
+        } else {
+            let mut brackets = 0_usize;
+            let mut c = first;
+            loop {
+                match c {
+                    '[' => brackets += 1,
+                    ']' => brackets = brackets.saturating_sub(1),
+                    _ => {}
+                }
+                word.push(c);
+                match chars.peek() {
+                    Some(next) if !next.is_whitespace() || brackets > 0 => {
+                        c = *next;
+                        chars.next();
+                    }
+                    _ => break,
+                }
+            }
+        }
+        words.push(word);
+    }
+}
+
+fn json_tree(data: &str) -> DataTree {
+    DataTree {
+        encoding: Encoding::Json as i32,
+        data: data.to_owned(),
+    }
+}
+
+fn with_newline(mut text: String) -> String {
+    if !text.is_empty() && !text.ends_with('\n') {
+        text.push('\n');
+    }
+    text
+}
+
+fn parse_json(data: &str) -> Result<Value, String> {
+    if data.trim().is_empty() {
+        return Ok(Value::Object(serde_json::Map::new()));
+    }
+    serde_json::from_str(data).map_err(|e| format!("the server sent invalid JSON: {e}"))
+}
+
+fn pretty(value: &impl serde::Serialize) -> Result<String, String> {
+    serde_json::to_string_pretty(value)
+        .map(|s| s + "\n")
+        .map_err(|e| e.to_string())
+}
+
+fn number_arg(word: Option<&str>, what: &str) -> Result<u64, String> {
+    let word = word.ok_or_else(|| format!("{what} expected"))?;
+    word.parse()
+        .map_err(|_| format!("{what}: '{word}' is not a number"))
+}
+
+impl Session {
+    pub fn new(client: Client) -> Session {
+        Session {
+            client,
+            candidate: None,
+        }
+    }
+
+    pub fn in_configure_mode(&self) -> bool {
+        self.candidate.is_some()
+    }
+
+    /// Edits typed but not committed.
+    pub fn pending_edits(&self) -> usize {
+        self.candidate.as_ref().map_or(0, |c| c.edits.len())
+    }
+
+    /// The paths `set` and `delete` complete: every node of the candidate.
+    pub fn completion_paths(&self) -> Vec<String> {
+        let Some(candidate) = &self.candidate else {
+            return Vec::new();
+        };
+        let tree = candidate
+            .merged()
+            .unwrap_or_else(|_| candidate.base.clone());
+        candidate::data_paths(&tree)
+    }
+
+    pub fn prompt(&self) -> &'static str {
+        if self.in_configure_mode() {
+            "dmvpn(config)# "
+        } else {
+            "dmvpn# "
+        }
+    }
+
+    /// Runs one command line, appending its output to `out`.
+    pub async fn execute(&mut self, line: &str, out: &mut String) -> Result<Outcome, String> {
+        let words = words(line)?;
+        let words: Vec<&str> = words.iter().map(String::as_str).collect();
+        if words.is_empty() || words[0].starts_with('!') || words[0].starts_with('#') {
+            return Ok(Outcome::Continue);
+        }
+        if self.candidate.is_some()
+            && let Some(outcome) = self.execute_configure(&words, line, out).await?
+        {
+            return Ok(outcome);
+        }
+        self.execute_exec(&words, line, out).await
+    }
+
+    /// Commands of configure mode; `None` when the line is an exec command.
+    async fn execute_configure(
+        &mut self,
+        words: &[&str],
+        line: &str,
+        out: &mut String,
+    ) -> Result<Option<Outcome>, String> {
+        let Some(candidate) = self.candidate.as_mut() else {
+            return Ok(None);
+        };
+        match words {
+            ["set", path, value @ ..] => candidate.set(path, &value.join(" "))?,
+            ["delete", path] => candidate.delete(path)?,
+            ["show", "changes"] => out.push_str(&candidate.changes()),
+            ["show", "candidate"] | ["show", "candidate", "json"] => {
+                out.push_str(&pretty(&candidate.merged()?)?);
+            }
+            ["discard"] => candidate.edits.clear(),
+            ["validate"] => {
+                let merged = pretty(&candidate.merged()?)?;
+                self.client
+                    .validate(ValidateRequest {
+                        config: Some(json_tree(&merged)),
+                    })
+                    .await
+                    .map_err(status_error)?;
+                out.push_str("Validation complete.\n");
+            }
+            ["commit", "confirmed", rest @ ..] => {
+                let seconds = number_arg(rest.first().copied(), "seconds")?;
+                let timeout = u32::try_from(seconds)
+                    .ok()
+                    .filter(|&s| s > 0)
+                    .ok_or_else(|| format!("seconds: {seconds} is out of range"))?;
+                let comment = rest.get(1..).unwrap_or_default().join(" ");
+                self.commit(comment, timeout, out).await?;
+            }
+            ["commit", comment @ ..] => {
+                let comment = comment.join(" ");
+                self.commit(comment, 0, out).await?;
+            }
+            ["exit"] | ["end"] | ["quit"] => {
+                if !candidate.edits.is_empty() {
+                    out.push_str(&format!(
+                        "Uncommitted changes discarded ({}).\n",
+                        candidate.edits.len()
+                    ));
+                }
+                self.candidate = None;
+            }
+            ["help"] | ["?"] => {
+                for phrase in CONFIG_COMMANDS {
+                    out.push_str(&format!("  {phrase}\n"));
+                }
+            }
+            ["configure"] | ["rollback", ..] | ["clear", ..] => {
+                return Err(format!(
+                    "'{}' is not available in configure mode",
+                    line.trim()
+                ));
+            }
+            _ => return Ok(None),
+        }
+        Ok(Some(Outcome::Continue))
+    }
+
+    async fn commit(
+        &mut self,
+        comment: String,
+        timeout: u32,
+        out: &mut String,
+    ) -> Result<(), String> {
+        let edits = self
+            .candidate
+            .as_ref()
+            .map(|c| c.edits.clone())
+            .unwrap_or_default();
+        let response = self
+            .client
+            .commit(CommitRequest {
+                operation: Operation::Change as i32,
+                config: None,
+                edits,
+                comment,
+                confirmed_timeout: timeout,
+            })
+            .await
+            .map_err(status_error)?
+            .into_inner();
+        // The candidate starts again from the new running (or, if that
+        // cannot be read, from what was just committed).
+        let committed = self.candidate.as_ref().and_then(|c| c.merged().ok());
+        let base = match self.running_json().await {
+            Ok(running) => running,
+            Err(_) => committed.unwrap_or_default(),
+        };
+        self.candidate = Some(Candidate::new(base));
+        match (response.transaction_id, timeout) {
+            (0, _) => out.push_str("No changes.\n"),
+            (id, 0) => out.push_str(&format!("Commit complete (transaction {id}).\n")),
+            (id, seconds) => out.push_str(&format!(
+                "Commit complete (transaction {id}); rolled back in {seconds} s unless confirmed.\n"
+            )),
+        }
+        Ok(())
+    }
+
+    async fn running_json(&mut self) -> Result<Value, String> {
+        let data = self.get(DataType::Config, Encoding::Json, "").await?;
+        parse_json(&data)
+    }
+
+    async fn get(
+        &mut self,
+        kind: DataType,
+        encoding: Encoding,
+        path: &str,
+    ) -> Result<String, String> {
+        let response = self
+            .client
+            .get(GetRequest {
+                r#type: kind as i32,
+                encoding: encoding as i32,
+                with_defaults: false,
+                path: path.to_owned(),
+            })
+            .await
+            .map_err(status_error)?
+            .into_inner();
+        Ok(response.data.map(|d| d.data).unwrap_or_default())
+    }
+
+    async fn state(&mut self) -> Result<Value, String> {
+        let data = self
+            .get(DataType::State, Encoding::Json, INTERFACES_PATH)
+            .await?;
+        parse_json(&data)
+    }
+
+    async fn execute_exec(
+        &mut self,
+        words: &[&str],
+        line: &str,
+        out: &mut String,
+    ) -> Result<Outcome, String> {
+        match words {
+            ["show", "running-config"] | ["show", "running-config", "json"] => {
+                let data = self.get(DataType::Config, Encoding::Json, "").await?;
+                out.push_str(&with_newline(data));
+            }
+            ["show", "running-config", "xml"] => {
+                let data = self.get(DataType::Config, Encoding::Xml, "").await?;
+                out.push_str(&with_newline(data));
+            }
+            ["show", "state", path @ ..] if path.len() <= 1 => {
+                let path = path.first().copied().unwrap_or_default();
+                let data = self.get(DataType::State, Encoding::Json, path).await?;
+                out.push_str(&with_newline(data));
+            }
+            ["show", "transactions"] => self.show_transactions(out).await?,
+            ["show", "transaction", id] => {
+                let id = number_arg(Some(id), "transaction id")?;
+                self.show_transaction(id, out).await?;
+            }
+            ["show", "ip", "nhrp", rest @ ..] => self.show_nhrp(rest, out).await?,
+            ["show", "dmvpn"] => {
+                out.push_str(&views::render_dmvpn(&views::peers(&self.state().await?)))
+            }
+            ["show", "dmvpn", "json"] => {
+                out.push_str(&pretty(&views::peers(&self.state().await?))?)
+            }
+            ["clear", "ip", "nhrp", interface @ ..] if interface.len() <= 1 => {
+                self.clear_nhrp(interface.first().copied(), out).await?;
+            }
+            ["rollback", id, comment @ ..] => {
+                let id = number_arg(Some(id), "transaction id")?;
+                let response = self
+                    .client
+                    .rollback(RollbackRequest {
+                        transaction_id: id,
+                        comment: comment.join(" "),
+                    })
+                    .await
+                    .map_err(status_error)?
+                    .into_inner();
+                out.push_str(&format!(
+                    "Rolled back to transaction {id} (transaction {}).\n",
+                    response.transaction_id
+                ));
+            }
+            ["configure"] | ["configure", "terminal"] => {
+                let base = self.running_json().await?;
+                self.candidate = Some(Candidate::new(base));
+            }
+            ["confirm"] => {
+                self.client
+                    .confirm(ConfirmRequest {})
+                    .await
+                    .map_err(status_error)?;
+                out.push_str("Commit confirmed.\n");
+            }
+            ["help"] | ["?"] => {
+                for phrase in EXEC_COMMANDS {
+                    out.push_str(&format!("  {phrase}\n"));
+                }
+            }
+            ["exit"] | ["quit"] | ["end"] => return Ok(Outcome::Quit),
+            _ => return Err(format!("unknown command: {}", line.trim())),
+        }
+        Ok(Outcome::Continue)
+    }
+
+    async fn show_transactions(&mut self, out: &mut String) -> Result<(), String> {
+        let response = self
+            .client
+            .list_transactions(ListTransactionsRequest {})
+            .await
+            .map_err(status_error)?
+            .into_inner();
+        let rows: Vec<Vec<String>> = response
+            .transactions
+            .iter()
+            .map(|t| vec![t.id.to_string(), views::utc_date(t.date), t.comment.clone()])
+            .collect();
+        out.push_str(&views::table(&["ID", "Date (UTC)", "Comment"], &rows));
+        Ok(())
+    }
+
+    async fn show_transaction(&mut self, id: u64, out: &mut String) -> Result<(), String> {
+        let response = self
+            .client
+            .get_transaction(GetTransactionRequest {
+                transaction_id: id,
+                encoding: Encoding::Json as i32,
+            })
+            .await
+            .map_err(status_error)?
+            .into_inner();
+        if let Some(t) = &response.transaction {
+            out.push_str(&format!(
+                "Transaction {}, {}",
+                t.id,
+                views::utc_date(t.date)
+            ));
+            if !t.comment.is_empty() {
+                out.push_str(&format!(": {}", t.comment));
+            }
+            out.push('\n');
+        }
+        out.push_str("Changes:\n");
+        for change in &response.changes {
+            out.push_str(&format!("  {change}\n"));
+        }
+        out.push_str("Configuration:\n");
+        out.push_str(&with_newline(
+            response.config.map(|c| c.data).unwrap_or_default(),
+        ));
+        Ok(())
+    }
+
+    async fn show_nhrp(&mut self, args: &[&str], out: &mut String) -> Result<(), String> {
+        let (view, json) = match args {
+            [] => ("cache", false),
+            ["json"] => ("cache", true),
+            [view] => (*view, false),
+            [view, "json"] => (*view, true),
+            _ => return Err(format!("unknown command: show ip nhrp {}", args.join(" "))),
+        };
+        let state = self.state().await?;
+        let text = match (view, json) {
+            ("cache", false) => views::render_cache(&views::cache_entries(&state)),
+            ("cache", true) => pretty(&views::cache_entries(&state))?,
+            ("shortcut", json) => {
+                let shortcuts: Vec<_> = views::cache_entries(&state)
+                    .into_iter()
+                    .filter(|e| e.entry_type == "shortcut")
+                    .collect();
+                if json {
+                    pretty(&shortcuts)?
+                } else {
+                    views::render_cache(&shortcuts)
+                }
+            }
+            ("nhs", false) => views::render_nhs(&views::nhs_states(&state)),
+            ("nhs", true) => pretty(&views::nhs_states(&state))?,
+            ("traffic", false) => views::render_traffic(&views::traffic(&state)),
+            ("traffic", true) => pretty(&views::traffic(&state))?,
+            _ => return Err(format!("unknown command: show ip nhrp {}", args.join(" "))),
+        };
+        out.push_str(&text);
+        Ok(())
+    }
+
+    async fn clear_nhrp(
+        &mut self,
+        interface: Option<&str>,
+        out: &mut String,
+    ) -> Result<(), String> {
+        let interfaces = match interface {
+            Some(name) => vec![name.to_owned()],
+            // Every interface NHRP runs on, from the configuration.
+            None => {
+                let data = self
+                    .get(DataType::Config, Encoding::Json, INTERFACES_PATH)
+                    .await?;
+                views::nhrp_interfaces(&parse_json(&data)?)
+            }
+        };
+        for name in interfaces {
+            let input = serde_json::json!({"dmvpn-nhrp:clear-cache": {"interface": name}});
+            self.client
+                .execute(ExecuteRequest {
+                    data: Some(json_tree(&input.to_string())),
+                })
+                .await
+                .map_err(status_error)?;
+            out.push_str(&format!("NHRP cache of {name} cleared.\n"));
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn words_keep_quoted_text_and_path_predicates_whole() {
+        assert_eq!(
+            words(r#"commit confirmed 30 "new hub""#).expect("valid"),
+            vec!["commit", "confirmed", "30", "new hub"]
+        );
+        assert_eq!(
+            words("  set /if:interfaces/interface[name='my tun']/mtu 1400 ").expect("valid"),
+            vec!["set", "/if:interfaces/interface[name='my tun']/mtu", "1400"]
+        );
+        assert_eq!(words("set x ''").expect("valid"), vec!["set", "x", ""]);
+        assert!(words("commit \"unterminated").is_err());
+    }
+}

@@ -1,0 +1,311 @@
+//! A stand-in for dmvpnd's gRPC server: keeps a JSON configuration string,
+//! answers state from a canned tree, records every request and returns the
+//! errors a test asks for. Served on a unix socket in a temporary directory.
+
+use std::collections::HashMap;
+use std::io::Write;
+use std::path::PathBuf;
+use std::pin::Pin;
+use std::process::{Command, Output, Stdio};
+use std::sync::{Arc, Mutex};
+
+use dmvpn_api::v1::northbound_server::{Northbound, NorthboundServer};
+use dmvpn_api::v1::{
+    CapabilitiesRequest, CapabilitiesResponse, CommitRequest, CommitResponse, ConfirmRequest,
+    ConfirmResponse, DataTree, Encoding, ExecuteRequest, ExecuteResponse, GetRequest, GetResponse,
+    GetSchemaRequest, GetSchemaResponse, GetTransactionRequest, GetTransactionResponse,
+    ListTransactionsRequest, ListTransactionsResponse, Notification, RollbackRequest,
+    RollbackResponse, SubscribeRequest, Transaction, ValidateRequest, ValidateResponse,
+    get_request::DataType,
+};
+use tonic::{Code, Request, Response, Status};
+
+/// A request the fake received.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Call {
+    Get(GetRequest),
+    Validate(ValidateRequest),
+    Commit(CommitRequest),
+    Confirm,
+    Rollback(RollbackRequest),
+    Execute(ExecuteRequest),
+    ListTransactions,
+    GetTransaction(GetTransactionRequest),
+}
+
+/// What the fake answers with.
+#[derive(Clone, Debug, Default)]
+pub struct Fake {
+    /// Running configuration, as JSON and XML.
+    pub config: String,
+    pub config_xml: String,
+    /// Operational state (JSON).
+    pub state: String,
+    pub transactions: Vec<Transaction>,
+    /// RPC name (`commit`, `get`, ...) to the error it fails with.
+    pub errors: HashMap<&'static str, (Code, String)>,
+}
+
+#[derive(Debug)]
+struct Service {
+    fake: Fake,
+    calls: Arc<Mutex<Vec<Call>>>,
+}
+
+impl Service {
+    fn record(&self, rpc: &str, call: Call) -> Result<(), Status> {
+        self.calls.lock().expect("not poisoned").push(call);
+        match self.fake.errors.get(rpc) {
+            Some((code, message)) => Err(Status::new(*code, message.clone())),
+            None => Ok(()),
+        }
+    }
+}
+
+fn json(data: &str) -> Option<DataTree> {
+    Some(DataTree {
+        encoding: Encoding::Json as i32,
+        data: data.to_owned(),
+    })
+}
+
+#[tonic::async_trait]
+impl Northbound for Service {
+    async fn capabilities(
+        &self,
+        _: Request<CapabilitiesRequest>,
+    ) -> Result<Response<CapabilitiesResponse>, Status> {
+        Ok(Response::new(CapabilitiesResponse::default()))
+    }
+
+    async fn get_schema(
+        &self,
+        _: Request<GetSchemaRequest>,
+    ) -> Result<Response<GetSchemaResponse>, Status> {
+        Err(Status::unimplemented("no schemas in the fake"))
+    }
+
+    async fn get(&self, request: Request<GetRequest>) -> Result<Response<GetResponse>, Status> {
+        let request = request.into_inner();
+        self.record("get", Call::Get(request.clone()))?;
+        let data = match (request.r#type(), request.encoding()) {
+            (DataType::State, _) => json(&self.fake.state),
+            (_, Encoding::Xml) => Some(DataTree {
+                encoding: Encoding::Xml as i32,
+                data: self.fake.config_xml.clone(),
+            }),
+            (_, Encoding::Json) => json(&self.fake.config),
+        };
+        Ok(Response::new(GetResponse { timestamp: 1, data }))
+    }
+
+    async fn validate(
+        &self,
+        request: Request<ValidateRequest>,
+    ) -> Result<Response<ValidateResponse>, Status> {
+        self.record("validate", Call::Validate(request.into_inner()))?;
+        Ok(Response::new(ValidateResponse {}))
+    }
+
+    async fn commit(
+        &self,
+        request: Request<CommitRequest>,
+    ) -> Result<Response<CommitResponse>, Status> {
+        self.record("commit", Call::Commit(request.into_inner()))?;
+        Ok(Response::new(CommitResponse { transaction_id: 7 }))
+    }
+
+    async fn confirm(
+        &self,
+        _: Request<ConfirmRequest>,
+    ) -> Result<Response<ConfirmResponse>, Status> {
+        self.record("confirm", Call::Confirm)?;
+        Ok(Response::new(ConfirmResponse {}))
+    }
+
+    async fn rollback(
+        &self,
+        request: Request<RollbackRequest>,
+    ) -> Result<Response<RollbackResponse>, Status> {
+        self.record("rollback", Call::Rollback(request.into_inner()))?;
+        Ok(Response::new(RollbackResponse { transaction_id: 8 }))
+    }
+
+    async fn execute(
+        &self,
+        request: Request<ExecuteRequest>,
+    ) -> Result<Response<ExecuteResponse>, Status> {
+        self.record("execute", Call::Execute(request.into_inner()))?;
+        Ok(Response::new(ExecuteResponse { data: None }))
+    }
+
+    async fn list_transactions(
+        &self,
+        _: Request<ListTransactionsRequest>,
+    ) -> Result<Response<ListTransactionsResponse>, Status> {
+        self.record("list_transactions", Call::ListTransactions)?;
+        Ok(Response::new(ListTransactionsResponse {
+            transactions: self.fake.transactions.clone(),
+        }))
+    }
+
+    async fn get_transaction(
+        &self,
+        request: Request<GetTransactionRequest>,
+    ) -> Result<Response<GetTransactionResponse>, Status> {
+        let request = request.into_inner();
+        self.record("get_transaction", Call::GetTransaction(request))?;
+        let transaction = self
+            .fake
+            .transactions
+            .iter()
+            .find(|t| t.id == request.transaction_id)
+            .cloned()
+            .ok_or_else(|| Status::not_found("no such transaction"))?;
+        Ok(Response::new(GetTransactionResponse {
+            transaction: Some(transaction),
+            config: json(&self.fake.config),
+            changes: vec!["+ /ietf-interfaces:interfaces/interface[name='tun0'] = ".to_owned()],
+        }))
+    }
+
+    type SubscribeStream =
+        Pin<Box<dyn tokio_stream::Stream<Item = Result<Notification, Status>> + Send>>;
+
+    async fn subscribe(
+        &self,
+        _: Request<SubscribeRequest>,
+    ) -> Result<Response<Self::SubscribeStream>, Status> {
+        Err(Status::unimplemented("no notifications in the fake"))
+    }
+}
+
+/// A running fake; the server thread ends with the test process.
+#[derive(Debug)]
+pub struct FakeServer {
+    _dir: tempfile::TempDir,
+    pub socket: PathBuf,
+    /// `http://127.0.0.1:PORT` when served over TCP.
+    pub address: Option<String>,
+    calls: Arc<Mutex<Vec<Call>>>,
+}
+
+impl FakeServer {
+    pub fn start(fake: Fake) -> FakeServer {
+        let dir = tempfile::tempdir().expect("temporary directory");
+        let socket = dir.path().join("grpc.sock");
+        // Bound before the CLI starts, so it never races the server.
+        let listener = std::os::unix::net::UnixListener::bind(&socket).expect("bind socket");
+        listener.set_nonblocking(true).expect("non-blocking");
+        let calls = Arc::new(Mutex::new(Vec::new()));
+        let service = Service {
+            fake,
+            calls: Arc::clone(&calls),
+        };
+        std::thread::spawn(move || {
+            let runtime = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .expect("runtime");
+            runtime.block_on(async move {
+                let listener = tokio::net::UnixListener::from_std(listener).expect("listener");
+                let incoming = tokio_stream::wrappers::UnixListenerStream::new(listener);
+                tonic::transport::Server::builder()
+                    .add_service(NorthboundServer::new(service))
+                    .serve_with_incoming(incoming)
+                    .await
+                    .expect("fake server runs");
+            });
+        });
+        FakeServer {
+            _dir: dir,
+            socket,
+            address: None,
+            calls,
+        }
+    }
+
+    /// The fake on a TCP port of the loopback address instead.
+    pub fn start_tcp(fake: Fake) -> FakeServer {
+        let dir = tempfile::tempdir().expect("temporary directory");
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind TCP");
+        listener.set_nonblocking(true).expect("non-blocking");
+        let address = format!("http://{}", listener.local_addr().expect("bound"));
+        let calls = Arc::new(Mutex::new(Vec::new()));
+        let service = Service {
+            fake,
+            calls: Arc::clone(&calls),
+        };
+        std::thread::spawn(move || {
+            let runtime = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .expect("runtime");
+            runtime.block_on(async move {
+                let listener = tokio::net::TcpListener::from_std(listener).expect("listener");
+                let incoming = tokio_stream::wrappers::TcpListenerStream::new(listener);
+                tonic::transport::Server::builder()
+                    .add_service(NorthboundServer::new(service))
+                    .serve_with_incoming(incoming)
+                    .await
+                    .expect("fake server runs");
+            });
+        });
+        FakeServer {
+            socket: dir.path().join("unused.sock"),
+            _dir: dir,
+            address: Some(address),
+            calls,
+        }
+    }
+
+    fn command(&self) -> Command {
+        let mut command = Command::new(env!("CARGO_BIN_EXE_dmvpn-cli"));
+        match &self.address {
+            Some(address) => command.arg("--address").arg(address),
+            None => command.arg("--socket").arg(&self.socket),
+        };
+        command
+    }
+
+    /// Runs `dmvpn-cli --socket SOCKET -c COMMAND...`.
+    pub fn one_shot(&self, commands: &[&str]) -> Output {
+        let mut command = self.command();
+        for c in commands {
+            command.arg("-c").arg(c);
+        }
+        command.output().expect("dmvpn-cli runs")
+    }
+
+    /// Runs the shell with `script` on its (non-terminal) stdin.
+    pub fn shell(&self, script: &str) -> Output {
+        let mut child = self
+            .command()
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("dmvpn-cli runs");
+        child
+            .stdin
+            .take()
+            .expect("stdin piped")
+            .write_all(script.as_bytes())
+            .expect("script written");
+        child.wait_with_output().expect("dmvpn-cli ends")
+    }
+
+    pub fn calls(&self) -> Vec<Call> {
+        self.calls.lock().expect("not poisoned").clone()
+    }
+
+    pub fn commits(&self) -> Vec<CommitRequest> {
+        self.calls()
+            .into_iter()
+            .filter_map(|call| match call {
+                Call::Commit(commit) => Some(commit),
+                _ => None,
+            })
+            .collect()
+    }
+}

@@ -1,0 +1,496 @@
+//! dmvpn-cli as an operator runs it against dmvpnd, here a fake server that
+//! records what the client sends.
+
+mod fake_server;
+
+use dmvpn_api::v1::path_edit::Kind;
+use dmvpn_api::v1::{ExecuteRequest, PathEdit, RollbackRequest, Transaction, commit_request};
+use fake_server::{Call, Fake, FakeServer};
+use tonic::Code;
+
+const CONFIG: &str = r#"{
+  "ietf-interfaces:interfaces": {
+    "interface": [
+      {
+        "name": "tun0",
+        "type": "dmvpn-tunnel:mgre",
+        "dmvpn-nhrp:nhrp": {
+          "network-id": 1
+        }
+      }
+    ]
+  }
+}"#;
+
+const NHRP: &str = "/ietf-interfaces:interfaces/interface[name='tun0']/dmvpn-nhrp:nhrp";
+
+/// State as dmvpnd answers it, with the node names of dmvpn-nhrp.yang
+/// (64-bit counters as strings, RFC 7951).
+const STATE: &str = r#"{
+  "ietf-interfaces:interfaces": {
+    "interface": [
+      {
+        "name": "tun0",
+        "dmvpn-nhrp:nhrp": {
+          "cache-entry": [
+            {"prefix": "10.0.0.1/32", "type": "nhs", "next-hop": "10.0.0.1",
+             "nbma-address": "192.0.2.1", "unique": true, "authoritative": true},
+            {"prefix": "10.0.0.3/32", "type": "dynamic", "next-hop": "10.0.0.3",
+             "nbma-address": "198.51.100.3", "claimed-nbma-address": "10.9.9.3",
+             "nat": true, "used": true, "expires-in": 7135},
+            {"prefix": "10.1.4.0/24", "type": "shortcut", "next-hop": "10.0.0.4",
+             "nbma-address": "192.0.2.4", "expires-in": 59}
+          ],
+          "nhs-state": [
+            {"protocol-address": "10.0.0.1", "status": "up",
+             "registrations-sent": "12", "replies-received": "11"}
+          ],
+          "counters": {
+            "message": [
+              {"type": "registration-request", "sent": "12", "received": "0"},
+              {"type": "resolution-reply", "sent": "1", "received": "3"}
+            ],
+            "error": [{"reason": "bad checksum", "count": "2"}]
+          }
+        }
+      }
+    ]
+  }
+}"#;
+
+fn fake() -> Fake {
+    Fake {
+        config: CONFIG.to_owned(),
+        config_xml: "<interfaces xmlns=\"urn:ietf:params:xml:ns:yang:ietf-interfaces\"/>"
+            .to_owned(),
+        state: STATE.to_owned(),
+        transactions: vec![
+            Transaction {
+                id: 1,
+                date: 1_795_615_650,
+                comment: "hub bootstrap".to_owned(),
+            },
+            Transaction {
+                id: 2,
+                date: 1_795_615_710,
+                comment: String::new(),
+            },
+        ],
+        ..Fake::default()
+    }
+}
+
+fn stdout(output: &std::process::Output) -> String {
+    String::from_utf8_lossy(&output.stdout).into_owned()
+}
+
+fn stderr(output: &std::process::Output) -> String {
+    String::from_utf8_lossy(&output.stderr).into_owned()
+}
+
+fn assert_success(output: &std::process::Output) {
+    assert!(
+        output.status.success(),
+        "stdout:\n{}\nstderr:\n{}",
+        stdout(output),
+        stderr(output)
+    );
+}
+
+fn set(path: &str, value: &str) -> PathEdit {
+    PathEdit {
+        kind: Kind::Set as i32,
+        path: path.to_owned(),
+        value: value.to_owned(),
+    }
+}
+
+#[test]
+fn show_running_config_json_prints_the_servers_config() {
+    let server = FakeServer::start(fake());
+    let out = server.one_shot(&["show running-config json"]);
+    assert_success(&out);
+    assert_eq!(stdout(&out), format!("{CONFIG}\n"));
+    let Some(Call::Get(get)) = server.calls().into_iter().next() else {
+        panic!("a Get was sent");
+    };
+    assert_eq!(get.r#type(), dmvpn_api::v1::get_request::DataType::Config);
+    assert_eq!(get.encoding(), dmvpn_api::v1::Encoding::Json);
+}
+
+#[test]
+fn address_reaches_the_server_over_tcp() {
+    let server = FakeServer::start_tcp(fake());
+    let out = server.one_shot(&["show running-config"]);
+    assert_success(&out);
+    assert_eq!(stdout(&out), format!("{CONFIG}\n"));
+}
+
+#[test]
+fn show_running_config_xml_asks_for_xml() {
+    let server = FakeServer::start(fake());
+    let out = server.one_shot(&["show running-config xml"]);
+    assert_success(&out);
+    assert!(stdout(&out).starts_with("<interfaces"), "{}", stdout(&out));
+}
+
+#[test]
+fn configure_set_commit_sends_exactly_the_edits_and_comment() {
+    let server = FakeServer::start(fake());
+    let out = server.one_shot(&[
+        "configure",
+        &format!("set {NHRP}/holding-time 600"),
+        &format!("delete {NHRP}/authentication"),
+        "commit shorter holding time",
+    ]);
+    assert_success(&out);
+    assert!(stdout(&out).contains("Commit complete (transaction 7)"));
+    let commits = server.commits();
+    assert_eq!(commits.len(), 1);
+    let commit = &commits[0];
+    assert_eq!(commit.operation(), commit_request::Operation::Change);
+    assert_eq!(commit.comment, "shorter holding time");
+    assert_eq!(commit.confirmed_timeout, 0);
+    assert_eq!(
+        commit.edits,
+        vec![
+            set(&format!("{NHRP}/holding-time"), "600"),
+            PathEdit {
+                kind: Kind::Delete as i32,
+                path: format!("{NHRP}/authentication"),
+                value: String::new(),
+            },
+        ]
+    );
+}
+
+#[test]
+fn commit_confirmed_sends_the_timeout() {
+    let server = FakeServer::start(fake());
+    let out = server.one_shot(&[
+        "configure",
+        &format!("set {NHRP}/redirect true"),
+        "commit confirmed 30 try redirect",
+        "confirm",
+    ]);
+    assert_success(&out);
+    let commits = server.commits();
+    assert_eq!(commits.len(), 1);
+    assert_eq!(commits[0].confirmed_timeout, 30);
+    assert_eq!(commits[0].comment, "try redirect");
+    assert_eq!(server.calls().last(), Some(&Call::Confirm));
+}
+
+#[test]
+fn a_server_error_is_printed_with_its_path_and_exits_1() {
+    let message = format!("{NHRP}/holding-time: value 0 is out of range 1..65535");
+    let mut fake = fake();
+    fake.errors
+        .insert("commit", (Code::InvalidArgument, message.clone()));
+    let server = FakeServer::start(fake);
+    let out = server.one_shot(&[
+        "configure",
+        &format!("set {NHRP}/holding-time 0"),
+        "commit",
+        "show transactions",
+    ]);
+    assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
+    assert_eq!(stderr(&out), format!("% {message}\n"));
+    // One-shot mode stops at the first failure.
+    assert!(!server.calls().contains(&Call::ListTransactions));
+}
+
+#[test]
+fn an_unknown_command_fails_without_calling_the_server() {
+    let server = FakeServer::start(fake());
+    let out = server.one_shot(&["show runing-config"]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        stderr(&out).starts_with("% unknown command"),
+        "{}",
+        stderr(&out)
+    );
+    assert!(server.calls().is_empty());
+}
+
+#[test]
+fn no_server_is_an_error_naming_the_socket() {
+    let dir = tempfile::tempdir().expect("temporary directory");
+    let socket = dir.path().join("absent.sock");
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_dmvpn-cli"))
+        .arg("--socket")
+        .arg(&socket)
+        .args(["-c", "show running-config"])
+        .output()
+        .expect("dmvpn-cli runs");
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        stderr(&out).contains(&format!(
+            "% cannot connect to dmvpnd at {}",
+            socket.display()
+        )),
+        "{}",
+        stderr(&out)
+    );
+}
+
+#[test]
+fn rollback_sends_the_transaction_id() {
+    let server = FakeServer::start(fake());
+    let out = server.one_shot(&["rollback 3"]);
+    assert_success(&out);
+    assert_eq!(
+        server.calls(),
+        vec![Call::Rollback(RollbackRequest {
+            transaction_id: 3,
+            comment: String::new(),
+        })]
+    );
+    assert!(stdout(&out).contains("transaction 8"));
+}
+
+#[test]
+fn show_transactions_renders_a_table() {
+    let server = FakeServer::start(fake());
+    let out = server.one_shot(&["show transactions"]);
+    assert_success(&out);
+    assert_eq!(
+        stdout(&out),
+        "ID  Date (UTC)           Comment\n\
+         --  -------------------  -------------\n\
+         1   2026-11-25 14:07:30  hub bootstrap\n\
+         2   2026-11-25 14:08:30\n"
+    );
+}
+
+#[test]
+fn show_transaction_prints_changes_and_config() {
+    let server = FakeServer::start(fake());
+    let out = server.one_shot(&["show transaction 1"]);
+    assert_success(&out);
+    let text = stdout(&out);
+    assert!(text.starts_with("Transaction 1, 2026-11-25 14:07:30: hub bootstrap\n"));
+    assert!(text.contains("  + /ietf-interfaces:interfaces/interface[name='tun0']"));
+    assert!(text.contains(CONFIG));
+}
+
+#[test]
+fn show_ip_nhrp_renders_the_cache_from_state() {
+    let server = FakeServer::start(fake());
+    let out = server.one_shot(&["show ip nhrp"]);
+    assert_success(&out);
+    let text = stdout(&out);
+    let lines: Vec<&str> = text.lines().collect();
+    assert_eq!(lines.len(), 5, "{text}");
+    for column in ["Target", "Via", "NBMA", "Type", "Flags", "Expires"] {
+        assert!(lines[0].contains(column), "{}", lines[0]);
+    }
+    let words = |line: &str| {
+        line.split_whitespace()
+            .map(str::to_owned)
+            .collect::<Vec<_>>()
+    };
+    assert_eq!(
+        words(lines[2]),
+        [
+            "tun0",
+            "10.0.0.1/32",
+            "10.0.0.1",
+            "192.0.2.1",
+            "nhs",
+            "unique,authoritative",
+            "never"
+        ]
+    );
+    assert_eq!(
+        words(lines[3]),
+        [
+            "tun0",
+            "10.0.0.3/32",
+            "10.0.0.3",
+            "198.51.100.3",
+            "(claimed",
+            "10.9.9.3)",
+            "dynamic",
+            "used,nat",
+            "01:58:55"
+        ]
+    );
+    let Some(Call::Get(get)) = server.calls().into_iter().next() else {
+        panic!("a Get was sent");
+    };
+    assert_eq!(get.path, "/ietf-interfaces:interfaces");
+    assert_eq!(get.r#type(), dmvpn_api::v1::get_request::DataType::State);
+}
+
+#[test]
+fn show_ip_nhrp_shortcut_json_keeps_only_shortcuts() {
+    let server = FakeServer::start(fake());
+    let out = server.one_shot(&["show ip nhrp shortcut json"]);
+    assert_success(&out);
+    let entries: serde_json::Value = serde_json::from_str(&stdout(&out)).expect("JSON");
+    let entries = entries.as_array().expect("a list");
+    assert_eq!(entries.len(), 1);
+    assert_eq!(entries[0]["prefix"], "10.1.4.0/24");
+    assert_eq!(entries[0]["expires_in"], 59);
+}
+
+#[test]
+fn show_ip_nhrp_nhs_and_traffic_render_counters() {
+    let server = FakeServer::start(fake());
+    let out = server.one_shot(&["show ip nhrp nhs", "show ip nhrp traffic"]);
+    assert_success(&out);
+    let text = stdout(&out);
+    let words: Vec<Vec<&str>> = text
+        .lines()
+        .map(|l| l.split_whitespace().collect())
+        .collect();
+    assert!(
+        words.contains(&vec!["tun0", "10.0.0.1", "up", "12", "11"]),
+        "{text}"
+    );
+    assert!(
+        words.contains(&vec!["registration-request", "12", "0"]),
+        "{text}"
+    );
+    assert!(words.contains(&vec!["bad", "checksum", "2"]), "{text}");
+}
+
+#[test]
+fn show_dmvpn_lists_peers_with_attributes() {
+    let server = FakeServer::start(fake());
+    let out = server.one_shot(&["show dmvpn"]);
+    assert_success(&out);
+    let text = stdout(&out);
+    assert!(text.contains("Interface: tun0, NHRP Peers: 3"), "{text}");
+    let words: Vec<Vec<&str>> = text
+        .lines()
+        .map(|l| l.split_whitespace().collect())
+        .collect();
+    assert!(
+        words.contains(&vec!["1", "192.0.2.1", "10.0.0.1", "UP", "-", "N"]),
+        "{text}"
+    );
+    assert!(
+        words.contains(&vec!["1", "198.51.100.3", "10.0.0.3", "UP", "-", "D"]),
+        "{text}"
+    );
+    assert!(
+        words.contains(&vec!["1", "192.0.2.4", "10.0.0.4", "UP", "-", "SC"]),
+        "{text}"
+    );
+}
+
+#[test]
+fn clear_ip_nhrp_executes_clear_cache_per_interface() {
+    let server = FakeServer::start(fake());
+    let out = server.one_shot(&["clear ip nhrp tun0", "clear ip nhrp"]);
+    assert_success(&out);
+    let executed: Vec<serde_json::Value> = server
+        .calls()
+        .into_iter()
+        .filter_map(|call| match call {
+            Call::Execute(ExecuteRequest { data: Some(data) }) => {
+                Some(serde_json::from_str(&data.data).expect("JSON input"))
+            }
+            _ => None,
+        })
+        .collect();
+    let input = serde_json::json!({"dmvpn-nhrp:clear-cache": {"interface": "tun0"}});
+    // Once by name, once for every NHRP interface of the configuration.
+    assert_eq!(executed, vec![input.clone(), input]);
+}
+
+#[test]
+fn validate_and_show_candidate_use_the_merged_tree() {
+    let server = FakeServer::start(fake());
+    let out = server.one_shot(&[
+        "configure",
+        &format!("set {NHRP}/holding-time 600"),
+        "show candidate",
+        "show changes",
+        "validate",
+        "discard",
+        "show changes",
+    ]);
+    assert_success(&out);
+    let expected = serde_json::json!({"ietf-interfaces:interfaces": {"interface": [{
+        "name": "tun0", "type": "dmvpn-tunnel:mgre",
+        "dmvpn-nhrp:nhrp": {"network-id": 1, "holding-time": 600}
+    }]}});
+    let validated = server
+        .calls()
+        .into_iter()
+        .find_map(|call| match call {
+            Call::Validate(v) => v.config,
+            _ => None,
+        })
+        .expect("a Validate was sent");
+    assert_eq!(
+        serde_json::from_str::<serde_json::Value>(&validated.data).expect("JSON"),
+        expected
+    );
+    let text = stdout(&out);
+    assert!(text.contains("\"holding-time\": 600"), "{text}");
+    assert!(
+        text.ends_with(&format!(
+            "set {NHRP}/holding-time 600\nValidation complete.\n"
+        )),
+        "{text}"
+    );
+    assert!(server.commits().is_empty());
+}
+
+#[test]
+fn the_shell_runs_a_script_from_stdin() {
+    let server = FakeServer::start(fake());
+    let script = format!(
+        "show running-config\n\
+         configure\n\
+         set {NHRP}/holding-time 900\n\
+         show changes\n\
+         commit \"from the shell\"\n\
+         end\n\
+         show transactions\n\
+         exit\n\
+         show running-config\n"
+    );
+    let out = server.shell(&script);
+    assert_success(&out);
+    let text = stdout(&out);
+    assert!(text.starts_with(CONFIG), "{text}");
+    assert!(
+        text.contains(&format!("set {NHRP}/holding-time 900\n")),
+        "{text}"
+    );
+    assert!(text.contains("hub bootstrap"), "{text}");
+    let commits = server.commits();
+    assert_eq!(commits.len(), 1);
+    assert_eq!(commits[0].comment, "from the shell");
+    assert_eq!(
+        commits[0].edits,
+        vec![set(&format!("{NHRP}/holding-time"), "900")]
+    );
+    // Nothing after `exit` runs.
+    let gets = server
+        .calls()
+        .iter()
+        .filter(|c| matches!(c, Call::Get(_)))
+        .count();
+    // running-config, configure's base, and the base after the commit.
+    assert_eq!(gets, 3);
+}
+
+#[test]
+fn the_shell_reports_errors_and_goes_on() {
+    let mut fake = fake();
+    fake.errors.insert(
+        "rollback",
+        (Code::NotFound, "transaction 99 does not exist".to_owned()),
+    );
+    let server = FakeServer::start(fake);
+    let out = server.shell("rollback 99\nshow transactions\n");
+    assert_eq!(out.status.code(), Some(1));
+    assert_eq!(stderr(&out), "% transaction 99 does not exist\n");
+    assert!(stdout(&out).contains("hub bootstrap"));
+}

@@ -1,0 +1,186 @@
+//! dmvpnd: the DMVPN daemon. Reads its settings (TOML), opens the YANG
+//! running configuration in the state directory, starts the protocol
+//! instances the configuration asks for and serves the management API.
+//!
+//! ```text
+//!   dmvpnd.toml --> settings, logging
+//!   state dir  --> Northbound (running, log) <-- --startup FILE.json (only if empty)
+//!                     | providers: NHRP (instances start/stop with the config)
+//!   gRPC (unix socket; TCP when configured) --> northbound task
+//!   SIGTERM/SIGINT --> servers stop, socket removed
+//! ```
+#![forbid(unsafe_code)]
+
+mod capabilities;
+mod logging;
+mod settings;
+
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+use std::sync::Arc;
+
+use clap::Parser;
+use northbound::grpc::{Builder, TlsFiles, UnixEndpoint};
+use northbound::{Config, Format, Northbound};
+use tokio::signal::unix::{SignalKind, signal};
+use tokio::sync::watch;
+
+use settings::{Loaded, Settings};
+
+#[derive(Debug, Parser)]
+#[command(version, about = "The DMVPN daemon")]
+struct Args {
+    /// Daemon settings (TOML).
+    #[arg(long, default_value = "/etc/dmvpnd.toml")]
+    config: PathBuf,
+    /// YANG JSON configuration committed when running is empty.
+    #[arg(long)]
+    startup: Option<PathBuf>,
+}
+
+fn main() -> ExitCode {
+    let args = Args::parse();
+    let (settings, missing) = match settings::load(&args.config) {
+        Ok(Loaded::File(settings)) => (settings, false),
+        Ok(Loaded::Missing(settings)) => (settings, true),
+        Err(error) => {
+            eprintln!("dmvpnd: {error}");
+            return ExitCode::from(2);
+        }
+    };
+    if let Err(error) = logging::init(&settings.logging) {
+        eprintln!("dmvpnd: {error}");
+        return ExitCode::from(2);
+    }
+    if missing {
+        tracing::info!(file = %args.config.display(), "no settings file: using the defaults");
+    }
+    match capabilities::missing() {
+        Ok(missing) if missing.is_empty() => {}
+        Ok(missing) => {
+            let missing = missing.join(" and ");
+            tracing::error!(%missing, "missing capabilities");
+            eprintln!("dmvpnd: needs {missing} (run as root or grant them)");
+            return ExitCode::from(1);
+        }
+        Err(error) => {
+            eprintln!("dmvpnd: cannot check capabilities: {error}");
+            return ExitCode::from(1);
+        }
+    }
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(runtime) => runtime,
+        Err(error) => {
+            eprintln!("dmvpnd: tokio runtime: {error}");
+            return ExitCode::from(1);
+        }
+    };
+    match runtime.block_on(run(settings, args.startup)) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(error) => {
+            tracing::error!(%error, "dmvpnd stops");
+            eprintln!("dmvpnd: {error}");
+            ExitCode::from(1)
+        }
+    }
+}
+
+async fn run(settings: Settings, startup: Option<PathBuf>) -> Result<(), String> {
+    let mut nb = Northbound::open(&settings.state_dir).map_err(|e| e.to_string())?;
+    tracing::info!(
+        state_dir = %settings.state_dir.display(),
+        transaction = nb.last_id(),
+        "running configuration loaded"
+    );
+    let nhrp = holo_nhrp::northbound::Nhrp::new();
+    nb.register(Box::new(nhrp.provider()))
+        .map_err(|e| format!("NHRP refuses the running configuration: {e}"))?;
+    if let Some(file) = startup {
+        commit_startup(&mut nb, &file)?;
+    }
+
+    let builder = Builder::new(nb).state_provider(Arc::new(nhrp.state()));
+    let builder = nhrp
+        .rpc_handlers()
+        .into_iter()
+        .fold(builder, |builder, (path, handler)| {
+            builder.rpc_handler(path, handler)
+        });
+    nhrp.set_notifier(builder.notifier());
+    let (service, task) = builder.spawn();
+
+    let (stop, stopped) = watch::channel(false);
+    let mut servers = tokio::task::JoinSet::new();
+    if settings.grpc.enabled {
+        let endpoint = UnixEndpoint::bind(&settings.grpc.socket).map_err(|e| e.to_string())?;
+        tracing::info!(socket = %endpoint.path().display(), "gRPC listening");
+        servers.spawn(endpoint.serve(service.clone(), wait_stop(stopped.clone())));
+        if let Some(address) = settings.grpc.tcp {
+            let tls = match (&settings.grpc.tls_cert, &settings.grpc.tls_key) {
+                (Some(cert), Some(key)) => Some(TlsFiles {
+                    cert: cert.clone(),
+                    key: key.clone(),
+                }),
+                _ => None,
+            };
+            tracing::info!(%address, tls = tls.is_some(), "gRPC listening on TCP");
+            servers.spawn(northbound::grpc::serve_tcp(
+                address,
+                tls,
+                service.clone(),
+                wait_stop(stopped.clone()),
+            ));
+        }
+    }
+    drop(service);
+
+    let mut term = signal(SignalKind::terminate()).map_err(|e| format!("SIGTERM: {e}"))?;
+    let mut int = signal(SignalKind::interrupt()).map_err(|e| format!("SIGINT: {e}"))?;
+    let mut result = Ok(());
+    tokio::select! {
+        _ = term.recv() => tracing::info!("SIGTERM: shutting down"),
+        _ = int.recv() => tracing::info!("SIGINT: shutting down"),
+        Some(ended) = servers.join_next() => {
+            result = match ended {
+                Ok(Ok(())) => Err("a management server stopped".to_owned()),
+                Ok(Err(error)) => Err(error.to_string()),
+                Err(error) => Err(error.to_string()),
+            };
+        }
+    }
+    let _ = stop.send(true);
+    while let Some(ended) = servers.join_next().await {
+        if let Ok(Err(error)) = ended {
+            tracing::warn!(%error, "management server");
+        }
+    }
+    // The northbound task ends once the servers dropped the service.
+    let _ = task.await;
+    nhrp.stop_all();
+    result
+}
+
+async fn wait_stop(mut stopped: watch::Receiver<bool>) {
+    let _ = stopped.wait_for(|stop| *stop).await;
+}
+
+/// The startup configuration applies to an empty running only: after the
+/// first start, running (what the operators committed since) wins.
+fn commit_startup(nb: &mut Northbound, file: &Path) -> Result<(), String> {
+    if nb.last_id() != 0 || nb.running_json().trim() != "{}" {
+        tracing::info!(file = %file.display(), "running is not empty: startup configuration ignored");
+        return Ok(());
+    }
+    let text =
+        std::fs::read_to_string(file).map_err(|e| format!("--startup {}: {e}", file.display()))?;
+    let config = Config::parse(&text, Format::Json)
+        .map_err(|e| format!("--startup {}: {e}", file.display()))?;
+    let id = nb
+        .commit_config(config, "startup", None)
+        .map_err(|e| format!("--startup {}: {e}", file.display()))?;
+    tracing::info!(file = %file.display(), transaction = id, "startup configuration committed");
+    Ok(())
+}

@@ -1,0 +1,156 @@
+//! The daemon settings (`/etc/dmvpnd.toml`): where things are and which
+//! servers run. Protocol configuration is never here: it is the YANG
+//! running configuration in the state directory.
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+
+use serde::Deserialize;
+
+#[derive(Clone, Debug, PartialEq, Eq, Deserialize)]
+#[serde(default, deny_unknown_fields, rename_all = "kebab-case")]
+pub struct Settings {
+    pub logging: Logging,
+    /// Running configuration, transaction log, pending confirmed commit.
+    pub state_dir: PathBuf,
+    pub grpc: Grpc,
+    pub data_plane: DataPlane,
+}
+
+impl Default for Settings {
+    fn default() -> Self {
+        Settings {
+            logging: Logging::default(),
+            state_dir: PathBuf::from("/var/lib/dmvpnd"),
+            grpc: Grpc::default(),
+            data_plane: DataPlane::Userspace,
+        }
+    }
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Deserialize)]
+#[serde(default, deny_unknown_fields, rename_all = "kebab-case")]
+pub struct Logging {
+    pub target: LogTarget,
+    /// For `target = "file"`.
+    pub file: PathBuf,
+    /// One JSON object per line instead of text.
+    pub json: bool,
+    /// A tracing filter: `info`, `debug`, `holo_nhrp=debug,info`, ...
+    pub level: String,
+}
+
+impl Default for Logging {
+    fn default() -> Self {
+        Logging {
+            target: LogTarget::Stdout,
+            file: PathBuf::from("/var/log/dmvpnd.log"),
+            json: false,
+            level: "info".to_owned(),
+        }
+    }
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum LogTarget {
+    Stdout,
+    File,
+    Journald,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Deserialize)]
+#[serde(default, deny_unknown_fields, rename_all = "kebab-case")]
+pub struct Grpc {
+    pub enabled: bool,
+    pub socket: PathBuf,
+    /// TCP listener, only when set.
+    pub tcp: Option<SocketAddr>,
+    /// TLS for the TCP listener: both or neither.
+    pub tls_cert: Option<PathBuf>,
+    pub tls_key: Option<PathBuf>,
+}
+
+impl Default for Grpc {
+    fn default() -> Self {
+        Grpc {
+            enabled: true,
+            socket: PathBuf::from("/run/dmvpnd/grpc.sock"),
+            tcp: None,
+            tls_cert: None,
+            tls_key: None,
+        }
+    }
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum DataPlane {
+    Userspace,
+}
+
+/// What loading found.
+#[derive(Debug)]
+pub enum Loaded {
+    File(Settings),
+    /// No file: the defaults.
+    Missing(Settings),
+}
+
+/// Reads the settings; a missing file gives the defaults, an invalid one an
+/// error that names the key (toml's message carries line and key).
+pub fn load(path: &Path) -> Result<Loaded, String> {
+    let text = match std::fs::read_to_string(path) {
+        Ok(text) => text,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            return Ok(Loaded::Missing(Settings::default()));
+        }
+        Err(e) => return Err(format!("{}: {e}", path.display())),
+    };
+    let settings: Settings =
+        toml::from_str(&text).map_err(|e| format!("{}: {e}", path.display()))?;
+    if settings.grpc.tls_cert.is_some() != settings.grpc.tls_key.is_some() {
+        return Err(format!(
+            "{}: grpc.tls-cert and grpc.tls-key go together",
+            path.display()
+        ));
+    }
+    Ok(Loaded::File(settings))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn full_file() {
+        let settings: Settings = toml::from_str(
+            r#"
+            state-dir = "/tmp/x"
+            data-plane = "userspace"
+            [logging]
+            target = "file"
+            file = "/tmp/x.log"
+            json = true
+            level = "debug"
+            [grpc]
+            socket = "/tmp/x.sock"
+            tcp = "127.0.0.1:50051"
+            "#,
+        )
+        .unwrap();
+        assert_eq!(settings.logging.target, LogTarget::File);
+        assert_eq!(settings.grpc.tcp, Some("127.0.0.1:50051".parse().unwrap()));
+        assert!(settings.grpc.enabled);
+    }
+
+    #[test]
+    fn errors_name_the_key() {
+        let error = toml::from_str::<Settings>("[grpc]\nsocket = 5\n").unwrap_err();
+        assert!(error.to_string().contains("socket"), "{error}");
+        let error = toml::from_str::<Settings>("[logging]\ntarget = \"syslog\"\n").unwrap_err();
+        assert!(error.to_string().contains("target"), "{error}");
+        let error = toml::from_str::<Settings>("stat-dir = \"/x\"\n").unwrap_err();
+        assert!(error.to_string().contains("stat-dir"), "{error}");
+    }
+}

@@ -1,0 +1,170 @@
+//! Runs the real dmvpnd binary in a temp dir; processes and files are
+//! cleaned up on drop, also when a test fails.
+#![allow(dead_code)]
+
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use dmvpn_api::v1 as api;
+use dmvpn_api::v1::northbound_client::NorthboundClient;
+use tonic::transport::Channel;
+
+pub type Client = NorthboundClient<Channel>;
+
+pub const HOLDING_TIME: &str =
+    "/ietf-interfaces:interfaces/interface[name='tun0']/dmvpn-nhrp:nhrp/holding-time";
+
+/// A temp dir with the daemon settings; removed on drop.
+#[derive(Debug)]
+pub struct Site {
+    pub dir: PathBuf,
+}
+
+impl Site {
+    pub fn new(name: &str) -> Self {
+        let dir = std::env::temp_dir().join(format!("dmvpnd-{name}-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).unwrap();
+        let settings = format!(
+            "state-dir = \"{}\"\n[logging]\ntarget = \"file\"\nfile = \"{}\"\nlevel = \"info\"\n[grpc]\nsocket = \"{}\"\n",
+            dir.join("state").display(),
+            dir.join("dmvpnd.log").display(),
+            dir.join("grpc.sock").display(),
+        );
+        std::fs::write(dir.join("dmvpnd.toml"), settings).unwrap();
+        Site { dir }
+    }
+
+    pub fn socket(&self) -> PathBuf {
+        self.dir.join("grpc.sock")
+    }
+
+    /// Starts dmvpnd; `startup` is relative to the workspace's examples/.
+    pub fn start(&self, startup: Option<&str>) -> Daemon {
+        let mut command = Command::new(env!("CARGO_BIN_EXE_dmvpnd"));
+        command
+            .arg("--config")
+            .arg(self.dir.join("dmvpnd.toml"))
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null());
+        if let Some(startup) = startup {
+            command.arg("--startup").arg(example(startup));
+        }
+        Daemon {
+            child: Some(command.spawn().unwrap()),
+        }
+    }
+
+    pub fn log(&self) -> String {
+        std::fs::read_to_string(self.dir.join("dmvpnd.log")).unwrap_or_default()
+    }
+}
+
+impl Drop for Site {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
+
+pub fn example(name: &str) -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../examples")
+        .join(name)
+}
+
+/// A running dmvpnd, SIGKILLed on drop if still running.
+#[derive(Debug)]
+pub struct Daemon {
+    child: Option<Child>,
+}
+
+impl Daemon {
+    pub fn pid(&self) -> u32 {
+        self.child.as_ref().map_or(0, Child::id)
+    }
+
+    /// SIGKILL, and reap.
+    pub fn kill(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+
+    /// SIGTERM, and the exit status.
+    pub fn terminate(&mut self) -> std::process::ExitStatus {
+        let mut child = self.child.take().unwrap();
+        Command::new("kill")
+            .args(["-TERM", &child.id().to_string()])
+            .status()
+            .unwrap();
+        child.wait().unwrap()
+    }
+
+    /// Waits (at most 20 s) until the daemon answers on its socket.
+    pub async fn connect(&mut self, socket: &Path) -> Client {
+        let start = Instant::now();
+        loop {
+            if let Some(child) = &mut self.child
+                && let Ok(Some(status)) = child.try_wait()
+            {
+                panic!("dmvpnd exited: {status}");
+            }
+            if let Ok(mut client) = northbound::grpc::connect_unix(socket).await
+                && client
+                    .capabilities(api::CapabilitiesRequest {})
+                    .await
+                    .is_ok()
+            {
+                return client;
+            }
+            assert!(
+                start.elapsed() < Duration::from_secs(20),
+                "dmvpnd does not answer"
+            );
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
+}
+
+impl Drop for Daemon {
+    fn drop(&mut self) {
+        self.kill();
+    }
+}
+
+pub async fn running(client: &mut Client) -> String {
+    get(client, api::get_request::DataType::Config, "").await
+}
+
+pub async fn get(client: &mut Client, ty: api::get_request::DataType, path: &str) -> String {
+    client
+        .get(api::GetRequest {
+            r#type: ty as i32,
+            encoding: api::Encoding::Json as i32,
+            with_defaults: false,
+            path: path.to_owned(),
+        })
+        .await
+        .unwrap()
+        .into_inner()
+        .data
+        .unwrap()
+        .data
+}
+
+pub fn set(path: &str, value: &str, comment: &str) -> api::CommitRequest {
+    api::CommitRequest {
+        operation: api::commit_request::Operation::Change as i32,
+        config: None,
+        edits: vec![api::PathEdit {
+            kind: api::path_edit::Kind::Set as i32,
+            path: path.to_owned(),
+            value: value.to_owned(),
+        }],
+        comment: comment.to_owned(),
+        confirmed_timeout: 0,
+    }
+}

@@ -1,0 +1,460 @@
+//! The tonic service: each RPC of the proto, translated into a request to
+//! the northbound task, a state or RPC provider call, or a subscription.
+
+use std::collections::HashMap;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::time::{Duration, SystemTime};
+
+use dmvpn_api::v1 as api;
+use dmvpn_api::v1::northbound_server::{self, NorthboundServer};
+use tokio::sync::{mpsc, oneshot};
+use tokio_stream::wrappers::BroadcastStream;
+use tokio_stream::{Stream, StreamExt};
+use tonic::{Request, Response, Status};
+use yang2::data::{Data, DataOperation, DataPrinterFlags};
+use yang2::schema::SchemaPathFormat;
+
+use super::data::{self, Tree};
+use super::state::{Notifier, RpcHandler, StateProvider, YangNotification};
+use super::task::{self, Edit};
+use crate::candidate::LoadMode;
+use crate::change::Operation;
+use crate::clock::unix_ms;
+use crate::config::{Config, Format};
+use crate::error::Error;
+use crate::storage::TransactionRecord;
+
+/// The gRPC service; clones share the northbound task and the providers.
+#[derive(Clone, Debug)]
+pub struct Service {
+    requests: mpsc::Sender<task::Request>,
+    state: Arc<[Arc<dyn StateProvider>]>,
+    rpcs: Arc<HashMap<String, Arc<dyn RpcHandler>>>,
+    notifier: Notifier,
+}
+
+impl Service {
+    pub(crate) fn new(
+        requests: mpsc::Sender<task::Request>,
+        state: Vec<Arc<dyn StateProvider>>,
+        rpcs: HashMap<String, Arc<dyn RpcHandler>>,
+        notifier: Notifier,
+    ) -> Self {
+        Service {
+            requests,
+            state: state.into(),
+            rpcs: Arc::new(rpcs),
+            notifier,
+        }
+    }
+
+    /// Where protocol tasks publish notifications.
+    pub fn notifier(&self) -> Notifier {
+        self.notifier.clone()
+    }
+
+    /// The tonic server wrapper, for `tonic::transport::Server::add_service`.
+    pub fn into_server(self) -> NorthboundServer<Service> {
+        NorthboundServer::new(self)
+    }
+
+    async fn ask<T>(
+        &self,
+        request: impl FnOnce(oneshot::Sender<T>) -> task::Request,
+    ) -> Result<T, Status> {
+        let (tx, rx) = oneshot::channel();
+        let gone = || Status::unavailable("the northbound task has stopped");
+        self.requests.send(request(tx)).await.map_err(|_| gone())?;
+        rx.await.map_err(|_| gone())
+    }
+
+    async fn running(&self) -> Result<Config, Status> {
+        self.ask(task::Request::Running).await
+    }
+
+    /// Every provider's state merged into one tree.
+    async fn state_tree(&self) -> Result<Tree, Status> {
+        let mut tree = yang2::data::DataTree::new(dmvpn_yang::context());
+        for provider in self.state.iter() {
+            let merged = match provider.state().await {
+                Ok(json) => {
+                    data::parse_state(&json, Format::Json).and_then(|state| Ok(tree.merge(&state)?))
+                }
+                Err(reason) => Err(Error::Yang {
+                    path: None,
+                    message: reason,
+                }),
+            };
+            if let Err(error) = merged {
+                tracing::warn!(provider = provider.name(), %error, "state left out");
+            }
+        }
+        Ok(tree)
+    }
+}
+
+/// Errors as gRPC codes; the message is the northbound error as it prints
+/// (YANG path first, then the reason).
+pub(crate) fn status(error: Error) -> Status {
+    let message = error.to_string();
+    match error {
+        Error::Yang { .. } => Status::invalid_argument(message),
+        Error::Refused { .. } | Error::Outdated { .. } | Error::NothingToConfirm => {
+            Status::failed_precondition(message)
+        }
+        Error::UnknownTransaction(_) => Status::not_found(message),
+        Error::Io { .. } | Error::Corrupt { .. } => Status::internal(message),
+    }
+}
+
+fn format(encoding: api::Encoding) -> Format {
+    match encoding {
+        api::Encoding::Json => Format::Json,
+        api::Encoding::Xml => Format::Xml,
+    }
+}
+
+fn encoding(format: Format) -> api::Encoding {
+    match format {
+        Format::Json => api::Encoding::Json,
+        Format::Xml => api::Encoding::Xml,
+    }
+}
+
+fn tree_message(format: Format, data: String) -> api::DataTree {
+    api::DataTree {
+        encoding: encoding(format) as i32,
+        data,
+    }
+}
+
+/// Paths and values go to libyang as C strings.
+fn checked(text: String) -> Result<String, Status> {
+    data::c_text(&text).map_err(status)?;
+    Ok(text)
+}
+
+fn now_secs() -> u64 {
+    unix_ms(SystemTime::now()) / 1000
+}
+
+fn transaction(record: &TransactionRecord) -> api::Transaction {
+    api::Transaction {
+        id: record.id,
+        date: record.time,
+        comment: record.comment.clone(),
+    }
+}
+
+/// "+ path = value" (created), "~ path = value" (modified), "- path".
+fn change_line(change: &crate::change::Change) -> String {
+    let sign = match change.operation {
+        Operation::Create => '+',
+        Operation::Modify => '~',
+        Operation::Delete => '-',
+    };
+    match (&change.value, change.operation) {
+        (Some(value), Operation::Create | Operation::Modify) => {
+            format!("{sign} {} = {value}", change.path)
+        }
+        _ => format!("{sign} {}", change.path),
+    }
+}
+
+#[tonic::async_trait]
+impl northbound_server::Northbound for Service {
+    async fn capabilities(
+        &self,
+        _request: Request<api::CapabilitiesRequest>,
+    ) -> Result<Response<api::CapabilitiesResponse>, Status> {
+        let context = dmvpn_yang::context();
+        let supported_modules = dmvpn_yang::MODULES
+            .iter()
+            .map(|module| api::ModuleData {
+                name: module.name.to_owned(),
+                organization: context
+                    .get_module(module.name, Some(module.revision))
+                    .and_then(|m| m.organization().map(str::to_owned))
+                    .unwrap_or_default(),
+                revision: module.revision.to_owned(),
+            })
+            .collect();
+        Ok(Response::new(api::CapabilitiesResponse {
+            version: env!("CARGO_PKG_VERSION").to_owned(),
+            supported_modules,
+            supported_encodings: vec![api::Encoding::Json as i32, api::Encoding::Xml as i32],
+        }))
+    }
+
+    async fn get_schema(
+        &self,
+        request: Request<api::GetSchemaRequest>,
+    ) -> Result<Response<api::GetSchemaResponse>, Status> {
+        let request = request.into_inner();
+        let revision = Some(request.module_revision.as_str()).filter(|r| !r.is_empty());
+        match dmvpn_yang::module_text(&request.module_name, revision) {
+            Some(text) => Ok(Response::new(api::GetSchemaResponse {
+                data: text.to_owned(),
+            })),
+            None => Err(Status::not_found(format!(
+                "no module {}{}",
+                request.module_name,
+                revision.map(|r| format!("@{r}")).unwrap_or_default()
+            ))),
+        }
+    }
+
+    async fn get(
+        &self,
+        request: Request<api::GetRequest>,
+    ) -> Result<Response<api::GetResponse>, Status> {
+        let request = request.into_inner();
+        let fmt = format(request.encoding());
+        let tree = match request.r#type() {
+            api::get_request::DataType::Config => self
+                .running()
+                .await?
+                .tree()
+                .duplicate()
+                .map_err(Error::from)
+                .map_err(status)?,
+            api::get_request::DataType::State => self.state_tree().await?,
+            api::get_request::DataType::All => {
+                let mut tree = self
+                    .running()
+                    .await?
+                    .tree()
+                    .duplicate()
+                    .map_err(Error::from)
+                    .map_err(status)?;
+                tree.merge(&self.state_tree().await?)
+                    .map_err(Error::from)
+                    .map_err(status)?;
+                tree
+            }
+        };
+        let tree = match request.path.as_str() {
+            "" => tree,
+            path => data::select(&tree, path).map_err(status)?,
+        };
+        let text = data::print(&tree, fmt, request.with_defaults).map_err(status)?;
+        Ok(Response::new(api::GetResponse {
+            timestamp: now_secs(),
+            data: Some(tree_message(fmt, text)),
+        }))
+    }
+
+    async fn validate(
+        &self,
+        request: Request<api::ValidateRequest>,
+    ) -> Result<Response<api::ValidateResponse>, Status> {
+        let config = request
+            .into_inner()
+            .config
+            .ok_or_else(|| Status::invalid_argument("no configuration to validate"))?;
+        Config::parse(&config.data, format(config.encoding())).map_err(status)?;
+        Ok(Response::new(api::ValidateResponse {}))
+    }
+
+    async fn commit(
+        &self,
+        request: Request<api::CommitRequest>,
+    ) -> Result<Response<api::CommitResponse>, Status> {
+        use api::commit_request::Operation as Op;
+        let request = request.into_inner();
+        let edits = match request.operation() {
+            Op::Merge | Op::Replace => {
+                let mode = match request.operation() {
+                    Op::Merge => LoadMode::Merge,
+                    _ => LoadMode::Replace,
+                };
+                let config = request
+                    .config
+                    .ok_or_else(|| Status::invalid_argument("no configuration to commit"))?;
+                let fmt = format(config.encoding());
+                vec![Edit::Load(config.data, fmt, mode)]
+            }
+            Op::Change => {
+                let mut edits = vec![];
+                for edit in request.edits {
+                    let kind = edit.kind();
+                    let path = checked(edit.path)?;
+                    edits.push(match kind {
+                        api::path_edit::Kind::Set => {
+                            let value = Some(checked(edit.value)?).filter(|v| !v.is_empty());
+                            Edit::Set(path, value)
+                        }
+                        api::path_edit::Kind::Delete => Edit::Delete(path),
+                    });
+                }
+                edits
+            }
+        };
+        let confirmed = match request.confirmed_timeout {
+            0 => None,
+            secs => Some(Duration::from_secs(secs.into())),
+        };
+        let id = self
+            .ask(|reply| task::Request::Commit {
+                edits,
+                comment: request.comment,
+                confirmed,
+                reply,
+            })
+            .await?
+            .map_err(status)?;
+        Ok(Response::new(api::CommitResponse {
+            transaction_id: id.unwrap_or(0),
+        }))
+    }
+
+    async fn confirm(
+        &self,
+        _request: Request<api::ConfirmRequest>,
+    ) -> Result<Response<api::ConfirmResponse>, Status> {
+        self.ask(task::Request::Confirm).await?.map_err(status)?;
+        Ok(Response::new(api::ConfirmResponse {}))
+    }
+
+    async fn rollback(
+        &self,
+        request: Request<api::RollbackRequest>,
+    ) -> Result<Response<api::RollbackResponse>, Status> {
+        let request = request.into_inner();
+        let id = self
+            .ask(|reply| task::Request::Rollback {
+                id: request.transaction_id,
+                comment: request.comment,
+                reply,
+            })
+            .await?
+            .map_err(status)?;
+        Ok(Response::new(api::RollbackResponse {
+            transaction_id: id.unwrap_or(0),
+        }))
+    }
+
+    async fn execute(
+        &self,
+        request: Request<api::ExecuteRequest>,
+    ) -> Result<Response<api::ExecuteResponse>, Status> {
+        let input = request
+            .into_inner()
+            .data
+            .ok_or_else(|| Status::invalid_argument("no RPC input"))?;
+        let (path, json) = {
+            let tree = data::parse_operation(
+                &input.data,
+                format(input.encoding()),
+                DataOperation::RpcYang,
+            )
+            .map_err(status)?;
+            let Some(rpc) = tree.reference() else {
+                return Err(Status::invalid_argument("no RPC in the input"));
+            };
+            let path = rpc.schema().path(SchemaPathFormat::DATA);
+            let json = tree
+                .print_string(
+                    yang2::data::DataFormat::JSON,
+                    DataPrinterFlags::WITH_SIBLINGS,
+                )
+                .map_err(Error::from)
+                .map_err(status)?
+                .unwrap_or_default();
+            (path, json)
+        };
+        let handler = self
+            .rpcs
+            .get(&path)
+            .ok_or_else(|| Status::not_found(format!("{path}: no handler for this RPC")))?;
+        let output = handler.execute(json).await.map_err(|refusal| {
+            Status::failed_precondition(match refusal.path {
+                Some(path) => format!("{path}: {}", refusal.reason),
+                None => refusal.reason,
+            })
+        })?;
+        Ok(Response::new(api::ExecuteResponse {
+            data: Some(tree_message(Format::Json, output.unwrap_or_default())),
+        }))
+    }
+
+    async fn list_transactions(
+        &self,
+        _request: Request<api::ListTransactionsRequest>,
+    ) -> Result<Response<api::ListTransactionsResponse>, Status> {
+        let records = self.ask(task::Request::Transactions).await?;
+        Ok(Response::new(api::ListTransactionsResponse {
+            transactions: records.iter().map(transaction).collect(),
+        }))
+    }
+
+    async fn get_transaction(
+        &self,
+        request: Request<api::GetTransactionRequest>,
+    ) -> Result<Response<api::GetTransactionResponse>, Status> {
+        let request = request.into_inner();
+        let fmt = format(request.encoding());
+        let records = self.ask(task::Request::Transactions).await?;
+        let record = records
+            .iter()
+            .find(|r| r.id == request.transaction_id)
+            .ok_or_else(|| status(Error::UnknownTransaction(request.transaction_id)))?;
+        let config = match fmt {
+            Format::Json => record.config.clone(),
+            Format::Xml => Config::parse(&record.config, Format::Json)
+                .and_then(|c| c.print(Format::Xml))
+                .map_err(status)?,
+        };
+        Ok(Response::new(api::GetTransactionResponse {
+            transaction: Some(transaction(record)),
+            config: Some(tree_message(fmt, config)),
+            changes: record.changes.iter().map(change_line).collect(),
+        }))
+    }
+
+    type SubscribeStream = Pin<Box<dyn Stream<Item = Result<api::Notification, Status>> + Send>>;
+
+    async fn subscribe(
+        &self,
+        request: Request<api::SubscribeRequest>,
+    ) -> Result<Response<Self::SubscribeStream>, Status> {
+        let request = request.into_inner();
+        let fmt = format(request.encoding());
+        let prefix = request.path;
+        let stream =
+            BroadcastStream::new(self.notifier.subscribe()).filter_map(move |item| match item {
+                Ok(notification) if notification.path.starts_with(&prefix) => {
+                    Some(notification_message(notification, fmt))
+                }
+                Ok(_) => None,
+                Err(lagged) => {
+                    tracing::warn!(%lagged, "a subscriber missed notifications");
+                    None
+                }
+            });
+        Ok(Response::new(Box::pin(stream)))
+    }
+}
+
+fn notification_message(
+    notification: YangNotification,
+    fmt: Format,
+) -> Result<api::Notification, Status> {
+    let data = match fmt {
+        Format::Json => notification.json,
+        Format::Xml => {
+            let tree = data::parse_operation(
+                &notification.json,
+                Format::Json,
+                DataOperation::NotificationYang,
+            )
+            .map_err(status)?;
+            data::print(&tree, Format::Xml, false).map_err(status)?
+        }
+    };
+    Ok(api::Notification {
+        timestamp: notification.timestamp,
+        data: Some(tree_message(fmt, data)),
+    })
+}
