@@ -1,5 +1,7 @@
-//! The DMVPN tunnel: today the GRE codec (`packet::gre`); later the userspace
-//! and kernel data planes and the per-tunnel wiring of NHRP and the data plane.
+//! The DMVPN tunnel: the GRE codec (`packet::gre`) and the userspace data
+//! plane (`dataplane`); later the kernel data plane and the per-tunnel wiring
+//! of NHRP and the data plane in dmvpnd.
 #![forbid(unsafe_code)]
 
+pub mod dataplane;
 pub mod packet;

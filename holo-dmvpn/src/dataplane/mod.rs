@@ -1,0 +1,376 @@
+//! The userspace data plane of one DMVPN tunnel (ARCHITECTURE.md, "The
+//! userspace data plane"): a TUN device is the multipoint interface, a raw
+//! IP socket carries GRE on the underlay, and one task moves packets
+//! between them, the NHRP instance and its own forwarding state.
+//!
+//! ```text
+//!            kernel routes into dmvpn0              underlay (raw IP, proto 47)
+//!   TUN --read--> forwarding::outbound --GRE--> sendto(NBMA) ......> peers
+//!   TUN <--write-- IPv4/IPv6 <-- classify_inbound <--recv-- GRE <.... peers
+//!                                  | 0x2001                 ^ 0x2001
+//!                                  v                        |
+//!   NHRP driver <--Request::Input-- [ data-plane task ] <--Output-- NHRP driver
+//!   (Miss/Hairpin/Used/TunnelRoutes)   Binding*/Route*/Multicast* -> forwarding
+//! ```
+//!
+//! Costs per packet, today: one read(2) on the TUN and one sendto(2) on the
+//! raw socket out; one recv(2) and one write(2) in; one copy into the GRE
+//! buffer on the way out. No TUN offloads (GSO/GRO via virtio-net headers),
+//! no multiqueue TUN, no batched socket calls (sendmmsg/recvmmsg) yet: each
+//! is a later step of the performance work, and all of it runs in one task.
+//! Inbound checksums of the inner packets are left to the kernel.
+//!
+//! Outputs that are not the data plane's (`ResolveName`, `Notify`) are
+//! logged; the daemon wiring takes them over later.
+
+pub mod counters;
+pub mod forwarding;
+pub mod routes;
+pub mod tun;
+pub mod underlay;
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::net::{IpAddr, Ipv4Addr};
+use std::time::Instant;
+
+use holo_nhrp::config::InstanceConfig;
+use holo_nhrp::driver::Request;
+use holo_nhrp::io::{DataPlaneEvent, Input, Output};
+use ipnetwork::IpNetwork;
+use serde::Serialize;
+use tokio::sync::{mpsc, oneshot};
+use tokio::task::JoinHandle;
+
+use crate::packet::gre::{GreProtocol, GreRepr};
+pub use counters::{Counters, Traffic};
+pub use forwarding::{Decision, DropReason, ForwardingConfig, Inbound};
+use forwarding::{Forwarding, classify_inbound, gre_protocol};
+use tun::Tun;
+use underlay::Underlay;
+
+/// Tunnel MTU when none is configured: Cisco's usual `ip mtu 1400`, which
+/// leaves room for GRE with key and, later, ESP on a 1500-byte underlay.
+pub const DEFAULT_MTU: u16 = 1400;
+
+/// Largest datagram read from either side.
+const BUFFER: usize = 65_535;
+
+/// One tunnel's data-plane settings.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct DataPlaneConfig {
+    /// Name of the TUN device (the tunnel interface), e.g. `dmvpn0`.
+    pub interface: String,
+    pub mtu: u16,
+    /// Our tunnel address and prefix (the tunnel subnet).
+    pub address: IpNetwork,
+    /// The tunnel source on the underlay (our NBMA address).
+    pub source: Ipv4Addr,
+    /// GRE key (RFC 2890) sent and required on receipt.
+    pub key: Option<u32>,
+    /// The NHSs' tunnel addresses, in order of preference.
+    pub nhs: Vec<IpAddr>,
+    /// Hub: detect hairpins for Phase 3 redirect.
+    pub redirect: bool,
+    /// Mirror the kernel's routes through the tunnel with the netlink route
+    /// monitor (`routes`); off, `DataPlane::set_tunnel_routes` feeds them.
+    pub mirror_routes: bool,
+}
+
+impl DataPlaneConfig {
+    /// The data-plane side of an NHRP instance's configuration.
+    pub fn from_nhrp(
+        interface: &str,
+        nhrp: &InstanceConfig,
+        key: Option<u32>,
+    ) -> Result<Self, Error> {
+        let IpAddr::V4(source) = nhrp.nbma else {
+            return Err(Error::UnsupportedUnderlay(nhrp.nbma));
+        };
+        let mut nhs: Vec<_> = nhrp.nhs.iter().collect();
+        nhs.sort_by_key(|n| n.priority);
+        Ok(DataPlaneConfig {
+            interface: interface.to_string(),
+            mtu: DEFAULT_MTU,
+            address: nhrp.protocol,
+            source,
+            key,
+            nhs: nhs.into_iter().map(|n| n.protocol).collect(),
+            redirect: nhrp.redirect,
+            mirror_routes: true,
+        })
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    #[error("creating TUN device {interface}: {source}")]
+    Tun {
+        interface: String,
+        source: std::io::Error,
+    },
+    #[error("opening the GRE raw socket on {address}: {source}")]
+    Underlay {
+        address: Ipv4Addr,
+        source: std::io::Error,
+    },
+    #[error("starting the route monitor on {interface}: {source}")]
+    RouteMonitor {
+        interface: String,
+        source: std::io::Error,
+    },
+    #[error("underlay address {0}: only an IPv4 underlay is supported yet")]
+    UnsupportedUnderlay(IpAddr),
+}
+
+/// The forwarding state and counters, for the northbound and tests.
+#[derive(Clone, Debug, Serialize)]
+pub struct Snapshot {
+    pub counters: Counters,
+    /// Tunnel address -> NBMA address.
+    pub bindings: BTreeMap<IpAddr, IpAddr>,
+    /// Mirrored kernel routes through the tunnel.
+    pub kernel_routes: BTreeMap<IpNetwork, IpAddr>,
+    /// NHRP routes (shortcuts).
+    pub nhrp_routes: BTreeMap<IpNetwork, IpAddr>,
+    pub multicast: BTreeSet<IpAddr>,
+}
+
+#[derive(Debug)]
+enum Control {
+    TunnelRoutes(Vec<(IpNetwork, IpAddr)>),
+    Snapshot(oneshot::Sender<Snapshot>),
+}
+
+/// A running data plane: the handle to its task. Dropping it (or calling
+/// `shutdown`) ends the task, which closes the TUN device and the socket.
+#[derive(Debug)]
+pub struct DataPlane {
+    control: mpsc::Sender<Control>,
+    task: JoinHandle<()>,
+}
+
+impl DataPlane {
+    /// Creates the TUN device and the raw socket in the calling thread's
+    /// network namespace and starts the task on the current tokio runtime.
+    /// `nhrp` feeds the tunnel's NHRP driver; `outputs` is that driver's
+    /// output channel, which this task consumes.
+    pub async fn spawn(
+        config: DataPlaneConfig,
+        nhrp: mpsc::Sender<Request>,
+        outputs: mpsc::Receiver<Output>,
+    ) -> Result<DataPlane, Error> {
+        let tun = Tun::create(&config.interface, config.mtu, config.address).map_err(|source| {
+            Error::Tun {
+                interface: config.interface.clone(),
+                source,
+            }
+        })?;
+        let underlay = Underlay::bind(config.source).map_err(|source| Error::Underlay {
+            address: config.source,
+            source,
+        })?;
+        let forwarding = Forwarding::new(ForwardingConfig {
+            tunnel: config.address,
+            key: config.key,
+            nhs: config.nhs.clone(),
+            redirect: config.redirect,
+        });
+        let (routes_tx, routes) = mpsc::channel(16);
+        if config.mirror_routes {
+            routes::spawn(&config.interface, routes_tx)
+                .await
+                .map_err(|source| Error::RouteMonitor {
+                    interface: config.interface.clone(),
+                    source,
+                })?;
+        }
+        let (control_tx, control) = mpsc::channel(16);
+        let task = Task {
+            tun,
+            underlay,
+            forwarding,
+            counters: Counters::default(),
+            nhrp,
+            gre: Vec::with_capacity(BUFFER + 16),
+        };
+        let task = tokio::spawn(task.run(control, outputs, routes));
+        Ok(DataPlane {
+            control: control_tx,
+            task,
+        })
+    }
+
+    /// Replaces the mirror of the kernel routes through the tunnel and tells
+    /// NHRP about them: for a data plane without the route monitor (the
+    /// monitor's next update would replace them).
+    pub async fn set_tunnel_routes(&self, routes: Vec<(IpNetwork, IpAddr)>) {
+        let _ = self.control.send(Control::TunnelRoutes(routes)).await;
+    }
+
+    /// Counters and forwarding state; `None` once the task has ended.
+    pub async fn snapshot(&self) -> Option<Snapshot> {
+        let (tx, rx) = oneshot::channel();
+        self.control.send(Control::Snapshot(tx)).await.ok()?;
+        rx.await.ok()
+    }
+
+    /// Ends the task and waits for it.
+    pub async fn shutdown(self) {
+        drop(self.control);
+        let _ = self.task.await;
+    }
+}
+
+struct Task {
+    tun: Tun,
+    underlay: Underlay,
+    forwarding: Forwarding,
+    counters: Counters,
+    nhrp: mpsc::Sender<Request>,
+    /// The outgoing GRE datagram, reused.
+    gre: Vec<u8>,
+}
+
+impl Task {
+    async fn run(
+        mut self,
+        mut control: mpsc::Receiver<Control>,
+        mut outputs: mpsc::Receiver<Output>,
+        mut routes: mpsc::Receiver<routes::TunnelRoutes>,
+    ) {
+        let mut monitoring = true;
+        let mut from_tun = vec![0; BUFFER];
+        let mut from_underlay = vec![0; BUFFER];
+        tracing::info!(interface = self.tun.name(), source = %self.underlay.source(), "data plane up");
+        loop {
+            tokio::select! {
+                read = self.tun.recv(&mut from_tun) => match read {
+                    Ok(n) => self.outbound(&from_tun[..n]).await,
+                    Err(error) => tracing::warn!(%error, "TUN read"),
+                },
+                read = self.underlay.recv(&mut from_underlay) => match read {
+                    Ok((from, gre)) => self.inbound(from, gre).await,
+                    Err(error) => tracing::warn!(%error, "GRE socket read"),
+                },
+                output = outputs.recv() => match output {
+                    Some(output) => self.nhrp_output(output).await,
+                    None => break,
+                },
+                mirror = routes.recv(), if monitoring => match mirror {
+                    Some(mirror) => self.tunnel_routes(mirror.into_iter().collect()),
+                    None => monitoring = false,
+                },
+                request = control.recv() => match request {
+                    Some(Control::TunnelRoutes(routes)) => self.tunnel_routes(routes),
+                    Some(Control::Snapshot(reply)) => {
+                        let _ = reply.send(self.snapshot());
+                    }
+                    None => break,
+                },
+            }
+        }
+        tracing::info!(interface = self.tun.name(), "data plane down");
+    }
+
+    fn tunnel_routes(&mut self, routes: Vec<(IpNetwork, IpAddr)>) {
+        tracing::debug!(?routes, "tunnel routes");
+        self.forwarding.set_tunnel_routes(&routes);
+        self.tell_nhrp(None, Input::DataPlane(DataPlaneEvent::TunnelRoutes(routes)));
+    }
+
+    /// An IP packet the kernel routed into the tunnel.
+    async fn outbound(&mut self, packet: &[u8]) {
+        let out = self.forwarding.outbound(packet, Instant::now());
+        for event in out.events {
+            self.tell_nhrp(None, Input::DataPlane(event));
+        }
+        let protocol = gre_protocol(packet).unwrap_or(GreProtocol::IPV4);
+        match out.decision {
+            Decision::Unicast(nbma) => self.send(nbma, protocol, packet).await,
+            Decision::Replicate(nbmas) => {
+                for nbma in nbmas {
+                    self.send(nbma, protocol, packet).await;
+                }
+            }
+            Decision::Drop(reason) => self.counters.drop(None, reason),
+        }
+    }
+
+    /// A GRE datagram from `from` on the underlay.
+    async fn inbound(&mut self, from: IpAddr, gre: &[u8]) {
+        match classify_inbound(gre, self.forwarding.config().key) {
+            Inbound::Nhrp(bytes) => {
+                self.counters.nhrp_in(from);
+                let input = Input::Packet {
+                    from,
+                    bytes: bytes.to_vec(),
+                };
+                self.tell_nhrp(Some(from), input);
+            }
+            Inbound::Ip(packet) => {
+                self.counters.data_in(from, packet.len());
+                if let Err(error) = self.tun.send(packet).await {
+                    tracing::debug!(%error, "TUN write");
+                    self.counters.drop(Some(from), DropReason::TunWriteError);
+                }
+            }
+            Inbound::Drop(reason) => {
+                tracing::debug!(%from, ?reason, "GRE packet dropped");
+                self.counters.drop(Some(from), reason);
+            }
+        }
+    }
+
+    async fn nhrp_output(&mut self, output: Output) {
+        if self.forwarding.apply(&output) {
+            tracing::debug!(?output, "forwarding state");
+            return;
+        }
+        match output {
+            Output::Send { to, bytes, summary } => {
+                tracing::debug!(%to, %summary, "NHRP out");
+                self.send(to, GreProtocol::NHRP, &bytes).await;
+            }
+            other => tracing::info!(output = ?other, "NHRP output not handled by the data plane"),
+        }
+    }
+
+    /// Wraps `payload` in GRE and sends it to `nbma`.
+    async fn send(&mut self, nbma: IpAddr, protocol: GreProtocol, payload: &[u8]) {
+        let header = GreRepr {
+            checksum_present: false,
+            reserved1: 0,
+            key: self.forwarding.config().key,
+            sequence: None,
+            protocol,
+        };
+        self.gre.clear();
+        header.emit_into(payload, &mut self.gre);
+        match self.underlay.send_to(&self.gre, nbma).await {
+            Ok(()) if protocol == GreProtocol::NHRP => self.counters.nhrp_out(nbma),
+            Ok(()) => self.counters.data_out(nbma, payload.len()),
+            Err(error) => {
+                tracing::debug!(%nbma, %error, "GRE send");
+                self.counters.drop(Some(nbma), DropReason::SendError);
+            }
+        }
+    }
+
+    /// Never waits on NHRP: its task may itself be waiting to hand us
+    /// outputs, so a full queue drops the input (counted) instead.
+    fn tell_nhrp(&mut self, peer: Option<IpAddr>, input: Input) {
+        if self.nhrp.try_send(Request::Input(input)).is_err() {
+            self.counters.drop(peer, DropReason::NhrpQueueFull);
+        }
+    }
+
+    fn snapshot(&self) -> Snapshot {
+        Snapshot {
+            counters: self.counters.clone(),
+            bindings: self.forwarding.bindings(),
+            kernel_routes: self.forwarding.kernel_routes().clone(),
+            nhrp_routes: self.forwarding.nhrp_routes().clone(),
+            multicast: self.forwarding.multicast().clone(),
+        }
+    }
+}

@@ -1,0 +1,102 @@
+//! GRE on the underlay: a raw IPv4 socket for IP protocol 47, bound to the
+//! tunnel source. There is no ip_gre module involved: the kernel adds and
+//! strips only the outer IPv4 header.
+//!
+//! IPv4 underlay only for now: an IPv4 raw socket hands us the outer header
+//! with every datagram, which gives the source without recvfrom's address
+//! buffer (uninitialised memory in socket2's safe API).
+
+use std::io::{self, Read};
+use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+
+use socket2::{Domain, Protocol, SockAddr, Socket, Type};
+use tokio::io::Interest;
+use tokio::io::unix::AsyncFd;
+
+/// IP protocol number of GRE (RFC 2784).
+pub const IPPROTO_GRE: i32 = 47;
+
+#[derive(Debug)]
+pub struct Underlay {
+    socket: AsyncFd<Socket>,
+    source: Ipv4Addr,
+}
+
+impl Underlay {
+    /// Opens the raw socket in the calling thread's network namespace and
+    /// binds it to `source`, so only GRE sent to that address is received
+    /// and ours leaves from it. Needs CAP_NET_RAW.
+    pub fn bind(source: Ipv4Addr) -> io::Result<Underlay> {
+        let socket = Socket::new(Domain::IPV4, Type::RAW, Some(Protocol::from(IPPROTO_GRE)))?;
+        socket.set_nonblocking(true)?;
+        socket.bind(&SockAddr::from(SocketAddr::new(source.into(), 0)))?;
+        // Bursts of inner packets must not be lost while the task is busy
+        // with the TUN side.
+        let _ = socket.set_recv_buffer_size(4 << 20);
+        let _ = socket.set_send_buffer_size(4 << 20);
+        // Tokio 1.54 deprecates the safe `AsyncFd::new` because a `T` that
+        // does not own its descriptor could let it be closed and reused while
+        // registered. A `Socket` owns its descriptor and lives exactly as long
+        // as the registration, so this use is sound; the replacement,
+        // `AsyncFd::register`, is `unsafe`, which this crate forbids.
+        #[allow(deprecated)]
+        let socket = AsyncFd::new(socket)?;
+        Ok(Underlay { socket, source })
+    }
+
+    pub fn source(&self) -> Ipv4Addr {
+        self.source
+    }
+
+    /// One GRE datagram (one recv(2)): the outer source and the GRE header
+    /// onwards. Datagrams with a broken outer header are skipped.
+    pub async fn recv<'b>(&self, buf: &'b mut [u8]) -> io::Result<(IpAddr, &'b [u8])> {
+        loop {
+            let n = self
+                .socket
+                .async_io(Interest::READABLE, |mut s| s.read(buf))
+                .await?;
+            if let Some((src, start)) = outer_ipv4(&buf[..n]) {
+                return Ok((src.into(), &buf[start..n]));
+            }
+        }
+    }
+
+    /// Sends one GRE datagram to `nbma` (one sendto(2)).
+    pub async fn send_to(&self, gre: &[u8], nbma: IpAddr) -> io::Result<()> {
+        let to = SockAddr::from(SocketAddr::new(nbma, 0));
+        self.socket
+            .async_io(Interest::WRITABLE, |s| s.send_to(gre, &to))
+            .await
+            .map(|_| ())
+    }
+}
+
+/// The source address and header length of the outer IPv4 header.
+pub fn outer_ipv4(datagram: &[u8]) -> Option<(Ipv4Addr, usize)> {
+    let first = *datagram.first()?;
+    let header_len = usize::from(first & 0x0f) * 4;
+    if first >> 4 != 4 || header_len < 20 || datagram.len() < header_len {
+        return None;
+    }
+    let src: [u8; 4] = datagram.get(12..16)?.try_into().ok()?;
+    Some((src.into(), header_len))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn outer_header_gives_source_and_skips_options() {
+        let mut d = vec![0x46, 0, 0, 32, 0, 0, 0, 0, 64, 47, 0, 0];
+        d.extend_from_slice(&[192, 0, 2, 11, 192, 0, 2, 1]);
+        d.extend_from_slice(&[1, 1, 1, 1]); // 4 bytes of options
+        d.extend_from_slice(&[0, 0, 0x20, 0x01]);
+        let (src, start) = outer_ipv4(&d).unwrap();
+        assert_eq!(src, Ipv4Addr::new(192, 0, 2, 11));
+        assert_eq!(&d[start..], &[0, 0, 0x20, 0x01]);
+        assert_eq!(outer_ipv4(&d[..10]), None);
+        assert_eq!(outer_ipv4(&[0x60; 40]), None);
+    }
+}
