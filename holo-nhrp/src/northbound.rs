@@ -10,8 +10,16 @@
 //!   Get STATE ------> NhrpState: Request::State to every instance -> JSON
 //!   Execute --------> clear-cache / purge -> Input::Command
 //!   instance Output -> forward_outputs: Notify -> YANG notification;
-//!                        the rest waits for the data plane (logged, dropped)
+//!                        ResolveName -> DNS lookup -> Command::NameResolved;
+//!                        the rest -> the Tunnel hook's data plane (or
+//!                        logged and dropped when no hook is set)
 //! ```
+//!
+//! The data plane is pluggable ([`Tunnel`], set with [`Nhrp::set_tunnel`]):
+//! holo-nhrp knows no data plane; the daemon gives it one (holo-dmvpn's
+//! userspace data plane). A data plane starts after its instance and stops
+//! with it; on a restart the old one is gone before the new one starts, so
+//! the device name is free again.
 //!
 //! A changed configuration restarts the instance with the new one (simple
 //! and honest: its cache and registrations start over; no in-place
@@ -50,13 +58,74 @@ pub struct Nhrp {
 struct Shared {
     instances: Mutex<BTreeMap<String, RunningInstance>>,
     notifier: Mutex<Option<Notifier>>,
+    tunnel: Mutex<Option<Arc<dyn Tunnel>>>,
 }
 
 #[derive(Debug)]
 struct RunningInstance {
     config: InstanceConfig,
+    params: TunnelParams,
     requests: mpsc::Sender<Request>,
     task: JoinHandle<crate::Instance>,
+    /// The data-plane task: starts the data plane, waits for `stop` to be
+    /// dropped, stops it.
+    tunnel: Option<(oneshot::Sender<()>, JoinHandle<()>)>,
+}
+
+impl RunningInstance {
+    /// Stops the instance; the data plane's task, to await its end.
+    fn stop(self, name: &str) -> Option<JoinHandle<()>> {
+        self.task.abort();
+        tracing::info!(interface = %name, "NHRP instance stopped");
+        self.tunnel.map(|(stop, task)| {
+            drop(stop);
+            task
+        })
+    }
+}
+
+/// The underlay side of an mGRE interface (`dmvpn-tunnel:tunnel`), for the
+/// data plane.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct TunnelParams {
+    /// The data path of the `dmvpn-tunnel:tunnel` container, for refusals.
+    pub path: String,
+    /// `gre-key`.
+    pub gre_key: Option<u32>,
+    /// `mtu`; absent: the data plane's default.
+    pub mtu: Option<u16>,
+    /// `data-plane` when set (`userspace`, `kernel`).
+    pub data_plane: Option<String>,
+}
+
+/// The data plane of the NHRP instances: given by the daemon, so holo-nhrp
+/// stays free of any data plane.
+pub trait Tunnel: Send + Sync + std::fmt::Debug {
+    /// Checks an interface's tunnel parameters in `prepare`: a refusal
+    /// fails the commit.
+    fn check(&self, interface: &str, params: &TunnelParams) -> Result<(), Refusal> {
+        let _ = (interface, params);
+        Ok(())
+    }
+
+    /// Starts the data plane of the NHRP instance on `interface`: `requests`
+    /// feeds the instance, `outputs` carries the instance's outputs that
+    /// are the data plane's (packets to send, bindings, routes, multicast).
+    /// Runs in a task of its own.
+    fn start(
+        &self,
+        interface: String,
+        config: InstanceConfig,
+        params: TunnelParams,
+        requests: mpsc::Sender<Request>,
+        outputs: mpsc::Receiver<Output>,
+    ) -> BoxFuture<'static, Result<Box<dyn TunnelHandle>, String>>;
+}
+
+/// A running data plane.
+pub trait TunnelHandle: Send {
+    /// Stops it and waits until it is gone (its device removed).
+    fn stop(self: Box<Self>) -> BoxFuture<'static, ()>;
 }
 
 impl Nhrp {
@@ -105,11 +174,21 @@ impl Nhrp {
         *lock(&self.shared.notifier) = Some(notifier);
     }
 
-    /// Stops every instance (daemon shutdown).
-    pub fn stop_all(&self) {
-        for (name, instance) in std::mem::take(&mut *lock(&self.shared.instances)) {
-            tracing::info!(interface = %name, "NHRP instance stopped");
-            instance.task.abort();
+    /// The data plane of the instances started from now on: set it before
+    /// registering the provider.
+    pub fn set_tunnel(&self, tunnel: Arc<dyn Tunnel>) {
+        *lock(&self.shared.tunnel) = Some(tunnel);
+    }
+
+    /// Stops every instance and its data plane (daemon shutdown).
+    pub async fn stop_all(&self) {
+        let instances = std::mem::take(&mut *lock(&self.shared.instances));
+        let tunnels: Vec<_> = instances
+            .into_iter()
+            .filter_map(|(name, instance)| instance.stop(&name))
+            .collect();
+        for task in tunnels {
+            let _ = task.await;
         }
     }
 
@@ -138,7 +217,7 @@ struct Pending {
     leaves: BTreeMap<String, Option<String>>,
     /// The new configuration of each interface the transaction touched;
     /// `None`: no NHRP there.
-    configs: BTreeMap<String, Option<InstanceConfig>>,
+    configs: BTreeMap<String, Option<(InstanceConfig, TunnelParams)>>,
 }
 
 impl Provider for NhrpProvider {
@@ -164,9 +243,19 @@ impl Provider for NhrpProvider {
                 }
             }
         }
+        let tunnel = lock(&self.shared.tunnel).clone();
         let mut configs = BTreeMap::new();
         for name in touched {
-            let config = instance_config(&leaves, &name)?;
+            let config = match instance_config(&leaves, &name)? {
+                Some(config) => {
+                    let params = tunnel_params(&leaves, &name)?;
+                    if let Some(tunnel) = &tunnel {
+                        tunnel.check(&name, &params)?;
+                    }
+                    Some((config, params))
+                }
+                None => None,
+            };
             configs.insert(name, config);
         }
         self.pending = Some(Pending { leaves, configs });
@@ -186,40 +275,110 @@ impl Provider for NhrpProvider {
         for (name, config) in pending.configs {
             let unchanged = matches!(
                 (instances.get(&name), &config),
-                (Some(running), Some(config)) if &running.config == config
+                (Some(running), Some((config, params)))
+                    if &running.config == config && &running.params == params
             );
             if unchanged {
                 continue;
             }
-            if let Some(old) = instances.remove(&name) {
-                old.task.abort();
-                tracing::info!(interface = %name, "NHRP instance stopped");
-            }
-            if let Some(config) = config {
+            let previous = instances.remove(&name).and_then(|old| old.stop(&name));
+            if let Some((config, params)) = config {
                 tracing::info!(interface = %name, "NHRP instance started");
-                instances.insert(name.clone(), start(&self.shared, &name, config));
+                let instance = start(&self.shared, &name, config, params, previous);
+                instances.insert(name.clone(), instance);
             }
         }
     }
 }
 
-fn start(shared: &Arc<Shared>, name: &str, config: InstanceConfig) -> RunningInstance {
+/// Starts the instance of interface `name` and, with a [`Tunnel`] hook, its
+/// data plane once `previous` (the data plane of the instance it replaces)
+/// has ended.
+fn start(
+    shared: &Arc<Shared>,
+    name: &str,
+    config: InstanceConfig,
+    params: TunnelParams,
+    previous: Option<JoinHandle<()>>,
+) -> RunningInstance {
     let (requests, requests_rx) = mpsc::channel(256);
     let (outputs, outputs_rx) = mpsc::channel(256);
     let task = driver::spawn(config.clone(), requests_rx, outputs);
-    tokio::spawn(forward_outputs(name.to_owned(), outputs_rx, shared.clone()));
+    let hook = lock(&shared.tunnel).clone();
+    let (to_tunnel, tunnel) = match hook {
+        Some(hook) => {
+            let (to_tunnel, from_nhrp) = mpsc::channel(256);
+            let (stop, stopped) = oneshot::channel();
+            let run = TunnelRun {
+                name: name.to_owned(),
+                config: config.clone(),
+                params: params.clone(),
+                requests: requests.clone(),
+            };
+            let task = tokio::spawn(run_tunnel(hook, run, from_nhrp, stopped, previous));
+            (Some(to_tunnel), Some((stop, task)))
+        }
+        None => (None, None),
+    };
+    tokio::spawn(forward_outputs(
+        name.to_owned(),
+        outputs_rx,
+        shared.clone(),
+        requests.clone(),
+        to_tunnel,
+    ));
     RunningInstance {
         config,
+        params,
         requests,
         task,
+        tunnel,
     }
 }
 
+struct TunnelRun {
+    name: String,
+    config: InstanceConfig,
+    params: TunnelParams,
+    requests: mpsc::Sender<Request>,
+}
+
+/// The life of one data plane: after the one it replaces, until `stopped`.
+async fn run_tunnel(
+    hook: Arc<dyn Tunnel>,
+    run: TunnelRun,
+    outputs: mpsc::Receiver<Output>,
+    stopped: oneshot::Receiver<()>,
+    previous: Option<JoinHandle<()>>,
+) {
+    if let Some(previous) = previous {
+        let _ = previous.await;
+    }
+    let name = run.name.clone();
+    let started = hook.start(run.name, run.config, run.params, run.requests, outputs);
+    let handle = match started.await {
+        Ok(handle) => handle,
+        Err(error) => {
+            tracing::error!(interface = %name, %error, "data plane not started");
+            return;
+        }
+    };
+    let _ = stopped.await;
+    handle.stop().await;
+    tracing::info!(interface = %name, "data plane stopped");
+}
+
 /// The seam to the data plane: every Output of one instance arrives here.
-/// Notifications become YANG notifications; packets to send, bindings,
-/// routes and multicast maps wait for the data plane (holo-dmvpn) and are
-/// only logged for now.
-async fn forward_outputs(name: String, mut outputs: mpsc::Receiver<Output>, shared: Arc<Shared>) {
+/// Notifications become YANG notifications, name lookups are answered
+/// here; packets to send, bindings, routes and multicast maps go to the
+/// data plane (`tunnel`), or are logged and dropped without one.
+async fn forward_outputs(
+    name: String,
+    mut outputs: mpsc::Receiver<Output>,
+    shared: Arc<Shared>,
+    requests: mpsc::Sender<Request>,
+    tunnel: Option<mpsc::Sender<Output>>,
+) {
     while let Some(output) = outputs.recv().await {
         match output {
             Output::Notify(notification) => {
@@ -231,14 +390,45 @@ async fn forward_outputs(name: String, mut outputs: mpsc::Receiver<Output>, shar
                     tracing::warn!(%error, "NHRP notification not published");
                 }
             }
-            Output::Send { to, summary, .. } => {
-                tracing::debug!(interface = %name, %to, %summary, "no data plane yet: not sent");
+            Output::ResolveName { fqdn } => {
+                // Not awaited here: the instance may be waiting on us.
+                tokio::spawn(resolve_name(fqdn, requests.clone()));
             }
-            other => {
-                tracing::debug!(interface = %name, ?other, "no data plane yet: output dropped")
-            }
+            output => match &tunnel {
+                Some(tunnel) => {
+                    if let Err(error) = tunnel.send(output).await {
+                        tracing::debug!(interface = %name, output = ?error.0, "data plane gone: output dropped");
+                    }
+                }
+                None => {
+                    tracing::debug!(interface = %name, ?output, "no data plane: output dropped")
+                }
+            },
         }
     }
+}
+
+/// Looks `fqdn` up (the system resolver) and hands the IPv4 and IPv6
+/// addresses to the instance; none when the lookup fails.
+async fn resolve_name(fqdn: String, requests: mpsc::Sender<Request>) {
+    let addresses: Vec<IpAddr> = match tokio::net::lookup_host((fqdn.as_str(), 0)).await {
+        Ok(found) => {
+            let mut addresses: Vec<IpAddr> = vec![];
+            for address in found.map(|a| a.ip()) {
+                if !addresses.contains(&address) {
+                    addresses.push(address);
+                }
+            }
+            addresses
+        }
+        Err(error) => {
+            tracing::warn!(%fqdn, %error, "name lookup failed");
+            vec![]
+        }
+    };
+    tracing::debug!(%fqdn, ?addresses, "name resolved");
+    let command = Command::NameResolved { fqdn, addresses };
+    let _ = requests.send(Request::Input(Input::Command(command))).await;
 }
 
 fn notification_json(interface: &str, notification: &Notification) -> Value {
@@ -261,6 +451,20 @@ fn notification_json(interface: &str, notification: &Notification) -> Value {
 fn interface_name(path: &str) -> Option<&str> {
     let rest = path.strip_prefix(INTERFACE)?;
     rest.split_once("']").map(|(name, _)| name)
+}
+
+/// The `dmvpn-tunnel:tunnel` parameters of interface `name`.
+fn tunnel_params(
+    leaves: &BTreeMap<String, Option<String>>,
+    name: &str,
+) -> Result<TunnelParams, Refusal> {
+    let path = format!("{INTERFACE}{name}']/dmvpn-tunnel:tunnel");
+    Ok(TunnelParams {
+        gre_key: parse_leaf(leaves, &format!("{path}/gre-key"), "a GRE key")?,
+        mtu: parse_leaf(leaves, &format!("{path}/mtu"), "an MTU")?,
+        data_plane: leaves.get(&format!("{path}/data-plane")).cloned().flatten(),
+        path,
+    })
 }
 
 /// The instance configuration of interface `name`, `None` without NHRP.
@@ -641,6 +845,174 @@ mod tests {
             Some("/ietf-interfaces:interfaces/interface[name='tun0']/dmvpn-nhrp:nhrp")
         );
         assert!(refusal.reason.contains("IPv4 address"));
+    }
+
+    #[test]
+    fn tunnel_leaves_make_the_data_plane_parameters() {
+        let leaves = leaves(&[
+            ("dmvpn-tunnel:tunnel/source-address", "192.0.2.2"),
+            ("dmvpn-tunnel:tunnel/gre-key", "42"),
+            ("dmvpn-tunnel:tunnel/mtu", "1380"),
+            ("dmvpn-tunnel:tunnel/data-plane", "kernel"),
+        ]);
+        let params = tunnel_params(&leaves, "tun0").unwrap();
+        assert_eq!(params.gre_key, Some(42));
+        assert_eq!(params.mtu, Some(1380));
+        assert_eq!(params.data_plane.as_deref(), Some("kernel"));
+        assert_eq!(
+            params.path,
+            "/ietf-interfaces:interfaces/interface[name='tun0']/dmvpn-tunnel:tunnel"
+        );
+        let bare = tunnel_params(&BTreeMap::new(), "tun0").unwrap();
+        assert_eq!(
+            (bare.gre_key, bare.mtu, bare.data_plane),
+            (None, None, None)
+        );
+    }
+
+    /// Records the life of its data planes: starts, stops, packets to send.
+    #[derive(Debug, Default)]
+    struct FakeTunnel {
+        events: Arc<Mutex<Vec<String>>>,
+        sends: Arc<std::sync::atomic::AtomicUsize>,
+    }
+
+    struct FakeHandle {
+        events: Arc<Mutex<Vec<String>>>,
+        name: String,
+        task: JoinHandle<()>,
+    }
+
+    impl Tunnel for FakeTunnel {
+        fn check(&self, _interface: &str, params: &TunnelParams) -> Result<(), Refusal> {
+            match params.data_plane.as_deref() {
+                Some("kernel") => Err(Refusal::new(Some(&params.path), "no kernel")),
+                _ => Ok(()),
+            }
+        }
+
+        fn start(
+            &self,
+            interface: String,
+            _config: InstanceConfig,
+            params: TunnelParams,
+            _requests: mpsc::Sender<Request>,
+            mut outputs: mpsc::Receiver<Output>,
+        ) -> BoxFuture<'static, Result<Box<dyn TunnelHandle>, String>> {
+            let (events, sends) = (self.events.clone(), self.sends.clone());
+            Box::pin(async move {
+                let name = format!("{interface} key {:?}", params.gre_key);
+                lock(&events).push(format!("start {name}"));
+                let task = tokio::spawn(async move {
+                    while let Some(output) = outputs.recv().await {
+                        assert!(!matches!(output, Output::Notify(_)), "{output:?}");
+                        if matches!(output, Output::Send { .. }) {
+                            sends.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                        }
+                    }
+                });
+                Ok(Box::new(FakeHandle { events, name, task }) as Box<dyn TunnelHandle>)
+            })
+        }
+    }
+
+    impl TunnelHandle for FakeHandle {
+        fn stop(self: Box<Self>) -> BoxFuture<'static, ()> {
+            Box::pin(async move {
+                self.task.abort();
+                // A slow stop: the next data plane must wait for it.
+                tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+                lock(&self.events).push(format!("stop {}", self.name));
+            })
+        }
+    }
+
+    fn change(operation: Operation, path: &str, value: Option<&str>) -> Change {
+        Change {
+            operation,
+            path: format!("/ietf-interfaces:interfaces/interface[name='tun0']/{path}"),
+            schema_path: String::new(),
+            value: value.map(str::to_owned),
+        }
+    }
+
+    async fn wait_for(events: &Mutex<Vec<String>>, n: usize) -> Vec<String> {
+        for _ in 0..200 {
+            if lock(events).len() >= n {
+                break;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+        }
+        lock(events).clone()
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn the_tunnel_hook_starts_gets_outputs_restarts_in_order_and_stops() {
+        let nhrp = Nhrp::new();
+        let fake = Arc::new(FakeTunnel::default());
+        let (events, sends) = (fake.events.clone(), fake.sends.clone());
+        nhrp.set_tunnel(fake);
+        let mut provider = nhrp.provider();
+        let spoke = [
+            change(
+                Operation::Create,
+                "dmvpn-tunnel:tunnel/source-address",
+                Some("192.0.2.2"),
+            ),
+            change(Operation::Create, "dmvpn-tunnel:tunnel/gre-key", Some("42")),
+            change(
+                Operation::Create,
+                "ietf-ip:ipv4/address[ip='10.0.0.2']/prefix-length",
+                Some("24"),
+            ),
+            change(Operation::Create, "dmvpn-nhrp:nhrp", None),
+            change(
+                Operation::Create,
+                "dmvpn-nhrp:nhrp/nhs[protocol-address='10.0.0.1']/nbma-address",
+                Some("192.0.2.1"),
+            ),
+        ];
+        provider.prepare(&spoke).unwrap();
+        provider.apply(&spoke);
+        assert_eq!(wait_for(&events, 1).await, ["start tun0 key Some(42)"]);
+        // The registration to the NHS reaches the data plane.
+        for _ in 0..200 {
+            if sends.load(std::sync::atomic::Ordering::Relaxed) > 0 {
+                break;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+        }
+        assert!(sends.load(std::sync::atomic::Ordering::Relaxed) > 0);
+
+        // The hook refuses in prepare; nothing changes.
+        let kernel = [change(
+            Operation::Create,
+            "dmvpn-tunnel:tunnel/data-plane",
+            Some("kernel"),
+        )];
+        let refusal = provider.prepare(&kernel).unwrap_err();
+        assert!(refusal.path.unwrap().ends_with("dmvpn-tunnel:tunnel"));
+        provider.abort(&kernel);
+
+        // A new key restarts it: the old data plane is gone first.
+        let rekey = [change(
+            Operation::Modify,
+            "dmvpn-tunnel:tunnel/gre-key",
+            Some("43"),
+        )];
+        provider.prepare(&rekey).unwrap();
+        provider.apply(&rekey);
+        assert_eq!(
+            wait_for(&events, 3).await,
+            [
+                "start tun0 key Some(42)",
+                "stop tun0 key Some(42)",
+                "start tun0 key Some(43)"
+            ]
+        );
+
+        nhrp.stop_all().await;
+        assert_eq!(lock(&events).last().unwrap(), "stop tun0 key Some(43)");
     }
 
     #[test]
