@@ -21,7 +21,8 @@
 //! Inbound checksums of the inner packets are left to the kernel.
 //!
 //! Outputs that are not the data plane's (`ResolveName`, `Notify`) are
-//! logged; the daemon wiring takes them over later.
+//! logged; in dmvpnd the NHRP glue (holo-nhrp's `northbound::Tunnel` hook)
+//! handles them itself and never hands them over.
 
 pub mod counters;
 pub mod forwarding;
