@@ -5,7 +5,8 @@
 //! ```text
 //!   dmvpnd.toml --> settings, logging
 //!   state dir  --> Northbound (running, log) <-- --startup FILE.json (only if empty)
-//!                     | providers: NHRP (instances start/stop with the config)
+//!                     | providers: NHRP (instances start/stop with the config),
+//!                     |   each with its userspace data plane (TUN + GRE socket)
 //!   gRPC (unix socket; TCP when configured) --> northbound task
 //!   SIGTERM/SIGINT --> servers stop, socket removed
 //! ```
@@ -14,6 +15,7 @@
 mod capabilities;
 mod logging;
 mod settings;
+mod tunnel;
 
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
@@ -96,6 +98,9 @@ async fn run(settings: Settings, startup: Option<PathBuf>) -> Result<(), String>
         "running configuration loaded"
     );
     let nhrp = holo_nhrp::northbound::Nhrp::new();
+    match settings.data_plane {
+        settings::DataPlane::Userspace => nhrp.set_tunnel(Arc::new(tunnel::Userspace)),
+    }
     nb.register(Box::new(nhrp.provider()))
         .map_err(|e| format!("NHRP refuses the running configuration: {e}"))?;
     if let Some(file) = startup {
@@ -159,7 +164,8 @@ async fn run(settings: Settings, startup: Option<PathBuf>) -> Result<(), String>
     }
     // The northbound task ends once the servers dropped the service.
     let _ = task.await;
-    nhrp.stop_all();
+    // Data planes down: TUN devices and GRE sockets gone before we exit.
+    nhrp.stop_all().await;
     result
 }
 

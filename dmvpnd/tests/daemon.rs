@@ -300,3 +300,28 @@ fn missing_capabilities_are_named() {
         "{stderr}"
     );
 }
+
+#[tokio::test]
+async fn the_kernel_data_plane_is_refused_naming_the_leaf() {
+    let site = Site::new("kernel-dp");
+    let mut daemon = site.start(Some("spoke-startup.json"));
+    let mut client = daemon.connect(&site.socket()).await;
+    let before = running(&mut client).await;
+    let path = "/ietf-interfaces:interfaces/interface[name='tun0']/dmvpn-tunnel:tunnel/data-plane";
+    let status = client
+        .commit(set(path, "kernel", "kernel data plane"))
+        .await
+        .unwrap_err();
+    assert_eq!(status.code(), tonic::Code::FailedPrecondition, "{status:?}");
+    assert!(
+        status.message().contains(path) && status.message().contains("userspace"),
+        "{}",
+        status.message()
+    );
+    assert_eq!(running(&mut client).await, before);
+    // "userspace" is accepted.
+    client
+        .commit(set(path, "userspace", "userspace data plane"))
+        .await
+        .unwrap();
+}
