@@ -2,7 +2,7 @@
 # The demo: decode a capture the repository ships with `dmvpn-cli decode`, print
 # one readable line per packet, then prove every packet re-encodes byte-exact.
 # Does its own set-up (scripts/setup.sh), so it works on a fresh Debian machine.
-#   DEMO_JSON=1 ./scripts/demo.sh   also prints each packet's full JSON
+#   DEMO_JSON=1 ./scripts/decode-demo.sh   also prints each packet's full JSON
 set -euo pipefail
 
 CAPTURE=captures/dmvpn-selfmade.pcap

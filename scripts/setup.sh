@@ -11,6 +11,7 @@ APT_PACKAGES=(
     bsdutils        # `script`: a pseudo-terminal for the dmvpn-cli shell test
     cmake           # builds the bundled libyang of yang2 (northbound, dmvpn-yang)
     libpcre2-dev    # libyang's regular expressions (YANG patterns)
+    iputils-ping    # `ping` LAN to LAN in scripts/demo.sh
 )
 
 did=()
