@@ -3,7 +3,9 @@
 //! dir, settings and a startup configuration derived from
 //! examples/*-startup.json. The underlay is a bridge in a fourth namespace.
 //! Proves that both spokes register (hub state over gRPC), that LAN to LAN
-//! traffic flows, and that s1 ends up with a Phase 3 shortcut to s2's LAN.
+//! traffic flows, and that s1 ends up with a Phase 3 shortcut to s2's LAN,
+//! also in its kernel routing table (protocol `RTPROT_DMVPN`), gone after
+//! SIGTERM.
 //! Needs root (CI runs as root); daemons and namespaces are removed at the
 //! end, also when the test fails.
 //!
@@ -27,6 +29,7 @@ use std::time::{Duration, Instant};
 
 use common::{Client, Site};
 use dmvpn_api::v1 as api;
+use holo_dmvpn::dataplane::kernel_routes::RTPROT_DMVPN;
 use holo_utils::checksum::internet_checksum;
 use nix::sched::{CloneFlags, setns};
 use serde_json::{Value, json};
@@ -53,6 +56,23 @@ fn ip_in(ns: &str, args: &str) {
     let mut all = vec!["-n", ns];
     all.extend(args.split_whitespace());
     run("ip", &all);
+}
+
+/// `ip route show proto RTPROT_DMVPN` in `ns`: dmvpnd's routes.
+fn our_routes(ns: &str) -> String {
+    run(
+        "ip",
+        &[
+            "netns",
+            "exec",
+            ns,
+            "ip",
+            "route",
+            "show",
+            "proto",
+            &RTPROT_DMVPN.to_string(),
+        ],
+    )
 }
 
 fn has_link(ns: &str, name: &str) -> bool {
@@ -427,6 +447,30 @@ async fn hub_and_two_spoke_daemons_register_forward_and_build_a_shortcut() {
     }
     // And traffic still flows, now over the shortcut.
     assert_eq!(ping(s1_ns, "172.16.1.1", "172.16.2.1", 2), 2);
+
+    // The shortcut is a kernel route of dmvpnd's own protocol on s1.
+    let start = Instant::now();
+    while !our_routes(s1_ns).contains("172.16.2.0/24 via 10.0.0.12 dev dmvpn0") {
+        assert!(
+            start.elapsed() < Duration::from_secs(3),
+            "no shortcut route of proto {RTPROT_DMVPN} on s1: {:?}\n{}\ns1 log:\n{}",
+            our_routes(s1_ns),
+            run("ip", &["-n", s1_ns, "route", "show"]),
+            s1.site.log()
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    // SIGTERM: s1 exits cleanly and leaves no route of that protocol.
+    let status = s1.terminate().expect("s1 did not exit on SIGTERM");
+    assert!(status.success(), "s1 exit status {status}");
+    assert_eq!(our_routes(s1_ns), "", "routes left behind in s1");
+    // Deleted by dmvpnd itself, not only by the kernel with the TUN device.
+    let log = s1.site.log();
+    assert!(
+        log.lines()
+            .any(|l| l.contains("NHRP routes removed from the kernel") && l.contains("removed=1")),
+        "s1 did not remove its route on SIGTERM:\n{log}"
+    );
 
     // SIGTERM: the daemon exits cleanly and its TUN device is gone.
     let status = s2.terminate().expect("s2 did not exit on SIGTERM");

@@ -539,3 +539,43 @@ fn start_with_key(name: &'static str, ns: &str, cfg: InstanceConfig, key: u32) -
     let config = DataPlaneConfig::from_nhrp("dmvpn1", &cfg, Some(key)).unwrap();
     Node::start_with(name, ns, cfg, config)
 }
+
+#[test]
+fn oversize_packet_with_df_gets_fragmentation_needed_back() {
+    assert_root();
+    let mut topo = Topology { namespaces: vec![] };
+    let ns = topo.add("pmtu");
+    add_lan(&ns, "d0", "192.0.2.1/24");
+    let query = Query(
+        tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap(),
+    );
+    let node = Node::start(
+        "pmtu",
+        &ns,
+        InstanceConfig::new(net("10.0.0.11/24"), ip("192.0.2.1")),
+    );
+    // The data plane's MTU is 1400; a TUN device MTU above it lets the
+    // kernel hand over packets the path cannot carry.
+    ip_in(&ns, &format!("link set {TUNNEL} mtu 1500"));
+    let out = Command::new("ip")
+        .args(["netns", "exec", &ns, "ping", "-c", "1", "-W", "1"])
+        .args(["-M", "do", "-s", "1450", "-I", "10.0.0.11", "10.0.0.12"])
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        stdout.contains("mtu = 1400"),
+        "ping saw no fragmentation needed: {stdout}"
+    );
+    let route = run("ip", &["-n", &ns, "route", "get", "10.0.0.12"]);
+    assert!(route.contains("mtu 1400"), "no PMTU exception: {route}");
+    let snapshot = query.dataplane(&node);
+    assert_eq!(
+        snapshot.counters.tunnel.drops.get(&DropReason::TooBig),
+        Some(&1)
+    );
+    drop(node);
+}

@@ -18,6 +18,9 @@ pub struct Traffic {
     pub bytes_out: u64,
     pub nhrp_packets_in: u64,
     pub nhrp_packets_out: u64,
+    /// IPv4 packets without DF above the tunnel MTU, sent anyway: the
+    /// underlay fragments their GRE datagrams (tunnel totals only).
+    pub oversize_out: u64,
     pub drops: BTreeMap<DropReason, u64>,
 }
 

@@ -61,6 +61,29 @@ pub enum DropReason {
     SendError,
     /// The TUN device refused the packet.
     TunWriteError,
+    /// Larger than the tunnel MTU and not to be fragmented (IPv4 with DF,
+    /// or IPv6): an ICMP error went back to the sender unless rate-limited.
+    TooBig,
+    /// A packet from a peer claiming our own tunnel address as source: the
+    /// TUN device accepts local sources (for our own ICMP errors), so the
+    /// data plane must refuse them from the wire.
+    SpoofedSource,
+}
+
+/// Whether a decapsulated packet claims `own` as its source.
+pub fn claims_source(packet: &[u8], own: IpAddr) -> bool {
+    let source = match packet.first().map(|b| b >> 4) {
+        Some(4) => packet
+            .get(12..16)
+            .and_then(|s| <[u8; 4]>::try_from(s).ok())
+            .map(IpAddr::from),
+        Some(6) => packet
+            .get(8..24)
+            .and_then(|s| <[u8; 16]>::try_from(s).ok())
+            .map(IpAddr::from),
+        _ => None,
+    };
+    source == Some(own)
 }
 
 /// The tunnel's forwarding settings.

@@ -313,3 +313,24 @@ fn wrong_missing_or_unexpected_key_is_dropped() {
         Inbound::Drop(DropReason::WrongKey)
     );
 }
+
+#[test]
+fn a_packet_claiming_our_tunnel_address_is_recognized() {
+    let own: IpAddr = "10.0.0.11".parse().unwrap();
+    let mut v4 = vec![0x45, 0, 0, 20, 0, 0, 0, 0, 64, 1, 0, 0];
+    v4.extend_from_slice(&[10, 0, 0, 11, 10, 0, 0, 12]);
+    assert!(claims_source(&v4, own));
+    v4[15] = 99;
+    assert!(!claims_source(&v4, own));
+    assert!(!claims_source(&[0x45], own));
+    let own6: IpAddr = "2001:db8::1".parse().unwrap();
+    let mut v6 = vec![0x60, 0, 0, 0, 0, 0, 59, 64];
+    v6.extend_from_slice(
+        &"2001:db8::1"
+            .parse::<std::net::Ipv6Addr>()
+            .unwrap()
+            .octets(),
+    );
+    v6.extend_from_slice(&[0; 16]);
+    assert!(claims_source(&v6, own6));
+}

@@ -26,6 +26,8 @@
 
 pub mod counters;
 pub mod forwarding;
+pub mod kernel_routes;
+pub mod pmtu;
 pub mod routes;
 pub mod tun;
 pub mod underlay;
@@ -46,6 +48,7 @@ use crate::packet::gre::{GreProtocol, GreRepr};
 pub use counters::{Counters, Traffic};
 pub use forwarding::{Decision, DropReason, ForwardingConfig, Inbound};
 use forwarding::{Forwarding, classify_inbound, gre_protocol};
+use kernel_routes::KernelRoutes;
 use tun::Tun;
 use underlay::Underlay;
 
@@ -73,8 +76,13 @@ pub struct DataPlaneConfig {
     /// Hub: detect hairpins for Phase 3 redirect.
     pub redirect: bool,
     /// Mirror the kernel's routes through the tunnel with the netlink route
-    /// monitor (`routes`); off, `DataPlane::set_tunnel_routes` feeds them.
+    /// monitor (`routes`) and install NHRP's routes in the kernel
+    /// (`kernel_routes`); off, `DataPlane::set_tunnel_routes` feeds them and
+    /// NHRP routes stay in the data plane.
     pub mirror_routes: bool,
+    /// Clamp the MSS option of TCP SYN segments through the tunnel (both
+    /// directions) to this value; `None`: no clamping.
+    pub mss_clamp: Option<u16>,
 }
 
 impl DataPlaneConfig {
@@ -98,6 +106,7 @@ impl DataPlaneConfig {
             nhs: nhs.into_iter().map(|n| n.protocol).collect(),
             redirect: nhrp.redirect,
             mirror_routes: true,
+            mss_clamp: None,
         })
     }
 }
@@ -185,14 +194,27 @@ impl DataPlane {
                     source,
                 })?;
         }
+        let kernel = if config.mirror_routes {
+            let kernel = KernelRoutes::open(&config.interface).await;
+            Some(kernel.map_err(|source| Error::RouteMonitor {
+                interface: config.interface.clone(),
+                source,
+            })?)
+        } else {
+            None
+        };
         let (control_tx, control) = mpsc::channel(16);
         let task = Task {
+            kernel,
             tun,
             underlay,
             forwarding,
             counters: Counters::default(),
             nhrp,
             gre: Vec::with_capacity(BUFFER + 16),
+            mtu: config.mtu,
+            mss_clamp: config.mss_clamp,
+            icmp: pmtu::IcmpLimiter::default(),
         };
         let task = tokio::spawn(task.run(control, outputs, routes));
         Ok(DataPlane {
@@ -223,6 +245,8 @@ impl DataPlane {
 }
 
 struct Task {
+    /// NHRP routes in the kernel; deleted before the TUN device goes.
+    kernel: Option<KernelRoutes>,
     tun: Tun,
     underlay: Underlay,
     forwarding: Forwarding,
@@ -230,6 +254,10 @@ struct Task {
     nhrp: mpsc::Sender<Request>,
     /// The outgoing GRE datagram, reused.
     gre: Vec<u8>,
+    /// The tunnel MTU (path MTU handling, `pmtu`).
+    mtu: u16,
+    mss_clamp: Option<u16>,
+    icmp: pmtu::IcmpLimiter,
 }
 
 impl Task {
@@ -270,6 +298,9 @@ impl Task {
                 },
             }
         }
+        if let Some(kernel) = self.kernel.take() {
+            kernel.shutdown().await;
+        }
         tracing::info!(interface = self.tun.name(), "data plane down");
     }
 
@@ -281,7 +312,28 @@ impl Task {
 
     /// An IP packet the kernel routed into the tunnel.
     async fn outbound(&mut self, packet: &[u8]) {
-        let out = self.forwarding.outbound(packet, Instant::now());
+        let now = Instant::now();
+        let tunnel = self.forwarding.config().tunnel.ip();
+        let oversize = match pmtu::check(packet, self.mtu, tunnel, &mut self.icmp, now) {
+            pmtu::Verdict::Fits => false,
+            pmtu::Verdict::Oversize => true,
+            pmtu::Verdict::TooBig(icmp) => {
+                self.counters.drop(None, DropReason::TooBig);
+                if let Some(icmp) = icmp
+                    && let Err(error) = self.tun.send(&icmp).await
+                {
+                    tracing::debug!(%error, "TUN write (ICMP too big)");
+                    self.counters.drop(None, DropReason::TunWriteError);
+                }
+                return;
+            }
+        };
+        let clamped = self.mss_clamp.and_then(|mss| pmtu::clamp_mss(packet, mss));
+        let packet = clamped.as_deref().unwrap_or(packet);
+        let out = self.forwarding.outbound(packet, now);
+        if oversize && !matches!(out.decision, Decision::Drop(_)) {
+            self.counters.tunnel.oversize_out += 1;
+        }
         for event in out.events {
             self.tell_nhrp(None, Input::DataPlane(event));
         }
@@ -308,8 +360,16 @@ impl Task {
                 };
                 self.tell_nhrp(Some(from), input);
             }
+            Inbound::Ip(packet)
+                if forwarding::claims_source(packet, self.forwarding.config().tunnel.ip()) =>
+            {
+                tracing::debug!(%from, "packet with our own tunnel address as source dropped");
+                self.counters.drop(Some(from), DropReason::SpoofedSource);
+            }
             Inbound::Ip(packet) => {
                 self.counters.data_in(from, packet.len());
+                let clamped = self.mss_clamp.and_then(|mss| pmtu::clamp_mss(packet, mss));
+                let packet = clamped.as_deref().unwrap_or(packet);
                 if let Err(error) = self.tun.send(packet).await {
                     tracing::debug!(%error, "TUN write");
                     self.counters.drop(Some(from), DropReason::TunWriteError);
@@ -323,6 +383,15 @@ impl Task {
     }
 
     async fn nhrp_output(&mut self, output: Output) {
+        if let Some(kernel) = &mut self.kernel {
+            match &output {
+                Output::RouteAdded { prefix, next_hop } => kernel.install(*prefix, *next_hop).await,
+                Output::RouteRemoved { prefix } => {
+                    kernel.remove(*prefix).await;
+                }
+                _ => {}
+            }
+        }
         if self.forwarding.apply(&output) {
             tracing::debug!(?output, "forwarding state");
             return;

@@ -8,7 +8,10 @@
 //! (prefix -> tunnel next hop) over, which the data plane also gives NHRP.
 //! Mirrored: unicast routes of the main table with a gateway and the tunnel
 //! as output interface. Routes without a gateway are on-link, like the
-//! tunnel subnet itself; multipath routes are not mirrored yet.
+//! tunnel subnet itself; multipath routes are not mirrored yet. Not
+//! mirrored either: our own NHRP routes (protocol
+//! [`RTPROT_DMVPN`](super::kernel_routes::RTPROT_DMVPN)), which the data
+//! plane has from NHRP already.
 
 use std::collections::BTreeMap;
 use std::io;
@@ -19,7 +22,7 @@ use ipnetwork::IpNetwork;
 use rtnetlink::packet_core::NetlinkPayload;
 use rtnetlink::packet_route::RouteNetlinkMessage;
 use rtnetlink::packet_route::route::{
-    RouteAddress, RouteAttribute, RouteHeader, RouteMessage, RouteType,
+    RouteAddress, RouteAttribute, RouteHeader, RouteMessage, RouteProtocol, RouteType,
 };
 use rtnetlink::{Handle, MulticastGroup, RouteMessageBuilder};
 use tokio::sync::mpsc;
@@ -36,7 +39,9 @@ pub struct MirroredRoute {
 
 /// The tunnel route a kernel route message describes, if it is one.
 pub fn tunnel_route(msg: &RouteMessage, ifindex: u32) -> Option<MirroredRoute> {
-    if msg.header.kind != RouteType::Unicast {
+    if msg.header.kind != RouteType::Unicast
+        || msg.header.protocol == RouteProtocol::from(super::kernel_routes::RTPROT_DMVPN)
+    {
         return None;
     }
     let mut table = u32::from(msg.header.table);
@@ -222,6 +227,10 @@ mod tests {
         let mut blackhole = route("172.16.0.0", 16, Some("10.0.0.1"), 7);
         blackhole.header.kind = RouteType::BlackHole;
         assert_eq!(tunnel_route(&blackhole, 7), None);
+        // Our own NHRP routes are not mirrored back.
+        let mut ours = route("172.16.2.0", 24, Some("10.0.0.12"), 7);
+        ours.header.protocol = RouteProtocol::from(super::super::kernel_routes::RTPROT_DMVPN);
+        assert_eq!(tunnel_route(&ours, 7), None);
     }
 
     #[test]

@@ -33,6 +33,13 @@ impl Tun {
             IpNetwork::V6(a) => builder.ipv6(a.ip(), a.prefix()),
         };
         let device = builder.enable(true).build_async()?;
+        // The data plane writes ICMP errors from our own tunnel address
+        // into the device (`pmtu`); without accept_local the kernel drops
+        // them as martians (a local source address received).
+        let sysctl = format!("/proc/sys/net/ipv4/conf/{name}/accept_local");
+        if let Err(error) = std::fs::write(&sysctl, "1") {
+            tracing::warn!(%error, %sysctl, "ICMP errors of the data plane will be dropped");
+        }
         Ok(Tun {
             device,
             name: name.to_string(),

@@ -1,0 +1,295 @@
+//! NHRP routes (shortcuts) in the kernel: every `RouteAdded` from NHRP
+//! becomes `PREFIX via NEXT_HOP dev <tunnel> proto 205 metric 250` in the
+//! main table, so `ip route`, FRR, BIRD and Holo see it; `RouteRemoved`
+//! (expiry, purge) deletes it, and so does the end of the data plane (on
+//! shutdown every route installed is deleted). At start, routes of our
+//! protocol through the tunnel left by a run that crashed are flushed.
+//!
+//! ```text
+//!   NHRP --RouteAdded--> install (RTM_NEWROUTE, NLM_F_CREATE|NLM_F_REPLACE)
+//!   NHRP --RouteRemoved--> remove (RTM_DELROUTE)
+//!   start --> flush stale routes of RTPROT_DMVPN via the tunnel
+//!   data plane ends (shutdown, SIGTERM) --> remove all, then flush
+//! ```
+//!
+//! The route monitor (`routes`) ignores routes of [`RTPROT_DMVPN`]: they are
+//! in the forwarding table already, as NHRP routes.
+
+use std::collections::BTreeMap;
+use std::io;
+use std::net::IpAddr;
+
+use futures_util::TryStreamExt;
+use ipnetwork::IpNetwork;
+use rtnetlink::packet_route::route::{RouteAttribute, RouteHeader, RouteMessage, RouteProtocol};
+use rtnetlink::{Handle, RouteMessageBuilder};
+use tokio::task::JoinHandle;
+
+/// The route protocol number (`rtm_protocol`, `ip route ... proto 205`) of
+/// the routes dmvpnd installs. 205 is in the 200-252 range that neither the
+/// kernel (`RTPROT_*` in `rtnetlink.h`), iproute2's `/etc/iproute2/rt_protos`
+/// nor FRR's `rt_protos.d/frr.conf` (186-199: bgp, isis, ospf, rip, ripng,
+/// nhrp, eigrp, ldp, sharp, pbr, static, openfabric, srte) nor BIRD (12)
+/// assign. In particular not 191, FRR nhrpd's number: both daemons on one
+/// host must not flush each other's routes.
+pub const RTPROT_DMVPN: u8 = 205;
+
+/// The metric of our routes: like the administrative distance 250 of
+/// Cisco's NHRP routes, it is the worst of all, and with its own metric a
+/// shortcut never replaces a route of another protocol for the same prefix
+/// (the kernel keys routes on table, prefix, TOS and metric).
+pub const METRIC: u32 = 250;
+
+/// The route message for `prefix via next_hop dev ifindex proto 205`.
+pub fn route_message(
+    prefix: IpNetwork,
+    next_hop: IpAddr,
+    ifindex: u32,
+) -> Result<RouteMessage, String> {
+    Ok(RouteMessageBuilder::<IpAddr>::new()
+        .destination_prefix(prefix.network(), prefix.prefix())
+        .map_err(|e| e.to_string())?
+        .gateway(next_hop)
+        .map_err(|e| e.to_string())?
+        .output_interface(ifindex)
+        .table_id(u32::from(RouteHeader::RT_TABLE_MAIN))
+        .protocol(RouteProtocol::from(RTPROT_DMVPN))
+        .priority(METRIC)
+        .build())
+}
+
+/// The message that deletes our route for `prefix` through `ifindex`,
+/// whatever its next hop.
+fn delete_message(prefix: IpNetwork, ifindex: u32) -> Result<RouteMessage, rtnetlink::Error> {
+    let message = RouteMessageBuilder::<IpAddr>::new()
+        .destination_prefix(prefix.network(), prefix.prefix())
+        .map_err(|e| rtnetlink::Error::InvalidNla(e.to_string()))?
+        .output_interface(ifindex)
+        .table_id(u32::from(RouteHeader::RT_TABLE_MAIN))
+        .protocol(RouteProtocol::from(RTPROT_DMVPN))
+        .priority(METRIC)
+        .build();
+    Ok(message)
+}
+
+/// Whether a kernel route is one of ours through `ifindex` (to flush).
+pub fn is_ours(msg: &RouteMessage, ifindex: u32) -> bool {
+    msg.header.protocol == RouteProtocol::from(RTPROT_DMVPN)
+        && msg
+            .attributes
+            .iter()
+            .any(|a| matches!(a, RouteAttribute::Oif(i) if *i == ifindex))
+}
+
+/// The routes installed through one tunnel, and the netlink socket that
+/// installs them (in the namespace of the thread that opened it).
+#[derive(Debug)]
+pub struct KernelRoutes {
+    handle: Handle,
+    connection: JoinHandle<()>,
+    ifindex: u32,
+    installed: BTreeMap<IpNetwork, IpAddr>,
+}
+
+impl KernelRoutes {
+    /// Opens the netlink socket for tunnel `interface` and flushes the
+    /// routes a previous run left behind.
+    pub async fn open(interface: &str) -> io::Result<KernelRoutes> {
+        let (connection, handle, _) = rtnetlink::new_connection()?;
+        let connection = tokio::spawn(connection);
+        let mut links = handle
+            .link()
+            .get()
+            .match_name(interface.to_string())
+            .execute();
+        let ifindex = match links.try_next().await {
+            Ok(Some(link)) => link.header.index,
+            Ok(None) => {
+                connection.abort();
+                return Err(io::Error::new(
+                    io::ErrorKind::NotFound,
+                    interface.to_string(),
+                ));
+            }
+            Err(error) => {
+                connection.abort();
+                return Err(io::Error::other(error));
+            }
+        };
+        let mut routes = KernelRoutes {
+            handle,
+            connection,
+            ifindex,
+            installed: BTreeMap::new(),
+        };
+        let stale = routes.flush().await;
+        if stale > 0 {
+            tracing::info!(interface, stale, "stale NHRP routes flushed");
+        }
+        Ok(routes)
+    }
+
+    /// Installs (or replaces) `prefix via next_hop`.
+    pub async fn install(&mut self, prefix: IpNetwork, next_hop: IpAddr) {
+        if self.installed.get(&prefix) == Some(&next_hop) {
+            return;
+        }
+        let message = match route_message(prefix, next_hop, self.ifindex) {
+            Ok(message) => message,
+            Err(error) => {
+                tracing::warn!(%prefix, %next_hop, %error, "NHRP route not installed");
+                return;
+            }
+        };
+        match self.handle.route().add(message).replace().execute().await {
+            Ok(()) => {
+                tracing::debug!(%prefix, %next_hop, "NHRP route installed");
+                self.installed.insert(prefix, next_hop);
+            }
+            Err(error) => tracing::warn!(%prefix, %next_hop, %error, "installing NHRP route"),
+        }
+    }
+
+    /// Deletes our route for `prefix`, if we installed one; whether it did.
+    pub async fn remove(&mut self, prefix: IpNetwork) -> bool {
+        if self.installed.remove(&prefix).is_none() {
+            return false;
+        }
+        let result = match delete_message(prefix, self.ifindex) {
+            Ok(message) => self.handle.route().del(message).execute().await,
+            Err(error) => Err(error),
+        };
+        match result {
+            Ok(()) => {
+                tracing::debug!(%prefix, "NHRP route removed");
+                true
+            }
+            Err(error) => {
+                tracing::warn!(%prefix, %error, "removing NHRP route");
+                false
+            }
+        }
+    }
+
+    /// Deletes every route of ours through the tunnel, installed by this
+    /// run or not; how many.
+    async fn flush(&mut self) -> usize {
+        let mut stale = vec![];
+        for message in [
+            RouteMessageBuilder::<std::net::Ipv4Addr>::new().build(),
+            RouteMessageBuilder::<std::net::Ipv6Addr>::new().build(),
+        ] {
+            let mut dump = self.handle.route().get(message).execute();
+            loop {
+                match dump.try_next().await {
+                    Ok(Some(msg)) if is_ours(&msg, self.ifindex) => stale.push(msg),
+                    Ok(Some(_)) => {}
+                    Ok(None) => break,
+                    Err(error) => {
+                        tracing::warn!(%error, "reading the routes to flush");
+                        break;
+                    }
+                }
+            }
+        }
+        let count = stale.len();
+        for msg in stale {
+            if let Err(error) = self.handle.route().del(msg).execute().await {
+                tracing::warn!(%error, "flushing NHRP route");
+            }
+        }
+        count
+    }
+
+    /// Deletes every route installed, and any other of ours through the
+    /// tunnel, then closes the socket.
+    pub async fn shutdown(mut self) {
+        let prefixes: Vec<_> = self.installed.keys().copied().collect();
+        let mut removed = 0;
+        for prefix in prefixes {
+            removed += usize::from(self.remove(prefix).await);
+        }
+        removed += self.flush().await;
+        tracing::info!(removed, "NHRP routes removed from the kernel");
+        self.connection.abort();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use rtnetlink::packet_route::AddressFamily;
+    use rtnetlink::packet_route::route::RouteAddress;
+
+    use super::*;
+
+    #[test]
+    fn shortcut_route_message() {
+        let prefix: IpNetwork = "172.16.2.0/24".parse().unwrap();
+        let msg = route_message(prefix, "10.0.0.12".parse().unwrap(), 7).unwrap();
+        assert_eq!(msg.header.address_family, AddressFamily::Inet);
+        assert_eq!(msg.header.destination_prefix_length, 24);
+        assert_eq!(msg.header.protocol, RouteProtocol::Other(RTPROT_DMVPN));
+        assert_eq!(msg.header.table, RouteHeader::RT_TABLE_MAIN);
+        let attributes = &msg.attributes;
+        assert!(
+            attributes.contains(&RouteAttribute::Destination(RouteAddress::Inet(
+                "172.16.2.0".parse().unwrap()
+            )))
+        );
+        assert!(
+            attributes.contains(&RouteAttribute::Gateway(RouteAddress::Inet(
+                "10.0.0.12".parse().unwrap()
+            )))
+        );
+        assert!(attributes.contains(&RouteAttribute::Oif(7)));
+        assert!(attributes.contains(&RouteAttribute::Priority(METRIC)));
+        assert!(is_ours(&msg, 7));
+        assert!(!is_ours(&msg, 8), "another interface");
+        let mut other = msg.clone();
+        other.header.protocol = RouteProtocol::Static;
+        assert!(!is_ours(&other, 7), "another protocol");
+        // Host bits are cleared; IPv6 too.
+        let msg = route_message(
+            "172.16.2.1/24".parse().unwrap(),
+            "10.0.0.12".parse().unwrap(),
+            7,
+        )
+        .unwrap();
+        assert!(
+            msg.attributes
+                .contains(&RouteAttribute::Destination(RouteAddress::Inet(
+                    "172.16.2.0".parse().unwrap()
+                )))
+        );
+        let v6 = route_message(
+            "2001:db8:2::/48".parse().unwrap(),
+            "fd00::12".parse().unwrap(),
+            7,
+        )
+        .unwrap();
+        assert_eq!(v6.header.address_family, AddressFamily::Inet6);
+        assert_eq!(v6.header.destination_prefix_length, 48);
+    }
+
+    #[test]
+    fn the_protocol_number_is_no_other_daemons() {
+        // Kernel and iproute2's rt_protos, BIRD (12), FRR's rt_protos.d.
+        let assigned: Vec<u8> = [0, 1, 2, 3, 4, 8, 9, 10, 11, 12, 13, 14, 15, 16, 18, 42, 99]
+            .into_iter()
+            .chain(186..=199)
+            .collect();
+        assert!(!assigned.contains(&RTPROT_DMVPN));
+        // Nor a name iproute2 knows on this host.
+        if let Ok(text) = std::fs::read_to_string("/etc/iproute2/rt_protos") {
+            let numbers: Vec<&str> = text
+                .lines()
+                .filter_map(|l| l.split_whitespace().next())
+                .collect();
+            assert!(!numbers.contains(&RTPROT_DMVPN.to_string().as_str()));
+        }
+        assert_eq!(
+            RouteProtocol::from(RTPROT_DMVPN),
+            RouteProtocol::Other(RTPROT_DMVPN)
+        );
+    }
+}
