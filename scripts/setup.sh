@@ -12,6 +12,7 @@ APT_PACKAGES=(
     cmake           # builds the bundled libyang of yang2 (northbound, dmvpn-yang)
     libpcre2-dev    # libyang's regular expressions (YANG patterns)
     iputils-ping    # `ping` LAN to LAN in scripts/demo.sh
+    iperf3          # TCP throughput in scripts/bench.sh (tunnel vs bare veth)
 )
 
 did=()

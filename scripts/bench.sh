@@ -1,0 +1,244 @@
+#!/usr/bin/env bash
+# Benchmark (not a test): TCP throughput over the DMVPN tunnel against a bare
+# veth pair, and the time to the direct path in Phase 3.
+#
+# Builds dmvpnd and dmvpn-cli in release mode, starts a hub and two spokes in
+# network namespaces as scripts/demo.sh does, and then:
+#   1. right after both spokes registered, pings every 50 ms from s1's LAN to
+#      s2's LAN: time to direct path = time of the first reply with TTL 64
+#      (spoke to spoke, nobody routed it) minus the time the first echo left;
+#   2. iperf3 TCP, one stream, IPERF_SECONDS (default 10) s, from s1's LAN
+#      address to an iperf3 server bound to s2's LAN address (over the
+#      Phase 3 shortcut);
+#   3. the same iperf3 run over a bare veth pair between two fresh namespaces.
+# Prints both rates, their ratio and whether the goal (tunnel at 40 % of bare
+# veth or better) is met. Needs root, iperf3 and ping (scripts/setup.sh).
+# Cleans up after itself, also when interrupted.
+#   SKIP_SETUP=1 IPERF_SECONDS=10 ./scripts/bench.sh
+set -euo pipefail
+
+REPO=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd -P)
+cd "$REPO"
+SECONDS_RUN=${IPERF_SECONDS:-10}
+GOAL_PERCENT=40
+
+say() { printf '\n==> %s\n' "$*"; }
+
+if [[ $(id -u) -ne 0 ]]; then
+    echo "bench: needs root (network namespaces, TUN devices, raw GRE sockets); try: sudo $0" >&2
+    exit 1
+fi
+if [[ -z "${SKIP_SETUP:-}" ]]; then
+    say "set-up (scripts/setup.sh)"
+    ./scripts/setup.sh
+fi
+if ! command -v cargo >/dev/null 2>&1 && [[ -f "${CARGO_HOME:-$HOME/.cargo}/env" ]]; then
+    # shellcheck disable=SC1091
+    . "${CARGO_HOME:-$HOME/.cargo}/env"
+fi
+for tool in ip ping iperf3 awk; do
+    if ! command -v "$tool" >/dev/null 2>&1; then
+        echo "bench: '$tool' is missing (scripts/setup.sh installs it)" >&2
+        exit 1
+    fi
+done
+
+say "build dmvpnd and dmvpn-cli (release)"
+cargo build --locked --release -p dmvpnd -p dmvpn-cli
+BIN="${CARGO_TARGET_DIR:-$REPO/target}/release"
+
+TMP=$(mktemp -d /tmp/dmvpn-bench.XXXXXX)
+PREFIX="dmvpn-bench-$$"
+NODES=(hub s1 s2)
+NAMESPACES=()
+declare -A PIDS=()
+
+stop() {
+    local pid=$1
+    if [[ -n "$pid" ]] && kill -0 "$pid" 2>/dev/null; then
+        kill -TERM "$pid" 2>/dev/null || true
+        for _ in $(seq 30); do
+            kill -0 "$pid" 2>/dev/null || break
+            sleep 0.1
+        done
+        kill -KILL "$pid" 2>/dev/null || true
+        wait "$pid" 2>/dev/null || true
+    fi
+}
+
+cleanup() {
+    local rc=$?
+    trap - EXIT INT TERM
+    for key in "${!PIDS[@]}"; do
+        stop "${PIDS[$key]}"
+    done
+    for ns in "${NAMESPACES[@]}"; do
+        ip netns del "$ns" 2>/dev/null || true
+    done
+    rm -rf "$TMP"
+    echo "==> cleaned up: processes stopped, namespaces $PREFIX-* and $TMP removed"
+    exit "$rc"
+}
+trap cleanup EXIT
+trap 'exit 130' INT
+trap 'exit 143' TERM
+
+new_ns() {
+    ip netns add "$1"
+    NAMESPACES+=("$1")
+    ip -n "$1" link set lo up
+}
+
+say "topology: hub and spokes s1, s2 on an underlay bridge (as scripts/demo.sh)"
+new_ns "$PREFIX-ul"
+ip -n "$PREFIX-ul" link add br0 type bridge
+ip -n "$PREFIX-ul" link set br0 up
+declare -A NBMA=([hub]=192.0.2.1 [s1]=192.0.2.11 [s2]=192.0.2.12)
+declare -A LAN=([s1]=172.16.1.1/24 [s2]=172.16.2.1/24)
+for node in "${NODES[@]}"; do
+    ns="$PREFIX-$node"
+    new_ns "$ns"
+    ip -n "$PREFIX-ul" link add "$node" type veth peer name eth0 netns "$ns"
+    ip -n "$PREFIX-ul" link set "$node" master br0 up
+    ip -n "$ns" addr add "${NBMA[$node]}/24" dev eth0
+    ip -n "$ns" link set eth0 up
+    if [[ -n "${LAN[$node]:-}" ]]; then
+        ip -n "$ns" link add lan0 type dummy 2>/dev/null ||
+            { ip -n "$ns" link add lan0 type veth peer name lan0p && ip -n "$ns" link set lan0p up; }
+        ip -n "$ns" addr add "${LAN[$node]}" dev lan0
+        ip -n "$ns" link set lan0 up
+    fi
+    ip netns exec "$ns" sysctl -qw net.ipv4.ip_forward=1 \
+        net.ipv4.conf.all.rp_filter=0 net.ipv4.conf.default.rp_filter=0
+done
+
+for node in "${NODES[@]}"; do
+    dir="$TMP/$node"
+    mkdir -p "$dir"
+    role=spoke
+    [[ $node == hub ]] && role=hub
+    sed -e "s|^state-dir = .*|state-dir = \"$dir/state\"|" \
+        -e 's|^target = .*|target = "file"|' \
+        -e "s|^#\? \?file = .*|file = \"$dir/dmvpnd.log\"|" \
+        -e "s|^socket = .*|socket = \"$dir/grpc.sock\"|" \
+        "examples/$role.toml" >"$dir/dmvpnd.toml"
+    sed -e "s/10\.0\.0\.11/10.0.0.1${node#s}/; s/192\.0\.2\.11/192.0.2.1${node#s}/" \
+        "examples/$role-startup.json" >"$dir/startup.json"
+    [[ $node == hub ]] && cp "examples/hub-startup.json" "$dir/startup.json"
+    ip netns exec "$PREFIX-$node" "$BIN/dmvpnd" --config "$dir/dmvpnd.toml" \
+        --startup "$dir/startup.json" </dev/null >"$dir/stdout.log" 2>&1 &
+    PIDS[$node]=$!
+done
+
+cli() {
+    local node=$1
+    shift
+    "$BIN/dmvpn-cli" --socket "$TMP/$node/grpc.sock" -c "$*"
+}
+
+for node in "${NODES[@]}"; do
+    for _ in $(seq 100); do
+        ip -n "$PREFIX-$node" link show tun0 >/dev/null 2>&1 && break
+        if ! kill -0 "${PIDS[$node]}" 2>/dev/null; then
+            echo "bench: dmvpnd on $node exited; its log:" >&2
+            cat "$TMP/$node/dmvpnd.log" "$TMP/$node/stdout.log" >&2 || true
+            exit 1
+        fi
+        sleep 0.1
+    done
+done
+ip -n "$PREFIX-hub" route add 172.16.1.0/24 via 10.0.0.11 dev tun0
+ip -n "$PREFIX-hub" route add 172.16.2.0/24 via 10.0.0.12 dev tun0
+for node in s1 s2; do
+    ip -n "$PREFIX-$node" route add 172.16.0.0/16 via 10.0.0.1 dev tun0
+done
+
+say "wait for both spokes to register"
+registered=
+for _ in $(seq 100); do
+    out=$(cli hub "show dmvpn" 2>/dev/null || true)
+    if grep -q 10.0.0.11 <<<"$out" && grep -q 10.0.0.12 <<<"$out"; then
+        registered=1
+        break
+    fi
+    sleep 0.1
+done
+if [[ -z "$registered" ]]; then
+    echo "bench: the spokes did not register; hub log:" >&2
+    cat "$TMP/hub/dmvpnd.log" >&2 || true
+    exit 1
+fi
+
+say "Phase 3: pings every 50 ms from 172.16.1.1 to 172.16.2.1 until a reply has TTL 64"
+# -D: every reply line starts with its receive time; the first echo leaves
+# right after the start time taken here (ping sends it before anything else).
+start=$(date +%s.%N)
+ip netns exec "$PREFIX-s1" ping -n -D -i 0.05 -W 1 -c 100 -I 172.16.1.1 172.16.2.1 \
+    >"$TMP/ping.log" 2>&1 || true
+first_63=$(awk '/ttl=63/ { print; exit }' "$TMP/ping.log")
+first_64=$(awk '/ttl=64/ { print; exit }' "$TMP/ping.log")
+if [[ -z "$first_64" ]]; then
+    echo "bench: no reply with TTL 64 (no direct path); ping output:" >&2
+    cat "$TMP/ping.log" >&2
+    exit 1
+fi
+direct_ts=$(sed -E 's/^\[([0-9.]+)\].*/\1/' <<<"$first_64")
+direct_seq=$(sed -E 's/.*icmp_seq=([0-9]+).*/\1/' <<<"$first_64")
+via_hub=$(grep -c 'ttl=63' "$TMP/ping.log" || true)
+direct_ms=$(awk -v a="$start" -v b="$direct_ts" 'BEGIN { printf "%.0f", (b - a) * 1000 }')
+echo "    first reply:        ${first_63:-${first_64}}"
+echo "    first TTL 64 reply: $first_64"
+echo "    replies via the hub (TTL 63): $via_hub; direct from icmp_seq=$direct_seq"
+
+for _ in $(seq 50); do
+    out=$(cli s1 "show ip nhrp shortcut" 2>/dev/null || true)
+    grep -q 172.16.2 <<<"$out" && break
+    sleep 0.1
+done
+cli s1 "show ip nhrp shortcut"
+
+# iperf3 rate in Mbit/s: the receiver's summary line.
+iperf_rate() {
+    local client_ns=$1 server_ns=$2 server=$3 bind=$4 name=$5
+    ip netns exec "$server_ns" iperf3 -s -1 -B "$server" >"$TMP/iperf-$name-server.log" 2>&1 &
+    PIDS[iperf-$name]=$!
+    for _ in $(seq 50); do
+        ip netns exec "$server_ns" ss -ltn 2>/dev/null | grep -q "$server:5201" && break
+        sleep 0.1
+    done
+    ip netns exec "$client_ns" iperf3 -c "$server" -B "$bind" -t "$SECONDS_RUN" -P 1 -f m \
+        >"$TMP/iperf-$name.log" 2>&1 || {
+        echo "bench: iperf3 ($name) failed:" >&2
+        cat "$TMP/iperf-$name.log" "$TMP/iperf-$name-server.log" >&2
+        exit 1
+    }
+    stop "${PIDS[iperf-$name]}"
+    unset "PIDS[iperf-$name]"
+    awk '/receiver/ { for (i = 1; i <= NF; i++) if ($i == "Mbits/sec") r = $(i - 1) } END { print r }' \
+        "$TMP/iperf-$name.log"
+}
+
+say "iperf3 TCP, 1 stream, ${SECONDS_RUN} s: 172.16.1.1 (s1) -> 172.16.2.1 (s2) over the tunnel"
+tunnel_rate=$(iperf_rate "$PREFIX-s1" "$PREFIX-s2" 172.16.2.1 172.16.1.1 tunnel)
+grep -E 'sender|receiver' "$TMP/iperf-tunnel.log" | sed 's/^/    /'
+
+say "iperf3 TCP, 1 stream, ${SECONDS_RUN} s: over a bare veth pair between two fresh namespaces"
+new_ns "$PREFIX-va"
+new_ns "$PREFIX-vb"
+ip -n "$PREFIX-va" link add veth0 type veth peer name veth0 netns "$PREFIX-vb"
+ip -n "$PREFIX-va" addr add 198.51.100.1/30 dev veth0
+ip -n "$PREFIX-vb" addr add 198.51.100.2/30 dev veth0
+ip -n "$PREFIX-va" link set veth0 up
+ip -n "$PREFIX-vb" link set veth0 up
+veth_rate=$(iperf_rate "$PREFIX-va" "$PREFIX-vb" 198.51.100.2 198.51.100.1 veth)
+grep -E 'sender|receiver' "$TMP/iperf-veth.log" | sed 's/^/    /'
+
+say "results"
+tun_mtu=$(ip -n "$PREFIX-s1" -o link show tun0 | sed -E 's/.* mtu ([0-9]+) .*/\1/')
+percent=$(awk -v t="$tunnel_rate" -v v="$veth_rate" 'BEGIN { printf "%.1f", (v > 0 ? 100 * t / v : 0) }')
+met=$(awk -v p="$percent" -v g="$GOAL_PERCENT" 'BEGIN { print (p >= g ? "MET" : "NOT MET") }')
+printf '    %-38s %10s Mbit/s\n' "DMVPN tunnel (userspace mGRE, mtu $tun_mtu)" "$tunnel_rate"
+printf '    %-38s %10s Mbit/s\n' "bare veth pair" "$veth_rate"
+printf '    %-38s %9s %%\n' "ratio tunnel / veth" "$percent"
+printf '    %-38s %10s ms  (first echo -> first TTL 64 reply)\n' "Phase 3 time to direct path" "$direct_ms"
+echo "    goal: tunnel at ${GOAL_PERCENT} % of bare veth or better: $met"
