@@ -75,7 +75,16 @@ async fn the_example_configs_start_and_dmvpn_cli_shows_them() {
                 "{cache}"
             );
             let nhs = cli(&site, &["show ip nhrp nhs"]);
-            assert!(nhs.contains("10.0.0.1"), "{nhs}");
+            let row: Vec<&str> = nhs
+                .lines()
+                .find(|l| l.contains("10.0.0.1"))
+                .map(|l| l.split_whitespace().collect())
+                .unwrap_or_default();
+            // Interface, NHS, Status, Requests, Replies: the per-NHS
+            // counters come from the core through YANG state.
+            assert_eq!(row.get(1), Some(&"10.0.0.1"), "{nhs}");
+            let sent: u64 = row.get(3).and_then(|n| n.parse().ok()).unwrap_or(0);
+            assert!(sent >= 1, "{nhs}");
             assert!(traffic.contains("registration-request"), "{traffic}");
         }
     }

@@ -39,6 +39,8 @@ pub struct NhsView {
     pub nbma: std::net::IpAddr,
     pub priority: u8,
     pub status: NhsStatus,
+    pub registrations_sent: u64,
+    pub replies_received: u64,
 }
 
 /// Starts the instance task. It ends, returning the instance, when every
@@ -105,6 +107,8 @@ fn snapshot(instance: &Instance) -> State {
                 nbma: n.config.nbma,
                 priority: n.config.priority,
                 status: n.status,
+                registrations_sent: n.registrations_sent,
+                replies_received: n.replies_received,
             })
             .collect(),
         counters: instance.counters.clone(),

@@ -680,7 +680,12 @@ fn render_state(name: &str, state: &State, now: Instant) -> Value {
                 NhsStatus::Up => "up",
                 NhsStatus::Down => "down",
             };
-            json!({"protocol-address": nhs.protocol, "status": status})
+            json!({
+                "protocol-address": nhs.protocol,
+                "status": status,
+                "registrations-sent": nhs.registrations_sent.to_string(),
+                "replies-received": nhs.replies_received.to_string(),
+            })
         })
         .collect();
     let types: BTreeSet<_> = state
