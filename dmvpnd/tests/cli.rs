@@ -86,6 +86,11 @@ async fn the_example_configs_start_and_dmvpn_cli_shows_them() {
             let sent: u64 = row.get(3).and_then(|n| n.parse().ok()).unwrap_or(0);
             assert!(sent >= 1, "{nhs}");
             assert!(traffic.contains("registration-request"), "{traffic}");
+            // Per-peer counters: the registrations went to the hub's NBMA.
+            let state = json(&cli(&site, &["show state"]));
+            let peers = &state["ietf-interfaces:interfaces"]["interface"][0]["dmvpn-nhrp:nhrp"]["counters"]
+                ["peer"];
+            assert_eq!(peers[0]["nbma-address"], "192.0.2.1", "{state}");
         }
     }
 }

@@ -710,6 +710,18 @@ fn render_state(name: &str, state: &State, now: Instant) -> Value {
         .iter()
         .map(|(reason, count)| json!({"reason": reason, "count": count.to_string()}))
         .collect();
+    let peers: Vec<_> = state
+        .counters
+        .peers
+        .iter()
+        .map(|(nbma, c)| {
+            json!({
+                "nbma-address": nbma,
+                "received": c.received.to_string(),
+                "sent": c.sent.to_string(),
+            })
+        })
+        .collect();
     let mut nhrp = json!({});
     if !cache.is_empty() {
         nhrp["cache-entry"] = json!(cache.into_values().collect::<Vec<_>>());
@@ -717,8 +729,11 @@ fn render_state(name: &str, state: &State, now: Instant) -> Value {
     if !nhs.is_empty() {
         nhrp["nhs-state"] = json!(nhs);
     }
-    if !messages.is_empty() || !errors.is_empty() {
+    if !messages.is_empty() || !errors.is_empty() || !peers.is_empty() {
         let mut counters = json!({});
+        if !peers.is_empty() {
+            counters["peer"] = json!(peers);
+        }
         if !messages.is_empty() {
             counters["message"] = json!(messages);
         }
