@@ -19,29 +19,12 @@ set -euo pipefail
 
 REPO=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd -P)
 cd "$REPO"
+# shellcheck source=scripts/lib/netns.sh
+. "$REPO/scripts/lib/netns.sh"
 SECONDS_RUN=${IPERF_SECONDS:-10}
 GOAL_PERCENT=40
 
-say() { printf '\n==> %s\n' "$*"; }
-
-if [[ $(id -u) -ne 0 ]]; then
-    echo "bench: needs root (network namespaces, TUN devices, raw GRE sockets); try: sudo $0" >&2
-    exit 1
-fi
-if [[ -z "${SKIP_SETUP:-}" ]]; then
-    say "set-up (scripts/setup.sh)"
-    ./scripts/setup.sh
-fi
-if ! command -v cargo >/dev/null 2>&1 && [[ -f "${CARGO_HOME:-$HOME/.cargo}/env" ]]; then
-    # shellcheck disable=SC1091
-    . "${CARGO_HOME:-$HOME/.cargo}/env"
-fi
-for tool in ip ping iperf3 awk; do
-    if ! command -v "$tool" >/dev/null 2>&1; then
-        echo "bench: '$tool' is missing (scripts/setup.sh installs it)" >&2
-        exit 1
-    fi
-done
+netns_preflight bench ip ping iperf3 awk
 
 say "build dmvpnd and dmvpn-cli (release)"
 cargo build --locked --release -p dmvpnd -p dmvpn-cli
@@ -49,22 +32,9 @@ BIN="${CARGO_TARGET_DIR:-$REPO/target}/release"
 
 TMP=$(mktemp -d /tmp/dmvpn-bench.XXXXXX)
 PREFIX="dmvpn-bench-$$"
-NODES=(hub s1 s2)
-NAMESPACES=()
 declare -A PIDS=()
 
-stop() {
-    local pid=$1
-    if [[ -n "$pid" ]] && kill -0 "$pid" 2>/dev/null; then
-        kill -TERM "$pid" 2>/dev/null || true
-        for _ in $(seq 30); do
-            kill -0 "$pid" 2>/dev/null || break
-            sleep 0.1
-        done
-        kill -KILL "$pid" 2>/dev/null || true
-        wait "$pid" 2>/dev/null || true
-    fi
-}
+stop() { netns_stop "$1"; }
 
 cleanup() {
     local rc=$?
@@ -72,7 +42,7 @@ cleanup() {
     for key in "${!PIDS[@]}"; do
         stop "${PIDS[$key]}"
     done
-    for ns in "${NAMESPACES[@]}"; do
+    for ns in "${NETNS_CREATED[@]}"; do
         ip netns del "$ns" 2>/dev/null || true
     done
     rm -rf "$TMP"
@@ -83,87 +53,16 @@ trap cleanup EXIT
 trap 'exit 130' INT
 trap 'exit 143' TERM
 
-new_ns() {
-    ip netns add "$1"
-    NAMESPACES+=("$1")
-    ip -n "$1" link set lo up
-}
+new_ns() { netns_new "$1"; }
 
 say "topology: hub and spokes s1, s2 on an underlay bridge (as scripts/demo.sh)"
-new_ns "$PREFIX-ul"
-ip -n "$PREFIX-ul" link add br0 type bridge
-ip -n "$PREFIX-ul" link set br0 up
-declare -A NBMA=([hub]=192.0.2.1 [s1]=192.0.2.11 [s2]=192.0.2.12)
-declare -A LAN=([s1]=172.16.1.1/24 [s2]=172.16.2.1/24)
-for node in "${NODES[@]}"; do
-    ns="$PREFIX-$node"
-    new_ns "$ns"
-    ip -n "$PREFIX-ul" link add "$node" type veth peer name eth0 netns "$ns"
-    ip -n "$PREFIX-ul" link set "$node" master br0 up
-    ip -n "$ns" addr add "${NBMA[$node]}/24" dev eth0
-    ip -n "$ns" link set eth0 up
-    if [[ -n "${LAN[$node]:-}" ]]; then
-        ip -n "$ns" link add lan0 type dummy 2>/dev/null ||
-            { ip -n "$ns" link add lan0 type veth peer name lan0p && ip -n "$ns" link set lan0p up; }
-        ip -n "$ns" addr add "${LAN[$node]}" dev lan0
-        ip -n "$ns" link set lan0 up
-    fi
-    ip netns exec "$ns" sysctl -qw net.ipv4.ip_forward=1 \
-        net.ipv4.conf.all.rp_filter=0 net.ipv4.conf.default.rp_filter=0
-done
-
-for node in "${NODES[@]}"; do
-    dir="$TMP/$node"
-    mkdir -p "$dir"
-    role=spoke
-    [[ $node == hub ]] && role=hub
-    sed -e "s|^state-dir = .*|state-dir = \"$dir/state\"|" \
-        -e 's|^target = .*|target = "file"|' \
-        -e "s|^#\? \?file = .*|file = \"$dir/dmvpnd.log\"|" \
-        -e "s|^socket = .*|socket = \"$dir/grpc.sock\"|" \
-        "examples/$role.toml" >"$dir/dmvpnd.toml"
-    sed -e "s/10\.0\.0\.11/10.0.0.1${node#s}/; s/192\.0\.2\.11/192.0.2.1${node#s}/" \
-        "examples/$role-startup.json" >"$dir/startup.json"
-    [[ $node == hub ]] && cp "examples/hub-startup.json" "$dir/startup.json"
-    ip netns exec "$PREFIX-$node" "$BIN/dmvpnd" --config "$dir/dmvpnd.toml" \
-        --startup "$dir/startup.json" </dev/null >"$dir/stdout.log" 2>&1 &
-    PIDS[$node]=$!
-done
-
-cli() {
-    local node=$1
-    shift
-    "$BIN/dmvpn-cli" --socket "$TMP/$node/grpc.sock" -c "$*"
-}
-
-for node in "${NODES[@]}"; do
-    for _ in $(seq 100); do
-        ip -n "$PREFIX-$node" link show tun0 >/dev/null 2>&1 && break
-        if ! kill -0 "${PIDS[$node]}" 2>/dev/null; then
-            echo "bench: dmvpnd on $node exited; its log:" >&2
-            cat "$TMP/$node/dmvpnd.log" "$TMP/$node/stdout.log" >&2 || true
-            exit 1
-        fi
-        sleep 0.1
-    done
-done
-ip -n "$PREFIX-hub" route add 172.16.1.0/24 via 10.0.0.11 dev tun0
-ip -n "$PREFIX-hub" route add 172.16.2.0/24 via 10.0.0.12 dev tun0
-for node in s1 s2; do
-    ip -n "$PREFIX-$node" route add 172.16.0.0/16 via 10.0.0.1 dev tun0
-done
+netns_topology "$PREFIX"
+netns_start_daemons "$PREFIX"
+netns_wait_tunnels bench "$PREFIX"
+netns_routes "$PREFIX"
 
 say "wait for both spokes to register"
-registered=
-for _ in $(seq 100); do
-    out=$(cli hub "show dmvpn" 2>/dev/null || true)
-    if grep -q 10.0.0.11 <<<"$out" && grep -q 10.0.0.12 <<<"$out"; then
-        registered=1
-        break
-    fi
-    sleep 0.1
-done
-if [[ -z "$registered" ]]; then
+if ! netns_wait_registered 100 0.1; then
     echo "bench: the spokes did not register; hub log:" >&2
     cat "$TMP/hub/dmvpnd.log" >&2 || true
     exit 1
@@ -190,11 +89,8 @@ echo "    first reply:        ${first_63:-${first_64}}"
 echo "    first TTL 64 reply: $first_64"
 echo "    replies via the hub (TTL 63): $via_hub; direct from icmp_seq=$direct_seq"
 
-for _ in $(seq 50); do
-    out=$(cli s1 "show ip nhrp shortcut" 2>/dev/null || true)
-    grep -q 172.16.2 <<<"$out" && break
-    sleep 0.1
-done
+
+netns_wait_shortcut 50 0.1
 cli s1 "show ip nhrp shortcut"
 
 # iperf3 rate in Mbit/s: the receiver's summary line.

@@ -10,6 +10,8 @@ use dmvpn_api::v1 as api;
 use dmvpn_api::v1::northbound_client::NorthboundClient;
 use tonic::transport::Channel;
 
+pub mod netns;
+
 pub type Client = NorthboundClient<Channel>;
 
 pub const HOLDING_TIME: &str =
