@@ -55,6 +55,9 @@ impl Tunnel for Userspace {
         Box::pin(async move {
             let mut dp = DataPlaneConfig::from_nhrp(&interface, &config, params.gre_key)
                 .map_err(|e| e.to_string())?;
+            if let Some(ttl) = params.ttl {
+                dp.ttl = ttl;
+            }
             if let Some(mtu) = params.mtu {
                 dp.mtu = mtu;
             }

@@ -96,6 +96,8 @@ pub struct TunnelParams {
     pub mtu: Option<u16>,
     /// `data-plane` when set (`userspace`, `kernel`).
     pub data_plane: Option<String>,
+    /// `ttl` of the GRE packets on the underlay; absent: the default (255).
+    pub ttl: Option<u8>,
 }
 
 /// The data plane of the NHRP instances: given by the daemon, so holo-nhrp
@@ -463,6 +465,7 @@ fn tunnel_params(
         gre_key: parse_leaf(leaves, &format!("{path}/gre-key"), "a GRE key")?,
         mtu: parse_leaf(leaves, &format!("{path}/mtu"), "an MTU")?,
         data_plane: leaves.get(&format!("{path}/data-plane")).cloned().flatten(),
+        ttl: parse_leaf(leaves, &format!("{path}/ttl"), "a TTL")?,
         path,
     })
 }
@@ -874,7 +877,9 @@ mod tests {
             ("dmvpn-tunnel:tunnel/gre-key", "42"),
             ("dmvpn-tunnel:tunnel/mtu", "1380"),
             ("dmvpn-tunnel:tunnel/data-plane", "kernel"),
+            ("dmvpn-tunnel:tunnel/ttl", "64"),
         ]);
+        assert_eq!(tunnel_params(&leaves, "tun0").unwrap().ttl, Some(64));
         let params = tunnel_params(&leaves, "tun0").unwrap();
         assert_eq!(params.gre_key, Some(42));
         assert_eq!(params.mtu, Some(1380));

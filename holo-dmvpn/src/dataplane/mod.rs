@@ -56,6 +56,10 @@ use underlay::Underlay;
 /// leaves room for GRE with key and, later, ESP on a 1500-byte underlay.
 pub const DEFAULT_MTU: u16 = 1400;
 
+/// TTL of GRE packets on the underlay unless configured (dmvpn-tunnel's
+/// default).
+pub const DEFAULT_TTL: u8 = 255;
+
 /// Largest datagram read from either side.
 const BUFFER: usize = 65_535;
 
@@ -83,6 +87,9 @@ pub struct DataPlaneConfig {
     /// Clamp the MSS option of TCP SYN segments through the tunnel (both
     /// directions) to this value; `None`: no clamping.
     pub mss_clamp: Option<u16>,
+    /// TTL of the GRE packets on the underlay (RFC 2784 leaves it to the
+    /// encapsulator; Cisco's `tunnel ttl` defaults to 255).
+    pub ttl: u8,
 }
 
 impl DataPlaneConfig {
@@ -107,6 +114,7 @@ impl DataPlaneConfig {
             redirect: nhrp.redirect,
             mirror_routes: true,
             mss_clamp: None,
+            ttl: DEFAULT_TTL,
         })
     }
 }
@@ -175,10 +183,11 @@ impl DataPlane {
                 source,
             }
         })?;
-        let underlay = Underlay::bind(config.source).map_err(|source| Error::Underlay {
-            address: config.source,
-            source,
-        })?;
+        let underlay =
+            Underlay::bind(config.source, config.ttl).map_err(|source| Error::Underlay {
+                address: config.source,
+                source,
+            })?;
         let forwarding = Forwarding::new(ForwardingConfig {
             tunnel: config.address,
             key: config.key,

@@ -26,9 +26,12 @@ impl Underlay {
     /// Opens the raw socket in the calling thread's network namespace and
     /// binds it to `source`, so only GRE sent to that address is received
     /// and ours leaves from it. Needs CAP_NET_RAW.
-    pub fn bind(source: Ipv4Addr) -> io::Result<Underlay> {
+    pub fn bind(source: Ipv4Addr, ttl: u8) -> io::Result<Underlay> {
         let socket = Socket::new(Domain::IPV4, Type::RAW, Some(Protocol::from(IPPROTO_GRE)))?;
         socket.set_nonblocking(true)?;
+        // The outer IP header is the kernel's (no IP_HDRINCL): its TTL is
+        // the socket's.
+        socket.set_ttl_v4(u32::from(ttl))?;
         socket.bind(&SockAddr::from(SocketAddr::new(source.into(), 0)))?;
         // Bursts of inner packets must not be lost while the task is busy
         // with the TUN side.
@@ -42,6 +45,11 @@ impl Underlay {
         #[allow(deprecated)]
         let socket = AsyncFd::new(socket)?;
         Ok(Underlay { socket, source })
+    }
+
+    /// The TTL our GRE packets leave with.
+    pub fn ttl(&self) -> io::Result<u32> {
+        self.socket.get_ref().ttl_v4()
     }
 
     pub fn source(&self) -> Ipv4Addr {
@@ -86,6 +94,14 @@ pub fn outer_ipv4(datagram: &[u8]) -> Option<(Ipv4Addr, usize)> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// The configured tunnel TTL is the socket's (root: raw socket, on
+    /// loopback only).
+    #[tokio::test]
+    async fn the_outer_ttl_is_the_configured_one() {
+        let underlay = Underlay::bind(Ipv4Addr::LOCALHOST, 7).expect("raw socket (root)");
+        assert_eq!(underlay.ttl().unwrap(), 7);
+    }
 
     #[test]
     fn outer_header_gives_source_and_skips_options() {
