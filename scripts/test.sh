@@ -98,8 +98,8 @@ header "tests (cargo nextest), DMVPN_REFERENCE_CAPTURES=$DMVPN_REFERENCE_CAPTURE
 # --no-tests=fail: a run that finds no test at all is a failure, not a pass.
 cargo nextest run --workspace --locked --no-fail-fast --no-tests=fail
 
-header "build dmvpn-cli"
-cargo build --locked -p dmvpn-cli
+header "build dmvpn-cli (with the workspace's features, reusing the test build)"
+cargo build --workspace --locked --bins
 
 header "round-trip the captures this repository ships (captures/)"
 mapfile -t shipped < <([[ -d captures ]] && list_captures captures || true)
