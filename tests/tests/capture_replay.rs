@@ -167,7 +167,7 @@ fn hex(data: &[u8]) -> String {
 
 /// Every meaningful field where `ours` and `theirs` differ, as
 /// "field: ours X, theirs Y" (a missing field shows as "none").
-fn differences(ours: &Packet, theirs: &Packet, skip: &[&str]) -> Vec<String> {
+fn differences(ours: &Packet, theirs: &Packet, ignored_fields: &[&str]) -> Vec<String> {
     let a = meaningful_fields(ours);
     let b = meaningful_fields(theirs);
     let none = "none".to_string();
@@ -175,7 +175,7 @@ fn differences(ours: &Packet, theirs: &Packet, skip: &[&str]) -> Vec<String> {
     keys.sort();
     keys.dedup();
     keys.into_iter()
-        .filter(|k| !skip.contains(&k.as_str()))
+        .filter(|k| !ignored_fields.contains(&k.as_str()))
         .filter_map(|k| {
             let (x, y) = (a.get(k).unwrap_or(&none), b.get(k).unwrap_or(&none));
             (x != y).then(|| format!("{k}: ours {x}, theirs {y}"))
@@ -189,10 +189,10 @@ fn assert_answer(
     what: &str,
     (to, ours): &(IpAddr, Packet),
     theirs: &Frame,
-    skip: &[&str],
+    ignored_fields: &[&str],
     expected: &[&str],
 ) {
-    let mut diff = differences(ours, &theirs.packet, skip);
+    let mut diff = differences(ours, &theirs.packet, ignored_fields);
     if *to != theirs.dst {
         diff.push(format!(
             "underlay destination: ours {to}, theirs {}",
