@@ -92,6 +92,8 @@ fn main() -> ExitCode {
 
 async fn run(settings: Settings, startup: Option<PathBuf>) -> Result<(), String> {
     let mut nb = Northbound::open(&settings.state_dir).map_err(|e| e.to_string())?;
+    nb.set_max_transactions(settings.max_transactions)
+        .map_err(|e| format!("pruning the transaction log: {e}"))?;
     tracing::info!(
         state_dir = %settings.state_dir.display(),
         transaction = nb.last_id(),

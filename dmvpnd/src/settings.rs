@@ -13,6 +13,9 @@ pub struct Settings {
     pub logging: Logging,
     /// Running configuration, transaction log, pending confirmed commit.
     pub state_dir: PathBuf,
+    /// Transactions the log keeps for `show transactions` and `rollback`
+    /// (the oldest are pruned; at least 1).
+    pub max_transactions: usize,
     pub grpc: Grpc,
     pub data_plane: DataPlane,
 }
@@ -22,6 +25,7 @@ impl Default for Settings {
         Settings {
             logging: Logging::default(),
             state_dir: PathBuf::from("/var/lib/dmvpnd"),
+            max_transactions: northbound::DEFAULT_MAX_TRANSACTIONS,
             grpc: Grpc::default(),
             data_plane: DataPlane::Userspace,
         }
@@ -127,6 +131,7 @@ mod tests {
         let settings: Settings = toml::from_str(
             r#"
             state-dir = "/tmp/x"
+            max-transactions = 20
             data-plane = "userspace"
             [logging]
             target = "file"
@@ -139,6 +144,7 @@ mod tests {
             "#,
         )
         .unwrap();
+        assert_eq!(settings.max_transactions, 20);
         assert_eq!(settings.logging.target, LogTarget::File);
         assert_eq!(settings.grpc.tcp, Some("127.0.0.1:50051".parse().unwrap()));
         assert!(settings.grpc.enabled);

@@ -21,4 +21,4 @@ pub use config::{Config, Format};
 pub use error::Error;
 pub use provider::{Provider, Refusal};
 pub use storage::{PendingConfirm, TransactionRecord, write_atomic};
-pub use transaction::Northbound;
+pub use transaction::{DEFAULT_MAX_TRANSACTIONS, Northbound};

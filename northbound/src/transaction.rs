@@ -24,7 +24,14 @@ pub struct Northbound {
     pending: Option<PendingConfirm>,
     providers: Vec<Box<dyn Provider>>,
     clock: Box<dyn Clock>,
+    /// How many transactions the log keeps (the oldest go first).
+    max_transactions: usize,
 }
+
+/// Transactions kept unless [`Northbound::set_max_transactions`] says
+/// otherwise (Junos keeps 50 rollbacks, Cisco's archive 14 by default; a
+/// record is a few kilobytes).
+pub const DEFAULT_MAX_TRANSACTIONS: usize = 100;
 
 impl Northbound {
     /// Opens (or creates) a state directory and loads running from it.
@@ -58,7 +65,28 @@ impl Northbound {
             pending: loaded.pending,
             providers: vec![],
             clock,
+            max_transactions: DEFAULT_MAX_TRANSACTIONS,
         })
+    }
+
+    /// Keeps at most `max` transactions (at least 1: the last record is
+    /// the commit point crash recovery reads), pruning the oldest now and
+    /// after every commit. Their ids are never reused.
+    pub fn set_max_transactions(&mut self, max: usize) -> Result<(), Error> {
+        self.max_transactions = max.max(1);
+        self.prune()
+    }
+
+    /// Removes the oldest records beyond the limit, file first: a crash in
+    /// between leaves a record file that the next start simply loads.
+    fn prune(&mut self) -> Result<(), Error> {
+        while self.log.len() > self.max_transactions {
+            let oldest = self.log[0].id;
+            self.storage.remove_record(oldest)?;
+            self.log.remove(0);
+            tracing::debug!(id = oldest, "transaction pruned from the log");
+        }
+        Ok(())
     }
 
     pub fn state_dir(&self) -> &Path {
@@ -276,6 +304,10 @@ impl Northbound {
         self.pending = pending;
         let id = record.id;
         self.log.push(record);
+        if let Err(error) = self.prune() {
+            // The commit stands; the log is only longer than wanted.
+            tracing::warn!(%error, "pruning the transaction log");
+        }
         Ok(id)
     }
 

@@ -525,6 +525,30 @@ fn a_waiting_confirmed_commit_survives_a_restart_and_still_rolls_back() {
 }
 
 #[test]
+fn the_log_keeps_the_newest_transactions_and_ids_go_on() {
+    let dir = TempDir::new("prune");
+    let mut nb = Northbound::open(dir.path()).expect("open");
+    for round in 0..3 {
+        commit_json(&mut nb, SPOKE, &format!("spoke {round}")).expect("commit");
+        commit_json(&mut nb, HUB, &format!("hub {round}")).expect("commit");
+    }
+    assert_eq!(nb.transactions().len(), 6);
+    nb.set_max_transactions(4).expect("prune");
+    let ids: Vec<u64> = nb.transactions().iter().map(|r| r.id).collect();
+    assert_eq!(ids, [3, 4, 5, 6]);
+    commit_json(&mut nb, SPOKE, "after pruning").expect("commit");
+    let ids: Vec<u64> = nb.transactions().iter().map(|r| r.id).collect();
+    assert_eq!(ids, [4, 5, 6, 7], "the oldest goes, the id goes on");
+    assert!(nb.rollback(1, "").is_err(), "a pruned id is gone");
+    // The pruned records are gone from the disk too.
+    drop(nb);
+    let nb = Northbound::open(dir.path()).expect("reopen");
+    let ids: Vec<u64> = nb.transactions().iter().map(|r| r.id).collect();
+    assert_eq!(ids, [4, 5, 6, 7]);
+    assert_eq!(nb.transaction(7).expect("last").comment, "after pruning");
+}
+
+#[test]
 fn reopening_the_state_dir_gives_the_same_running_and_log() {
     let dir = TempDir::new("reopen");
     let mut nb = Northbound::open(dir.path()).expect("open");
