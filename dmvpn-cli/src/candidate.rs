@@ -30,8 +30,12 @@ impl Candidate {
         }
     }
 
+    /// Sets a leaf (or creates a container or list entry). An earlier `set`
+    /// or `delete` of the same path is superseded: `show changes` lists
+    /// what will be committed, once.
     pub fn set(&mut self, path: &str, value: &str) -> Result<(), String> {
         parse_path(path)?;
+        self.edits.retain(|e| e.path != path);
         self.edits.push(PathEdit {
             kind: Kind::Set as i32,
             path: path.to_owned(),
@@ -40,8 +44,27 @@ impl Candidate {
         Ok(())
     }
 
+    /// Deletes a node. Earlier edits of the node or below it are dropped;
+    /// when those edits were what created it (it is not in the base), the
+    /// delete itself has nothing left to do and is not sent.
     pub fn delete(&mut self, path: &str) -> Result<(), String> {
         parse_path(path)?;
+        let below = format!("{path}/");
+        let before = self.edits.len();
+        self.edits
+            .retain(|e| e.path != path && !e.path.starts_with(&below));
+        let delete = PathEdit {
+            kind: Kind::Delete as i32,
+            path: path.to_owned(),
+            value: String::new(),
+        };
+        if self.edits.len() < before {
+            let mut base = self.base.clone();
+            apply(&mut base, &delete)?;
+            if base == self.base {
+                return Ok(());
+            }
+        }
         self.edits.push(PathEdit {
             kind: Kind::Delete as i32,
             path: path.to_owned(),
@@ -456,6 +479,33 @@ mod tests {
                  set {NHRP}/multicast/nbma-address[.='192.0.2.1']\n"
             )
         );
+    }
+
+    #[test]
+    fn a_later_edit_of_the_same_node_supersedes_the_earlier() {
+        let base = json!({"ietf-interfaces:interfaces": {"interface": [
+            {"name": "tun0", "dmvpn-nhrp:nhrp": {"holding-time": 600}}]}});
+        let mut candidate = Candidate::new(base);
+        candidate
+            .set(&format!("{NHRP}/holding-time"), "300")
+            .unwrap();
+        candidate
+            .set(&format!("{NHRP}/holding-time"), "900")
+            .unwrap();
+        candidate.set(&format!("{NHRP}/shortcut"), "true").unwrap();
+        assert_eq!(
+            candidate.changes(),
+            format!("set {NHRP}/holding-time 900\nset {NHRP}/shortcut true\n")
+        );
+        // Deleting what only the session created leaves nothing to send.
+        candidate.delete(&format!("{NHRP}/shortcut")).unwrap();
+        assert_eq!(
+            candidate.changes(),
+            format!("set {NHRP}/holding-time 900\n")
+        );
+        // Deleting what running has drops the edits below and is sent.
+        candidate.delete(NHRP).unwrap();
+        assert_eq!(candidate.changes(), format!("delete {NHRP}\n"));
     }
 
     #[test]
