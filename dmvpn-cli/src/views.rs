@@ -40,29 +40,43 @@ pub struct Traffic {
     pub errors: Vec<(String, Option<u64>)>,
 }
 
-/// A peer as `show dmvpn` lists it: the cache entries sharing one NBMA
-/// address and tunnel address.
+/// A peer as `show dmvpn` lists it: one row of dmvpn-tunnel's `peer` list.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize)]
 pub struct Peer {
     pub interface: String,
-    pub entries: usize,
+    pub entries: Option<u64>,
     pub nbma_address: String,
-    pub tunnel_address: String,
-    pub state: &'static str,
-    pub attributes: Vec<&'static str>,
+    pub tunnel_address: Option<String>,
+    pub claimed_nbma_address: Option<String>,
+    /// `up`, `nhrp` or `down`.
+    pub state: String,
+    pub up_time: Option<u64>,
+    pub expires_in: Option<u64>,
+    /// The YANG bits: `dynamic`, `static`, `nhs`, `shortcut`, `nat`.
+    pub attributes: Vec<String>,
+    pub packets_in: Option<u64>,
+    pub packets_out: Option<u64>,
+    pub bytes_in: Option<u64>,
+    pub bytes_out: Option<u64>,
+    /// `(reason, count)`.
+    pub drops: Vec<(String, Option<u64>)>,
+}
+
+/// The interface list of a state tree.
+fn interfaces(state: &Value) -> impl Iterator<Item = &Value> {
+    state
+        .get("ietf-interfaces:interfaces")
+        .or_else(|| state.get("interfaces"))
+        .and_then(|i| i.get("interface"))
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten()
 }
 
 /// The NHRP containers of the interfaces in a state tree, with their
 /// interface names.
 fn nhrp_instances(state: &Value) -> Vec<(String, &Value)> {
-    let interfaces = state
-        .get("ietf-interfaces:interfaces")
-        .or_else(|| state.get("interfaces"))
-        .and_then(|i| i.get("interface"))
-        .and_then(Value::as_array);
-    interfaces
-        .into_iter()
-        .flatten()
+    interfaces(state)
         .filter_map(|interface| {
             let nhrp = interface
                 .get("dmvpn-nhrp:nhrp")
@@ -187,58 +201,46 @@ pub fn traffic(state: &Value) -> Vec<Traffic> {
         .collect()
 }
 
-/// The peer table of `show dmvpn`: every cache entry with an NBMA address,
-/// grouped by interface, NBMA address and tunnel address.
+/// The peer table of `show dmvpn`: dmvpn-tunnel's `peer` list of every
+/// interface.
 pub fn peers(state: &Value) -> Vec<Peer> {
-    let nhs = nhs_states(state);
-    let mut peers: Vec<Peer> = Vec::new();
-    for entry in cache_entries(state) {
-        let attribute = match entry.entry_type.as_str() {
-            "static" => "S",
-            "dynamic" => "D",
-            "nhs" => "N",
-            "shortcut" => "SC",
-            "incomplete" => "I",
-            // Local and negative entries are not peers.
-            _ => continue,
-        };
-        let Some(nbma) = entry.nbma_address.clone() else {
+    let mut peers = Vec::new();
+    for interface in interfaces(state) {
+        let Some(name) = text(interface.get("name")) else {
             continue;
         };
-        let tunnel = entry.next_hop.clone().unwrap_or_else(|| {
-            let host = entry.prefix.split('/').next().unwrap_or(&entry.prefix);
-            host.to_owned()
-        });
-        let state = match attribute {
-            "I" => "NHRP",
-            "N" => match nhs
-                .iter()
-                .find(|n| n.interface == entry.interface && n.protocol_address == tunnel)
-                .map(|n| n.status.as_str())
-            {
-                Some("up") | None => "UP",
-                Some("down") => "DOWN",
-                Some(_) => "NHRP",
-            },
-            _ => "UP",
+        let Some(tunnel) = interface
+            .get("dmvpn-tunnel:tunnel")
+            .or_else(|| interface.get("tunnel"))
+        else {
+            continue;
         };
-        match peers.iter_mut().find(|p| {
-            p.interface == entry.interface && p.nbma_address == nbma && p.tunnel_address == tunnel
-        }) {
-            Some(peer) => {
-                peer.entries += 1;
-                if !peer.attributes.contains(&attribute) {
-                    peer.attributes.push(attribute);
-                }
-            }
-            None => peers.push(Peer {
-                interface: entry.interface.clone(),
-                entries: 1,
+        for peer in list(tunnel, "peer") {
+            let Some(nbma) = text(peer.get("nbma-address")) else {
+                continue;
+            };
+            let counters = peer.get("counters").cloned().unwrap_or(Value::Null);
+            let count = |leaf: &str| number(counters.get(leaf));
+            peers.push(Peer {
+                interface: name.clone(),
+                entries: number(peer.get("entries")),
                 nbma_address: nbma,
-                tunnel_address: tunnel,
-                state,
-                attributes: vec![attribute],
-            }),
+                tunnel_address: text(peer.get("tunnel-address")),
+                claimed_nbma_address: text(peer.get("claimed-nbma-address")),
+                state: text(peer.get("state")).unwrap_or_else(|| "-".to_owned()),
+                up_time: number(peer.get("up-time")),
+                expires_in: number(peer.get("expires-in")),
+                attributes: text(peer.get("attributes"))
+                    .map(|bits| bits.split_whitespace().map(str::to_owned).collect())
+                    .unwrap_or_default(),
+                packets_in: count("packets-in"),
+                packets_out: count("packets-out"),
+                bytes_in: count("bytes-in"),
+                bytes_out: count("bytes-out"),
+                drops: list(&counters, "drop")
+                    .filter_map(|d| Some((text(d.get("reason"))?, number(d.get("count")))))
+                    .collect(),
+            });
         }
     }
     peers
@@ -370,14 +372,28 @@ pub fn render_traffic(all: &[Traffic]) -> String {
     out
 }
 
+/// Cisco's letters for the attributes (`N` is NATed there too; `H` and
+/// `T` are ours: Cisco shows the NHS as a static entry and the shortcut as
+/// an installed route, T1).
+fn attribute_letter(bit: &str) -> &str {
+    match bit {
+        "dynamic" => "D",
+        "static" => "S",
+        "nhs" => "H",
+        "shortcut" => "T",
+        "nat" => "N",
+        other => other,
+    }
+}
+
 pub fn render_dmvpn(peers: &[Peer]) -> String {
     let mut out = String::from(
-        "Legend: Attrb --> S - Static, D - Dynamic, N - NHS, SC - Shortcut, I - Incomplete\n\
-         State --> UP, DOWN, NHRP (resolving or registering)\n",
+        "Legend: Attrb --> S - Static, D - Dynamic, H - NHS, T - Shortcut, N - NATed\n\
+         State --> UP, DOWN, NHRP (registering or resolving)\n",
     );
-    let mut interfaces: Vec<&str> = peers.iter().map(|p| p.interface.as_str()).collect();
-    interfaces.dedup();
-    for interface in interfaces {
+    let mut names: Vec<&str> = peers.iter().map(|p| p.interface.as_str()).collect();
+    names.dedup();
+    for interface in names {
         let of_interface: Vec<&Peer> = peers.iter().filter(|p| p.interface == interface).collect();
         out.push_str(&format!(
             "\nInterface: {interface}, NHRP Peers: {}\n\n",
@@ -386,14 +402,20 @@ pub fn render_dmvpn(peers: &[Peer]) -> String {
         let rows: Vec<Vec<String>> = of_interface
             .iter()
             .map(|p| {
+                let attributes: Vec<&str> =
+                    p.attributes.iter().map(|a| attribute_letter(a)).collect();
                 vec![
-                    p.entries.to_string(),
+                    or_dash(p.entries),
                     p.nbma_address.clone(),
-                    p.tunnel_address.clone(),
-                    p.state.to_owned(),
-                    // dmvpnd does not keep peer up/down times yet.
-                    "-".to_owned(),
-                    p.attributes.join(","),
+                    or_dash(p.tunnel_address.as_ref()),
+                    p.state.to_uppercase(),
+                    p.up_time.map_or_else(|| "never".to_owned(), duration),
+                    match attributes.is_empty() {
+                        true => "-".to_owned(),
+                        false => attributes.join(","),
+                    },
+                    or_dash(p.packets_in),
+                    or_dash(p.packets_out),
                 ]
             })
             .collect();
@@ -405,6 +427,8 @@ pub fn render_dmvpn(peers: &[Peer]) -> String {
                 "State",
                 "UpDn Tm",
                 "Attrb",
+                "Pkts In",
+                "Pkts Out",
             ],
             &rows,
         ));
@@ -459,14 +483,55 @@ mod tests {
     }
 
     #[test]
-    fn peers_group_entries_by_nbma_and_take_nhs_status() {
-        let peers = peers(&state());
+    fn the_peer_table_comes_from_the_tunnel_state() {
+        let state = json!({"ietf-interfaces:interfaces": {"interface": [{
+            "name": "tun0",
+            "dmvpn-tunnel:tunnel": {"peer": [
+                {"nbma-address": "192.0.2.1", "tunnel-address": "10.0.0.1", "state": "nhrp",
+                 "attributes": "nhs", "entries": 1},
+                {"nbma-address": "198.51.100.3", "tunnel-address": "10.0.0.3", "state": "up",
+                 "up-time": 3725, "attributes": "dynamic nat", "entries": 2,
+                 "claimed-nbma-address": "10.9.9.3",
+                 "counters": {"packets-in": "12", "packets-out": "7",
+                              "drop": [{"reason": "wrong-key", "count": "3"}]}}
+            ]}
+        }]}});
+        let peers = peers(&state);
         assert_eq!(peers.len(), 2);
-        assert_eq!(peers[0].state, "NHRP");
-        assert_eq!(peers[0].attributes, vec!["N"]);
-        assert_eq!(peers[1].entries, 2);
-        assert_eq!(peers[1].tunnel_address, "10.0.0.3");
-        assert_eq!(peers[1].attributes, vec!["SC"]);
+        assert_eq!(peers[0].state, "nhrp");
+        assert_eq!(peers[1].attributes, ["dynamic", "nat"]);
+        assert_eq!(peers[1].drops, [("wrong-key".to_owned(), Some(3))]);
+        let text = render_dmvpn(&peers);
+        let rows: Vec<Vec<&str>> = text
+            .lines()
+            .map(|l| l.split_whitespace().collect())
+            .collect();
+        assert!(
+            rows.contains(&vec![
+                "1",
+                "192.0.2.1",
+                "10.0.0.1",
+                "NHRP",
+                "never",
+                "H",
+                "-",
+                "-"
+            ]),
+            "{text}"
+        );
+        assert!(
+            rows.contains(&vec![
+                "2",
+                "198.51.100.3",
+                "10.0.0.3",
+                "UP",
+                "01:02:05",
+                "D,N",
+                "12",
+                "7"
+            ]),
+            "{text}"
+        );
     }
 
     #[test]

@@ -52,6 +52,22 @@ const STATE: &str = r#"{
             ],
             "error": [{"reason": "bad checksum", "count": "2"}]
           }
+        },
+        "dmvpn-tunnel:tunnel": {
+          "statistics": {"packets-in": "40", "packets-out": "31"},
+          "peer": [
+            {"nbma-address": "192.0.2.1", "tunnel-address": "10.0.0.1", "state": "up",
+             "up-time": 7200, "attributes": "nhs", "entries": 1,
+             "counters": {"packets-in": "20", "packets-out": "11"}},
+            {"nbma-address": "192.0.2.4", "tunnel-address": "10.0.0.4", "state": "up",
+             "up-time": 61, "expires-in": 59, "attributes": "shortcut", "entries": 1,
+             "counters": {"packets-in": "20", "packets-out": "20"}},
+            {"nbma-address": "198.51.100.3", "tunnel-address": "10.0.0.3", "state": "up",
+             "up-time": 65, "expires-in": 7135, "attributes": "dynamic nat", "entries": 1,
+             "claimed-nbma-address": "10.9.9.3"},
+            {"nbma-address": "203.0.113.9", "state": "down", "entries": 0,
+             "counters": {"drop": [{"reason": "wrong-key", "count": "5"}]}}
+          ]
         }
       }
     ]
@@ -362,23 +378,51 @@ fn show_dmvpn_lists_peers_with_attributes() {
     let out = server.one_shot(&["show dmvpn"]);
     assert_success(&out);
     let text = stdout(&out);
-    assert!(text.contains("Interface: tun0, NHRP Peers: 3"), "{text}");
+    assert!(text.contains("Interface: tun0, NHRP Peers: 4"), "{text}");
     let words: Vec<Vec<&str>> = text
         .lines()
         .map(|l| l.split_whitespace().collect())
         .collect();
-    assert!(
-        words.contains(&vec!["1", "192.0.2.1", "10.0.0.1", "UP", "-", "N"]),
-        "{text}"
-    );
-    assert!(
-        words.contains(&vec!["1", "198.51.100.3", "10.0.0.3", "UP", "-", "D"]),
-        "{text}"
-    );
-    assert!(
-        words.contains(&vec!["1", "192.0.2.4", "10.0.0.4", "UP", "-", "SC"]),
-        "{text}"
-    );
+    for row in [
+        [
+            "1",
+            "192.0.2.1",
+            "10.0.0.1",
+            "UP",
+            "02:00:00",
+            "H",
+            "20",
+            "11",
+        ],
+        [
+            "1",
+            "192.0.2.4",
+            "10.0.0.4",
+            "UP",
+            "00:01:01",
+            "T",
+            "20",
+            "20",
+        ],
+        [
+            "1",
+            "198.51.100.3",
+            "10.0.0.3",
+            "UP",
+            "00:01:05",
+            "D,N",
+            "-",
+            "-",
+        ],
+        ["0", "203.0.113.9", "-", "DOWN", "never", "-", "-", "-"],
+    ] {
+        assert!(words.contains(&row.to_vec()), "{row:?} in\n{text}");
+    }
+    let out = server.one_shot(&["show dmvpn json"]);
+    assert_success(&out);
+    let peers: serde_json::Value = serde_json::from_str(&stdout(&out)).expect("JSON");
+    assert_eq!(peers[3]["drops"][0][0], "wrong-key");
+    assert_eq!(peers[3]["drops"][0][1], 5);
 }
 
 #[test]

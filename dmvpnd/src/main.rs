@@ -14,6 +14,7 @@
 
 mod capabilities;
 mod logging;
+mod peers;
 mod settings;
 mod tunnel;
 
@@ -100,16 +101,26 @@ async fn run(settings: Settings, startup: Option<PathBuf>) -> Result<(), String>
         "running configuration loaded"
     );
     let nhrp = holo_nhrp::northbound::Nhrp::new();
-    match settings.data_plane {
-        settings::DataPlane::Userspace => nhrp.set_tunnel(Arc::new(tunnel::Userspace)),
-    }
+    let planes = match settings.data_plane {
+        settings::DataPlane::Userspace => {
+            let userspace = tunnel::Userspace::default();
+            let planes = userspace.planes();
+            nhrp.set_tunnel(Arc::new(userspace));
+            planes
+        }
+    };
     nb.register(Box::new(nhrp.provider()))
         .map_err(|e| format!("NHRP refuses the running configuration: {e}"))?;
     if let Some(file) = startup {
         commit_startup(&mut nb, &file)?;
     }
 
-    let builder = Builder::new(nb).state_provider(Arc::new(nhrp.state()));
+    let builder = Builder::new(nb)
+        .state_provider(Arc::new(nhrp.state()))
+        .state_provider(Arc::new(peers::TunnelState {
+            nhrp: nhrp.clone(),
+            planes,
+        }));
     let builder = nhrp
         .rpc_handlers()
         .into_iter()

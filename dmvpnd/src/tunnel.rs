@@ -8,19 +8,26 @@
 //!          --apply----> NHRP instance + start: DataPlane::spawn
 //!                       + local prefixes (the LANs behind us) every 5 s
 //!   instance stops / daemon exits --> stop: DataPlane::shutdown (TUN gone)
+//!   Get STATE --> Planes::snapshot (the peer table, `peers`)
 //! ```
+//!
+//! Each data plane is owned by a small task that answers snapshot queries
+//! until it is told to stop, so the state provider can read the counters
+//! of every running tunnel without sharing the data plane itself.
 
+use std::collections::BTreeMap;
 use std::net::IpAddr;
+use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
-use holo_dmvpn::dataplane::{DataPlane, DataPlaneConfig, routes};
+use holo_dmvpn::dataplane::{DataPlane, DataPlaneConfig, Snapshot, routes};
 use holo_nhrp::InstanceConfig;
 use holo_nhrp::driver::Request;
 use holo_nhrp::northbound::{Tunnel, TunnelHandle, TunnelParams};
 use holo_nhrp::{DataPlaneEvent, Input, Output};
 use northbound::Refusal;
 use northbound::grpc::BoxFuture;
-use tokio::sync::mpsc;
+use tokio::sync::{mpsc, oneshot};
 use tokio::task::JoinHandle;
 
 /// How often the prefixes behind this node are read again.
@@ -29,7 +36,52 @@ const LOCAL_PREFIXES_INTERVAL: Duration = Duration::from_secs(5);
 /// One userspace data plane per NHRP instance, in the daemon's network
 /// namespace.
 #[derive(Debug, Default)]
-pub struct Userspace;
+pub struct Userspace {
+    planes: Planes,
+}
+
+impl Userspace {
+    /// The running data planes, for the state provider.
+    pub fn planes(&self) -> Planes {
+        self.planes.clone()
+    }
+}
+
+/// The running data planes by interface name: where snapshot queries go.
+#[derive(Clone, Debug, Default)]
+pub struct Planes {
+    queries: Arc<Mutex<BTreeMap<String, mpsc::Sender<oneshot::Sender<Snapshot>>>>>,
+}
+
+impl Planes {
+    /// Counters and forwarding state of the data plane on `interface`;
+    /// `None` when none runs there.
+    pub async fn snapshot(&self, interface: &str) -> Option<Snapshot> {
+        let queries = self
+            .queries
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .get(interface)
+            .cloned()?;
+        let (tx, rx) = oneshot::channel();
+        queries.send(tx).await.ok()?;
+        rx.await.ok()
+    }
+
+    fn insert(&self, interface: &str, queries: mpsc::Sender<oneshot::Sender<Snapshot>>) {
+        self.queries
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .insert(interface.to_owned(), queries);
+    }
+
+    fn remove(&self, interface: &str) {
+        self.queries
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .remove(interface);
+    }
+}
 
 impl Tunnel for Userspace {
     fn check(&self, _interface: &str, params: &TunnelParams) -> Result<(), Refusal> {
@@ -44,6 +96,10 @@ impl Tunnel for Userspace {
         }
     }
 
+    fn interface_address(&self, interface: &str) -> Result<IpAddr, String> {
+        interface_ipv4(interface).map(IpAddr::V4)
+    }
+
     fn start(
         &self,
         interface: String,
@@ -52,6 +108,7 @@ impl Tunnel for Userspace {
         requests: mpsc::Sender<Request>,
         outputs: mpsc::Receiver<Output>,
     ) -> BoxFuture<'static, Result<Box<dyn TunnelHandle>, String>> {
+        let planes = self.planes.clone();
         Box::pin(async move {
             let mut dp = DataPlaneConfig::from_nhrp(&interface, &config, params.gre_key)
                 .map_err(|e| e.to_string())?;
@@ -61,13 +118,21 @@ impl Tunnel for Userspace {
             if let Some(mtu) = params.mtu {
                 dp.mtu = mtu;
             }
+            dp.mss_clamp = params.tcp_mss;
             tracing::info!(%interface, mtu = dp.mtu, key = ?dp.key, "data plane starting");
             let dataplane = DataPlane::spawn(dp, requests.clone(), outputs)
                 .await
                 .map_err(|e| e.to_string())?;
-            let prefixes = tokio::spawn(local_prefixes(interface, config.nbma, requests));
+            let prefixes = tokio::spawn(local_prefixes(interface.clone(), config.nbma, requests));
+            let (queries_tx, queries) = mpsc::channel(8);
+            let (stop, stopped) = oneshot::channel();
+            let owner = tokio::spawn(own(dataplane, queries, stopped));
+            planes.insert(&interface, queries_tx);
             Ok(Box::new(Running {
-                dataplane,
+                interface,
+                planes,
+                owner,
+                stop,
                 prefixes,
             }) as Box<dyn TunnelHandle>)
         })
@@ -75,7 +140,11 @@ impl Tunnel for Userspace {
 }
 
 struct Running {
-    dataplane: DataPlane,
+    interface: String,
+    planes: Planes,
+    /// The task owning the data plane; ends when `stop` is sent or dropped.
+    owner: JoinHandle<()>,
+    stop: oneshot::Sender<()>,
     prefixes: JoinHandle<()>,
 }
 
@@ -83,9 +152,52 @@ impl TunnelHandle for Running {
     fn stop(self: Box<Self>) -> BoxFuture<'static, ()> {
         Box::pin(async move {
             self.prefixes.abort();
-            self.dataplane.shutdown().await;
+            self.planes.remove(&self.interface);
+            drop(self.stop);
+            let _ = self.owner.await;
         })
     }
+}
+
+/// Owns a data plane: answers snapshot queries until `stopped`, then shuts
+/// it down (the TUN device and the kernel routes go with it).
+async fn own(
+    dataplane: DataPlane,
+    mut queries: mpsc::Receiver<oneshot::Sender<Snapshot>>,
+    mut stopped: oneshot::Receiver<()>,
+) {
+    loop {
+        tokio::select! {
+            query = queries.recv() => match query {
+                Some(reply) => {
+                    if let Some(snapshot) = dataplane.snapshot().await {
+                        let _ = reply.send(snapshot);
+                    }
+                }
+                None => break,
+            },
+            _ = &mut stopped => break,
+        }
+    }
+    dataplane.shutdown().await;
+}
+
+/// The first IPv4 address of `interface` (getifaddrs, in the daemon's
+/// network namespace).
+fn interface_ipv4(interface: &str) -> Result<std::net::Ipv4Addr, String> {
+    let addresses = nix::ifaddrs::getifaddrs()
+        .map_err(|e| format!("reading the addresses of {interface:?}: {e}"))?;
+    let mut seen = false;
+    for address in addresses.filter(|a| a.interface_name == interface) {
+        seen = true;
+        if let Some(ip) = address.address.as_ref().and_then(|a| a.as_sockaddr_in()) {
+            return Ok(ip.ip());
+        }
+    }
+    Err(match seen {
+        true => format!("interface {interface:?} has no IPv4 address"),
+        false => format!("no interface {interface:?} in this network namespace"),
+    })
 }
 
 /// Tells NHRP which prefixes are behind this node (answered in Resolution
@@ -107,5 +219,21 @@ async fn local_prefixes(interface: String, nbma: IpAddr, requests: mpsc::Sender<
             Err(error) => tracing::warn!(%interface, %error, "reading the local prefixes"),
         }
         tokio::time::sleep(LOCAL_PREFIXES_INTERVAL).await;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_source_interface_address_is_read_from_the_host() {
+        assert_eq!(
+            interface_ipv4("lo"),
+            Ok(std::net::Ipv4Addr::LOCALHOST),
+            "every namespace has lo with 127.0.0.1"
+        );
+        let missing = interface_ipv4("no-such-if0").unwrap_err();
+        assert!(missing.contains("no interface"), "{missing}");
     }
 }

@@ -98,6 +98,8 @@ pub struct TunnelParams {
     pub data_plane: Option<String>,
     /// `ttl` of the GRE packets on the underlay; absent: the default (255).
     pub ttl: Option<u8>,
+    /// `tcp-mss`: clamp the MSS of TCP SYNs through the tunnel.
+    pub tcp_mss: Option<u16>,
 }
 
 /// The data plane of the NHRP instances: given by the daemon, so holo-nhrp
@@ -108,6 +110,14 @@ pub trait Tunnel: Send + Sync + std::fmt::Debug {
     fn check(&self, interface: &str, params: &TunnelParams) -> Result<(), Refusal> {
         let _ = (interface, params);
         Ok(())
+    }
+
+    /// The first IPv4 address of underlay interface `interface`, for a
+    /// tunnel configured with `source-interface`.
+    fn interface_address(&self, interface: &str) -> Result<IpAddr, String> {
+        Err(format!(
+            "cannot read the address of {interface:?}: no data plane is set"
+        ))
     }
 
     /// Starts the data plane of the NHRP instance on `interface`: `requests`
@@ -194,6 +204,27 @@ impl Nhrp {
         }
     }
 
+    /// A state snapshot of every running instance, by interface name (for
+    /// state that combines NHRP with the data plane, such as the tunnel's
+    /// peer table).
+    pub async fn states(&self) -> Vec<(String, State)> {
+        let senders: Vec<_> = lock(&self.shared.instances)
+            .iter()
+            .map(|(name, i)| (name.clone(), i.requests.clone()))
+            .collect();
+        let mut states = vec![];
+        for (name, requests) in senders {
+            let (tx, rx) = oneshot::channel();
+            if requests.send(Request::State(tx)).await.is_err() {
+                continue;
+            }
+            if let Ok(state) = rx.await {
+                states.push((name, state));
+            }
+        }
+        states
+    }
+
     fn sender(&self, interface: &str) -> Option<mpsc::Sender<Request>> {
         lock(&self.shared.instances)
             .get(interface)
@@ -248,7 +279,13 @@ impl Provider for NhrpProvider {
         let tunnel = lock(&self.shared.tunnel).clone();
         let mut configs = BTreeMap::new();
         for name in touched {
-            let config = match instance_config(&leaves, &name)? {
+            let address_of = |interface: &str| match &tunnel {
+                Some(tunnel) => tunnel.interface_address(interface),
+                None => Err(format!(
+                    "cannot read the address of {interface:?}: no data plane is set"
+                )),
+            };
+            let config = match instance_config(&leaves, &name, &address_of)? {
                 Some(config) => {
                     let params = tunnel_params(&leaves, &name)?;
                     if let Some(tunnel) = &tunnel {
@@ -466,6 +503,7 @@ fn tunnel_params(
         mtu: parse_leaf(leaves, &format!("{path}/mtu"), "an MTU")?,
         data_plane: leaves.get(&format!("{path}/data-plane")).cloned().flatten(),
         ttl: parse_leaf(leaves, &format!("{path}/ttl"), "a TTL")?,
+        tcp_mss: parse_leaf(leaves, &format!("{path}/tcp-mss"), "an MSS")?,
         path,
     })
 }
@@ -474,6 +512,7 @@ fn tunnel_params(
 fn instance_config(
     leaves: &BTreeMap<String, Option<String>>,
     name: &str,
+    address_of: &dyn Fn(&str) -> Result<IpAddr, String>,
 ) -> Result<Option<InstanceConfig>, Refusal> {
     let base = format!("{INTERFACE}{name}']");
     let nhrp = format!("{base}/dmvpn-nhrp:nhrp");
@@ -483,8 +522,21 @@ fn instance_config(
     let get = |path: &str| leaves.get(path).cloned().flatten();
 
     let source = format!("{base}/dmvpn-tunnel:tunnel/source-address");
-    let nbma: IpAddr = parse_leaf(leaves, &source, "an IP address")?
-        .ok_or_else(|| Refusal::new(Some(&nhrp), "NHRP needs the tunnel source address"))?;
+    let source_interface = format!("{base}/dmvpn-tunnel:tunnel/source-interface");
+    let nbma: IpAddr = match (
+        parse_leaf(leaves, &source, "an IP address")?,
+        get(&source_interface),
+    ) {
+        (Some(address), _) => address,
+        (None, Some(interface)) => address_of(&interface)
+            .map_err(|reason| Refusal::new(Some(&source_interface), reason))?,
+        (None, None) => {
+            return Err(Refusal::new(
+                Some(&nhrp),
+                "NHRP needs the tunnel source (source-address or source-interface)",
+            ));
+        }
+    };
     // RFC 2332, 2: the node's protocol address on the NBMA subnetwork is
     // the tunnel interface's address.
     let address = format!("{base}/ietf-ip:ipv4/address[ip='");
@@ -530,14 +582,22 @@ fn instance_config(
     config.multicast_dynamic =
         parse_leaf(leaves, &leaf("multicast/dynamic"), "a boolean")?.unwrap_or(false);
 
-    for protocol in keys(leaves, &leaf("nhs[protocol-address='"), "']/nbma-address") {
+    for protocol in list_keys(leaves, &leaf("nhs[protocol-address='")) {
         let entry = |field: &str| format!("{nhrp}/nhs[protocol-address='{protocol}']/{field}");
         let address = parse_leaf(leaves, &entry("protocol-address"), "an IP address")?
             .or_else(|| protocol.parse().ok())
             .ok_or_else(|| Refusal::new(Some(&entry("protocol-address")), "not an IP address"))?;
-        let nbma = parse_leaf(leaves, &entry("nbma-address"), "an IP address")?
-            .ok_or_else(|| Refusal::new(Some(&entry("nbma-address")), "missing"))?;
-        let mut nhs = NhsConfig::new(address, nbma);
+        let nbma = parse_leaf(leaves, &entry("nbma-address"), "an IP address")?;
+        let mut nhs = match (nbma, get(&entry("nbma-fqdn"))) {
+            (Some(nbma), _) => NhsConfig::new(address, nbma),
+            (None, Some(fqdn)) => NhsConfig::by_name(address, &fqdn),
+            (None, None) => {
+                return Err(Refusal::new(
+                    Some(&entry("nbma-address")),
+                    "the NHS needs an nbma-address or an nbma-fqdn",
+                ));
+            }
+        };
         nhs.priority = parse_leaf(leaves, &entry("priority"), "a priority")?.unwrap_or(0);
         nhs.cluster = parse_leaf(leaves, &entry("cluster"), "a cluster")?.unwrap_or(0);
         config.nhs.push(nhs);
@@ -599,6 +659,16 @@ fn parse_leaf<T: std::str::FromStr>(
         .map_err(|_| Refusal::new(Some(path), format!("{value:?} is not {what}")))
 }
 
+/// The keys of the list entries `PREFIX<key>']...` that have any leaf set
+/// (the key leaf itself may be absent from the changes).
+fn list_keys(leaves: &BTreeMap<String, Option<String>>, prefix: &str) -> BTreeSet<String> {
+    leaves
+        .range(prefix.to_owned()..)
+        .take_while(|(path, _)| path.starts_with(prefix))
+        .filter_map(|(path, _)| Some(path.strip_prefix(prefix)?.split_once("']")?.0.to_owned()))
+        .collect()
+}
+
 /// The list keys of entries `PREFIX<key>SUFFIX`.
 fn keys(leaves: &BTreeMap<String, Option<String>>, prefix: &str, suffix: &str) -> Vec<String> {
     leaves
@@ -622,20 +692,13 @@ impl StateProvider for NhrpState {
 
     fn state(&self) -> BoxFuture<'_, Result<String, String>> {
         Box::pin(async move {
-            let senders: Vec<_> = lock(&self.shared.instances)
-                .iter()
-                .map(|(name, i)| (name.clone(), i.requests.clone()))
+            let nhrp = Nhrp {
+                shared: self.shared.clone(),
+            };
+            let now = Instant::now();
+            let interfaces: Vec<_> = (nhrp.states().await.iter())
+                .map(|(name, state)| render_state(name, state, now))
                 .collect();
-            let mut interfaces = vec![];
-            for (name, requests) in senders {
-                let (tx, rx) = oneshot::channel();
-                if requests.send(Request::State(tx)).await.is_err() {
-                    continue;
-                }
-                if let Ok(state) = rx.await {
-                    interfaces.push(render_state(&name, &state, Instant::now()));
-                }
-            }
             Ok(match interfaces.is_empty() {
                 true => "{}".to_owned(),
                 false => {
@@ -809,6 +872,31 @@ impl RpcHandler for NhrpRpc {
 mod tests {
     use super::*;
 
+    fn no_interfaces(interface: &str) -> Result<IpAddr, String> {
+        match interface {
+            "eth0" => Ok("192.0.2.7".parse().unwrap()),
+            _ => Err(format!("{interface}: no such interface")),
+        }
+    }
+
+    #[test]
+    fn the_source_interface_gives_the_nbma_address() {
+        let mut leaves = leaves(&[
+            ("dmvpn-tunnel:tunnel/source-interface", "eth0"),
+            ("ietf-ip:ipv4/address[ip='10.0.0.2']/prefix-length", "24"),
+            ("dmvpn-nhrp:nhrp", ""),
+        ]);
+        let config = instance_config(&leaves, "tun0", &no_interfaces)
+            .unwrap()
+            .unwrap();
+        assert_eq!(config.nbma, "192.0.2.7".parse::<IpAddr>().unwrap());
+        let path = "/ietf-interfaces:interfaces/interface[name='tun0']/dmvpn-tunnel:tunnel/source-interface";
+        leaves.insert(path.to_owned(), Some("eth9".to_owned()));
+        let refusal = instance_config(&leaves, "tun0", &no_interfaces).unwrap_err();
+        assert_eq!(refusal.path.as_deref(), Some(path));
+        assert!(refusal.reason.contains("eth9"), "{}", refusal.reason);
+    }
+
     fn leaves(pairs: &[(&str, &str)]) -> BTreeMap<String, Option<String>> {
         let base = "/ietf-interfaces:interfaces/interface[name='tun0']";
         pairs
@@ -842,7 +930,9 @@ mod tests {
                 "192.0.2.1",
             ),
         ]);
-        let config = instance_config(&leaves, "tun0").unwrap().unwrap();
+        let config = instance_config(&leaves, "tun0", &no_interfaces)
+            .unwrap()
+            .unwrap();
         assert_eq!(config.protocol, "10.0.0.2/24".parse().unwrap());
         assert_eq!(config.nbma, "192.0.2.2".parse::<IpAddr>().unwrap());
         assert_eq!(config.holding_time, 600);
@@ -857,12 +947,47 @@ mod tests {
     }
 
     #[test]
+    fn an_nhs_by_name_is_resolved_by_the_instance() {
+        let leaves = leaves(&[
+            ("dmvpn-tunnel:tunnel/source-address", "192.0.2.2"),
+            ("ietf-ip:ipv4/address[ip='10.0.0.2']/prefix-length", "24"),
+            ("dmvpn-nhrp:nhrp", ""),
+            (
+                "dmvpn-nhrp:nhrp/nhs[protocol-address='10.0.0.1']/nbma-fqdn",
+                "hub.example.net",
+            ),
+            (
+                "dmvpn-nhrp:nhrp/nhs[protocol-address='10.0.0.9']/priority",
+                "1",
+            ),
+        ]);
+        let refusal = instance_config(&leaves, "tun0", &no_interfaces).unwrap_err();
+        assert!(
+            refusal
+                .path
+                .unwrap()
+                .ends_with("nhs[protocol-address='10.0.0.9']/nbma-address")
+        );
+        let mut leaves = leaves;
+        leaves.retain(|path, _| !path.contains("10.0.0.9"));
+        let config = instance_config(&leaves, "tun0", &no_interfaces)
+            .unwrap()
+            .unwrap();
+        assert_eq!(config.nhs.len(), 1);
+        assert_eq!(config.nhs[0].fqdn.as_deref(), Some("hub.example.net"));
+        assert_eq!(
+            config.nhs[0].protocol,
+            "10.0.0.1".parse::<IpAddr>().unwrap()
+        );
+    }
+
+    #[test]
     fn no_address_is_refused_naming_the_nhrp_node() {
         let leaves = leaves(&[
             ("dmvpn-tunnel:tunnel/source-address", "192.0.2.2"),
             ("dmvpn-nhrp:nhrp", ""),
         ]);
-        let refusal = instance_config(&leaves, "tun0").unwrap_err();
+        let refusal = instance_config(&leaves, "tun0", &no_interfaces).unwrap_err();
         assert_eq!(
             refusal.path.as_deref(),
             Some("/ietf-interfaces:interfaces/interface[name='tun0']/dmvpn-nhrp:nhrp")
@@ -878,7 +1003,9 @@ mod tests {
             ("dmvpn-tunnel:tunnel/mtu", "1380"),
             ("dmvpn-tunnel:tunnel/data-plane", "kernel"),
             ("dmvpn-tunnel:tunnel/ttl", "64"),
+            ("dmvpn-tunnel:tunnel/tcp-mss", "1360"),
         ]);
+        assert_eq!(tunnel_params(&leaves, "tun0").unwrap().tcp_mss, Some(1360));
         assert_eq!(tunnel_params(&leaves, "tun0").unwrap().ttl, Some(64));
         let params = tunnel_params(&leaves, "tun0").unwrap();
         assert_eq!(params.gre_key, Some(42));
@@ -1043,6 +1170,6 @@ mod tests {
     #[test]
     fn no_nhrp_no_instance() {
         let leaves = leaves(&[("dmvpn-tunnel:tunnel/source-address", "192.0.2.2")]);
-        assert_eq!(instance_config(&leaves, "tun0"), Ok(None));
+        assert_eq!(instance_config(&leaves, "tun0", &no_interfaces), Ok(None));
     }
 }

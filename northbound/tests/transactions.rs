@@ -158,6 +158,14 @@ fn invalid_configs_are_rejected_with_their_path_and_running_stays_byte_identical
             Some("nhs-state"),
         ),
         (
+            "bad leafref",
+            SPOKE.replace(
+                "\"source-address\": \"192.0.2.2\"",
+                "\"source-interface\": \"eth9\"",
+            ),
+            Some("source-interface"),
+        ),
+        (
             "malformed JSON",
             SPOKE.replace("\"network-id\": 1,", "\"network-id\": 1,,"),
             None,
@@ -522,6 +530,36 @@ fn a_waiting_confirmed_commit_survives_a_restart_and_still_rolls_back() {
     clock.advance(Duration::from_secs(11));
     assert_eq!(nb.tick().expect("tick"), Some(4));
     assert_eq!(nb.running_json(), hub);
+}
+
+#[test]
+fn a_tunnel_source_interface_must_be_a_configured_interface() {
+    let dir = TempDir::new("source-interface");
+    let mut nb = Northbound::open(dir.path()).expect("open");
+    let by_interface = SPOKE.replace(
+        "\"source-address\": \"192.0.2.2\"",
+        "\"source-interface\": \"eth0\"",
+    );
+    let error = commit_json(&mut nb, &by_interface, "dangling").expect_err("leafref");
+    assert!(
+        error
+            .path()
+            .unwrap_or_default()
+            .contains("source-interface"),
+        "{error}"
+    );
+    let with_eth0 = by_interface.replace(
+        "\"interface\": [",
+        "\"interface\": [{\"name\": \"eth0\", \"type\": \"iana-if-type:ethernetCsmacd\"},",
+    );
+    assert_eq!(
+        commit_json(&mut nb, &with_eth0, "by interface").expect("commit"),
+        Some(1)
+    );
+    let value = nb
+        .running()
+        .value(&format!("{TUN0}/dmvpn-tunnel:tunnel/source-interface"));
+    assert_eq!(value.as_deref(), Some("eth0"));
 }
 
 #[test]

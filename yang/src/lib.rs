@@ -34,6 +34,11 @@ pub const MODULES: &[Module] = &[
         text: include_str!("../modules/ietf-ip.yang"),
     },
     Module {
+        name: "iana-if-type",
+        revision: "2019-02-08",
+        text: include_str!("../modules/iana-if-type.yang"),
+    },
+    Module {
         name: "dmvpn-tunnel",
         revision: "2026-11-25",
         text: include_str!("../modules/dmvpn-tunnel.yang"),
@@ -47,7 +52,17 @@ pub const MODULES: &[Module] = &[
 
 /// The modules the daemon implements (their data nodes are valid in a
 /// datastore), in load order.
-pub const IMPLEMENTED: &[&str] = &["ietf-interfaces", "ietf-ip", "dmvpn-tunnel", "dmvpn-nhrp"];
+///
+/// `iana-if-type` gives the underlay interfaces a type
+/// (`iana-if-type:ethernetCsmacd`, ...), so that they can be listed in
+/// ietf-interfaces and referenced as a tunnel's `source-interface`.
+pub const IMPLEMENTED: &[&str] = &[
+    "ietf-interfaces",
+    "ietf-ip",
+    "iana-if-type",
+    "dmvpn-tunnel",
+    "dmvpn-nhrp",
+];
 
 /// The text of an embedded module, for GetSchema.
 pub fn module_text(name: &str, revision: Option<&str>) -> Option<&'static str> {

@@ -1,0 +1,386 @@
+//! The tunnel's peer table and data-plane counters as `dmvpn-tunnel`
+//! state: what operators know from Cisco's `show dmvpn`, one row per peer
+//! NBMA address, joined from the NHRP instance (who the peer is, since
+//! when, until when) and the data plane (packets and bytes exchanged,
+//! drops).
+//!
+//! ```text
+//!   Get STATE --> TunnelState: Nhrp::states()      (cache, NHS status)
+//!                              Planes::snapshot()  (counters per NBMA)
+//!                 --> peer_table() --> /interfaces/interface/tunnel/{peer,statistics}
+//! ```
+//!
+//! The join lives in the daemon because it is the one place that knows
+//! both: holo-nhrp knows no data plane and holo-dmvpn no NHRP cache.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::net::IpAddr;
+use std::time::Instant;
+
+use holo_dmvpn::dataplane::{Snapshot, Traffic};
+use holo_nhrp::cache::EntryType;
+use holo_nhrp::driver::State;
+use holo_nhrp::nhc::NhsStatus;
+use holo_nhrp::northbound::Nhrp;
+use northbound::grpc::{BoxFuture, StateProvider};
+use serde_json::{Value, json};
+
+use crate::tunnel::Planes;
+
+/// The state provider of `dmvpn-tunnel`'s `peer` list and `statistics`.
+#[derive(Debug)]
+pub struct TunnelState {
+    pub nhrp: Nhrp,
+    pub planes: Planes,
+}
+
+impl StateProvider for TunnelState {
+    fn name(&self) -> &str {
+        "tunnel"
+    }
+
+    fn state(&self) -> BoxFuture<'_, Result<String, String>> {
+        Box::pin(async move {
+            let mut interfaces = vec![];
+            for (name, state) in self.nhrp.states().await {
+                let snapshot = self.planes.snapshot(&name).await;
+                let now = Instant::now();
+                let peers = peer_table(&state, snapshot.as_ref(), now);
+                let mut tunnel = json!({
+                    "peer": peers.iter().map(Peer::to_json).collect::<Vec<_>>(),
+                });
+                if let Some(snapshot) = &snapshot {
+                    let mut statistics = traffic_json(&snapshot.counters.tunnel);
+                    statistics["oversize-out"] =
+                        json!(snapshot.counters.tunnel.oversize_out.to_string());
+                    tunnel["statistics"] = statistics;
+                }
+                interfaces.push(json!({"name": name, "dmvpn-tunnel:tunnel": tunnel}));
+            }
+            Ok(match interfaces.is_empty() {
+                true => "{}".to_owned(),
+                false => {
+                    json!({"ietf-interfaces:interfaces": {"interface": interfaces}}).to_string()
+                }
+            })
+        })
+    }
+}
+
+/// The state of a peer (dmvpn-tunnel `peer/state`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
+pub enum PeerState {
+    Up,
+    Nhrp,
+    Down,
+}
+
+/// One row of the peer table.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Peer {
+    pub nbma: Option<IpAddr>,
+    pub tunnel: Option<IpAddr>,
+    pub claimed_nbma: Option<IpAddr>,
+    pub state: Option<PeerState>,
+    /// Since the oldest of its bindings was learnt.
+    pub up_secs: Option<u64>,
+    /// Until the last of its bindings expires.
+    pub expires_secs: Option<u64>,
+    /// `dynamic`, `static`, `nhs`, `shortcut`, `nat`, in that order.
+    pub attributes: BTreeSet<&'static str>,
+    pub entries: u32,
+    pub traffic: Option<Traffic>,
+}
+
+/// The YANG bits of `attributes`, in the module's order.
+const ATTRIBUTES: [&str; 5] = ["dynamic", "static", "nhs", "shortcut", "nat"];
+
+impl Peer {
+    fn to_json(&self) -> Value {
+        let mut node = json!({});
+        if let Some(nbma) = self.nbma {
+            node["nbma-address"] = json!(nbma);
+        }
+        if let Some(tunnel) = self.tunnel {
+            node["tunnel-address"] = json!(tunnel);
+        }
+        if let Some(claimed) = self.claimed_nbma {
+            node["claimed-nbma-address"] = json!(claimed);
+        }
+        if let Some(state) = self.state {
+            node["state"] = json!(match state {
+                PeerState::Up => "up",
+                PeerState::Nhrp => "nhrp",
+                PeerState::Down => "down",
+            });
+        }
+        if let Some(up) = self.up_secs {
+            node["up-time"] = json!(u32::try_from(up).unwrap_or(u32::MAX));
+        }
+        if let Some(expires) = self.expires_secs {
+            node["expires-in"] = json!(u32::try_from(expires).unwrap_or(u32::MAX));
+        }
+        let bits: Vec<&str> = ATTRIBUTES
+            .into_iter()
+            .filter(|bit| self.attributes.contains(bit))
+            .collect();
+        if !bits.is_empty() {
+            node["attributes"] = json!(bits.join(" "));
+        }
+        node["entries"] = json!(self.entries);
+        if let Some(traffic) = &self.traffic {
+            node["counters"] = traffic_json(traffic);
+        }
+        node
+    }
+}
+
+/// `traffic-counters` of dmvpn-tunnel (64-bit counters as strings, RFC 7951).
+fn traffic_json(t: &Traffic) -> Value {
+    let drops: Vec<Value> = t
+        .drops
+        .iter()
+        .map(|(reason, count)| {
+            let reason = serde_json::to_value(reason)
+                .ok()
+                .and_then(|v| v.as_str().map(|s| s.replace('_', "-")))
+                .unwrap_or_else(|| format!("{reason:?}"));
+            json!({"reason": reason, "count": count.to_string()})
+        })
+        .collect();
+    let mut node = json!({
+        "packets-in": t.packets_in.to_string(),
+        "bytes-in": t.bytes_in.to_string(),
+        "packets-out": t.packets_out.to_string(),
+        "bytes-out": t.bytes_out.to_string(),
+        "nhrp-packets-in": t.nhrp_packets_in.to_string(),
+        "nhrp-packets-out": t.nhrp_packets_out.to_string(),
+    });
+    if !drops.is_empty() {
+        node["drop"] = json!(drops);
+    }
+    node
+}
+
+/// The peer table of one tunnel: every NBMA address the NHRP cache binds a
+/// tunnel address to (static, registered, NHS, shortcut), every configured
+/// NHS with its registration status, and every NBMA address the data plane
+/// exchanged packets with (an unknown one shows as `down` without a tunnel
+/// address: a misconfigured or hostile sender is visible, not hidden).
+pub fn peer_table(state: &State, snapshot: Option<&Snapshot>, now: Instant) -> Vec<Peer> {
+    let mut peers: BTreeMap<IpAddr, Peer> = BTreeMap::new();
+    // Per NBMA address: when its last binding expires (`None`: never).
+    let mut latest: BTreeMap<IpAddr, Option<u64>> = BTreeMap::new();
+    for entry in &state.cache {
+        let attribute = match entry.ty {
+            EntryType::Static => "static",
+            EntryType::Dynamic => "dynamic",
+            EntryType::Nhs => "nhs",
+            EntryType::Shortcut => "shortcut",
+            // Our own answers, failures and pending resolutions are no peer.
+            EntryType::Local | EntryType::Negative | EntryType::Incomplete => continue,
+        };
+        let Some(nbma) = entry.nbma else { continue };
+        let peer = peers.entry(nbma).or_default();
+        peer.nbma = Some(nbma);
+        // The host entry names the peer; a prefix entry only points at it.
+        let host = entry.prefix.ip() == entry.next_hop;
+        if peer.tunnel.is_none() || host {
+            peer.tunnel = Some(entry.next_hop);
+        }
+        if entry.claimed_nbma.is_some() {
+            peer.claimed_nbma = entry.claimed_nbma;
+            peer.attributes.insert("nat");
+        }
+        peer.attributes.insert(attribute);
+        peer.entries += 1;
+        peer.state = Some(PeerState::Up);
+        let up = now.saturating_duration_since(entry.created).as_secs();
+        peer.up_secs = Some(peer.up_secs.map_or(up, |known| known.max(up)));
+        let expires = entry
+            .expires
+            .map(|at| at.saturating_duration_since(now).as_secs());
+        latest
+            .entry(nbma)
+            .and_modify(|known| {
+                // An entry that never expires keeps the peer for good.
+                *known = known.zip(expires).map(|(a, b)| a.max(b));
+            })
+            .or_insert(expires);
+    }
+    for (nbma, expires) in latest {
+        if let Some(peer) = peers.get_mut(&nbma) {
+            peer.expires_secs = expires;
+        }
+    }
+    for nhs in &state.nhs {
+        if nhs.nbma.is_unspecified() {
+            // Known by name only, not resolved yet: no address to key on.
+            continue;
+        }
+        let peer = peers.entry(nhs.nbma).or_default();
+        peer.nbma = Some(nhs.nbma);
+        peer.tunnel = Some(nhs.protocol);
+        peer.attributes.insert("nhs");
+        peer.state = Some(match nhs.status {
+            NhsStatus::Up => PeerState::Up,
+            NhsStatus::Connecting => PeerState::Nhrp,
+            NhsStatus::Down => PeerState::Down,
+        });
+        if nhs.status != NhsStatus::Up {
+            peer.up_secs = None;
+        }
+    }
+    if let Some(snapshot) = snapshot {
+        for (nbma, traffic) in &snapshot.counters.peers {
+            let peer = peers.entry(*nbma).or_default();
+            peer.nbma = Some(*nbma);
+            peer.state.get_or_insert(PeerState::Down);
+            peer.traffic = Some(traffic.clone());
+        }
+    }
+    peers.into_values().collect()
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+
+    use std::time::Duration;
+
+    use holo_dmvpn::dataplane::{Counters, DropReason};
+    use holo_nhrp::cache::Entry;
+    use holo_nhrp::counters::Counters as NhrpCounters;
+    use holo_nhrp::driver::NhsView;
+
+    use super::*;
+
+    fn ip(s: &str) -> IpAddr {
+        s.parse().unwrap()
+    }
+
+    fn entry(prefix: &str, ty: EntryType, next_hop: &str, nbma: &str, age: u64) -> Entry {
+        let now = Instant::now();
+        let mut e = Entry::new(
+            prefix.parse().unwrap(),
+            ty,
+            ip(next_hop),
+            now - Duration::from_secs(age),
+        );
+        e.nbma = Some(ip(nbma));
+        e.expires = Some(now + Duration::from_secs(100));
+        e
+    }
+
+    #[test]
+    fn one_row_per_nbma_address_with_nhs_status_and_counters() {
+        let now = Instant::now();
+        let mut nat = entry(
+            "10.0.0.12/32",
+            EntryType::Dynamic,
+            "10.0.0.12",
+            "198.51.100.9",
+            30,
+        );
+        nat.claimed_nbma = Some(ip("10.1.0.12"));
+        let state = State {
+            cache: vec![
+                entry(
+                    "10.0.0.11/32",
+                    EntryType::Dynamic,
+                    "10.0.0.11",
+                    "192.0.2.11",
+                    60,
+                ),
+                entry(
+                    "172.16.1.0/24",
+                    EntryType::Shortcut,
+                    "10.0.0.11",
+                    "192.0.2.11",
+                    5,
+                ),
+                nat,
+                entry("10.0.0.1/32", EntryType::Nhs, "10.0.0.1", "192.0.2.1", 90),
+                entry(
+                    "172.16.9.0/24",
+                    EntryType::Negative,
+                    "10.0.0.9",
+                    "192.0.2.9",
+                    1,
+                ),
+            ],
+            nhs: vec![NhsView {
+                protocol: ip("10.0.0.1"),
+                nbma: ip("192.0.2.1"),
+                priority: 0,
+                status: NhsStatus::Down,
+                registrations_sent: 7,
+                replies_received: 1,
+            }],
+            counters: NhrpCounters::default(),
+        };
+        let mut counters = Counters::default();
+        counters.data_in(ip("192.0.2.11"), 100);
+        counters.drop(Some(ip("203.0.113.66")), DropReason::WrongKey);
+        let snapshot = Snapshot {
+            counters,
+            bindings: BTreeMap::new(),
+            kernel_routes: BTreeMap::new(),
+            nhrp_routes: BTreeMap::new(),
+            multicast: BTreeSet::new(),
+        };
+        let table = peer_table(&state, Some(&snapshot), now);
+        let nbmas: Vec<_> = table.iter().map(|p| p.nbma.unwrap().to_string()).collect();
+        assert_eq!(
+            nbmas,
+            ["192.0.2.1", "192.0.2.11", "198.51.100.9", "203.0.113.66"]
+        );
+
+        let hub = &table[0];
+        assert_eq!(hub.state, Some(PeerState::Down), "the NHS status wins");
+        assert_eq!(hub.up_secs, None);
+        assert!(hub.attributes.contains("nhs"));
+
+        let s1 = &table[1];
+        assert_eq!(s1.tunnel, Some(ip("10.0.0.11")));
+        assert_eq!(s1.entries, 2);
+        assert_eq!(s1.state, Some(PeerState::Up));
+        assert!((59..62).contains(&s1.up_secs.unwrap()), "{:?}", s1.up_secs);
+        assert_eq!(
+            s1.attributes,
+            BTreeSet::from(["dynamic", "shortcut"]),
+            "the negative entry is no peer"
+        );
+        assert_eq!(s1.traffic.as_ref().unwrap().bytes_in, 100);
+
+        let natted = &table[2];
+        assert_eq!(natted.claimed_nbma, Some(ip("10.1.0.12")));
+        assert!(natted.attributes.contains("nat"));
+        assert_eq!(natted.traffic, None);
+
+        let stranger = &table[3];
+        assert_eq!(stranger.tunnel, None);
+        assert_eq!(stranger.state, Some(PeerState::Down));
+        let json = stranger.to_json();
+        assert_eq!(json["counters"]["drop"][0]["reason"], "wrong-key");
+        assert_eq!(json["counters"]["drop"][0]["count"], "1");
+        assert_eq!(table[1].to_json()["attributes"], "dynamic shortcut");
+    }
+
+    #[test]
+    fn an_nhs_known_by_name_only_is_not_listed_until_resolved() {
+        let state = State {
+            cache: vec![],
+            nhs: vec![NhsView {
+                protocol: ip("10.0.0.1"),
+                nbma: ip("0.0.0.0"),
+                priority: 0,
+                status: NhsStatus::Connecting,
+                registrations_sent: 0,
+                replies_received: 0,
+            }],
+            counters: NhrpCounters::default(),
+        };
+        assert!(peer_table(&state, None, Instant::now()).is_empty());
+    }
+}
