@@ -1,8 +1,11 @@
 //! Network namespace helpers of the end to end tests (e2e.rs,
-//! e2e_scenarios.rs): a hub and two spokes, each the real dmvpnd binary in
-//! its own namespace (`ip netns exec`), on an underlay bridge in a fourth
-//! namespace. Daemons and namespaces are removed on drop, also when a test
-//! fails. Needs root.
+//! e2e_scenarios.rs, e2e_three.rs, e2e_faults.rs): a hub and two or more
+//! spokes, each the real dmvpnd binary in its own namespace (`ip netns
+//! exec`), on an underlay bridge in one more namespace. Daemons and
+//! namespaces are removed on drop, also when a test fails. Needs root.
+//!
+//! Addressing of spoke `n` (1, 2, 3, ...): NBMA 192.0.2.(10+n), tunnel
+//! 10.0.0.(10+n), LAN 172.16.n.1/24; the hub is 192.0.2.1 / 10.0.0.1.
 // Test helpers outside #[test] functions: a panic is the failure report.
 #![allow(clippy::unwrap_used)]
 
@@ -105,17 +108,52 @@ impl Drop for Topology {
 /// Hub and two spokes on an underlay bridge, with LANs behind the spokes:
 /// the namespaces hub, s1, s2 (in that order), named `<prefix>-<role>`.
 pub fn topology(prefix: String) -> (Topology, Vec<String>) {
+    topology_with(prefix, 2)
+}
+
+/// Hub and `spokes` spokes on an underlay bridge, with LANs behind the
+/// spokes: the namespaces hub, s1, s2, ... (in that order).
+pub fn topology_with(prefix: String, spokes: u8) -> (Topology, Vec<String>) {
     let mut topo = Topology::new(prefix);
     let ul = topo.add("ul");
     ip_in(&ul, "link add br0 type bridge");
     ip_in(&ul, "link set br0 up");
-    let mut namespaces = vec![];
-    for (role, nbma, lan) in [
-        ("hub", "192.0.2.1", None),
-        ("s1", "192.0.2.11", Some("172.16.1.1/24")),
-        ("s2", "192.0.2.12", Some("172.16.2.1/24")),
-    ] {
-        let ns = topo.add(role);
+    let mut namespaces = vec![topo.attach("hub", "192.0.2.1", None)];
+    for n in 1..=spokes {
+        let lan = format!("{}/24", spoke_lan(n));
+        namespaces.push(topo.attach(&format!("s{n}"), &spoke_nbma(n), Some(&lan)));
+    }
+    (topo, namespaces)
+}
+
+/// Spoke `n`'s NBMA (underlay) address.
+pub fn spoke_nbma(n: u8) -> String {
+    format!("192.0.2.{}", 10 + u16::from(n))
+}
+
+/// Spoke `n`'s tunnel address.
+pub fn spoke_tunnel(n: u8) -> String {
+    format!("10.0.0.{}", 10 + u16::from(n))
+}
+
+/// The address of spoke `n` on its LAN (a /24).
+pub fn spoke_lan(n: u8) -> String {
+    format!("172.16.{n}.1")
+}
+
+/// Spoke `n`'s LAN prefix.
+pub fn spoke_net(n: u8) -> String {
+    format!("172.16.{n}.0/24")
+}
+
+impl Topology {
+    /// A namespace `<prefix>-<role>` on the underlay bridge (the topology's
+    /// first namespace, `ul`) with `nbma` on its eth0, and a LAN when given;
+    /// forwarding on, ICMP redirects and reverse path filtering off (the
+    /// tunnel is multipoint: traffic may leave where it came in).
+    pub fn attach(&mut self, role: &str, nbma: &str, lan: Option<&str>) -> String {
+        let ul = format!("{}-ul", self.prefix);
+        let ns = self.add(role);
         ip_in(
             &ul,
             &format!("link add {role} type veth peer name eth0 netns {ns}"),
@@ -141,9 +179,8 @@ pub fn topology(prefix: String) -> (Topology, Vec<String>) {
                 "net.ipv4.conf.default.rp_filter=0",
             ],
         );
-        namespaces.push(ns);
+        ns
     }
-    (topo, namespaces)
 }
 
 /// dmvpnd in a namespace: SIGTERM (then SIGKILL) on drop.
@@ -229,6 +266,49 @@ impl Node {
         let _ = child.kill();
         let _ = child.wait();
         None
+    }
+}
+
+impl Node {
+    /// SIGKILL, as a crash or a power cut: no goodbye, no clean-up by the
+    /// daemon (the kernel removes its TUN device with the last descriptor).
+    pub fn kill(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+
+    /// A gRPC client of this daemon; panics with its log if it does not
+    /// answer.
+    pub async fn client(&mut self) -> Client {
+        let start = Instant::now();
+        loop {
+            if let Some(child) = &mut self.child
+                && let Ok(Some(status)) = child.try_wait()
+            {
+                panic!(
+                    "dmvpnd in {} exited: {status}\n{}",
+                    self.ns,
+                    self.site.log()
+                );
+            }
+            if let Ok(mut client) = northbound::grpc::connect_unix(&self.socket()).await
+                && client
+                    .capabilities(api::CapabilitiesRequest {})
+                    .await
+                    .is_ok()
+            {
+                return client;
+            }
+            assert!(
+                start.elapsed() < Duration::from_secs(20),
+                "no gRPC answer from dmvpnd in {}:\n{}",
+                self.ns,
+                self.site.log()
+            );
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
     }
 }
 
@@ -418,4 +498,291 @@ pub fn ping_ttls(ns: &str, from: &str, to: &str, count: u16, echo: Echo) -> Vec<
     })
     .join()
     .expect("ping thread")
+}
+
+/// A DMVPN cloud: the hub and spokes s1..sN, each a dmvpnd in its own
+/// namespace. Fields drop in order: the daemons stop before their
+/// namespaces go.
+#[derive(Debug)]
+pub struct Cloud {
+    pub hub: Node,
+    /// `spokes[0]` is s1.
+    pub spokes: Vec<Node>,
+    pub topo: Topology,
+    /// The namespaces: hub, s1, s2, ...
+    pub ns: Vec<String>,
+}
+
+impl Cloud {
+    /// Starts a hub with `hub` and `spokes` spokes, spoke `n` with
+    /// `spoke(n)`, in namespaces `<prefix>-<role>`; the sites (temp dirs)
+    /// are named `<name>-<role>`.
+    pub fn start(
+        prefix: String,
+        name: &str,
+        hub: &Value,
+        spokes: u8,
+        spoke: impl Fn(u8) -> Value,
+    ) -> Cloud {
+        let (topo, ns) = topology_with(prefix, spokes);
+        let hub = Node::start(&ns[0], &format!("{name}-hub"), hub);
+        let spokes = (1..=spokes)
+            .map(|n| Node::start(&ns[usize::from(n)], &format!("{name}-s{n}"), &spoke(n)))
+            .collect();
+        Cloud {
+            hub,
+            spokes,
+            topo,
+            ns,
+        }
+    }
+
+    /// Spoke `n` (1-based, as its name).
+    pub fn spoke(&mut self, n: u8) -> &mut Node {
+        &mut self.spokes[usize::from(n) - 1]
+    }
+
+    /// The routes a routing protocol would install for Phase 3: the hub
+    /// knows each spoke's LAN, the spokes only a summary via the hub.
+    pub fn phase3_routes(&mut self) {
+        self.hub.wait_tunnel();
+        for n in 1..=self.spoke_count() {
+            let (net, via) = (spoke_net(n), spoke_tunnel(n));
+            ip_in(
+                &self.hub.ns,
+                &format!("route add {net} via {via} dev {TUNNEL}"),
+            );
+        }
+        for spoke in &mut self.spokes {
+            spoke.wait_tunnel();
+            ip_in(&spoke.ns, "route add 172.16.0.0/16 via 10.0.0.1 dev dmvpn0");
+        }
+    }
+
+    /// The routes of Phase 2: the hub knows each spoke's LAN and every
+    /// spoke reaches every other spoke's LAN via that spoke's tunnel
+    /// address, as a routing protocol that keeps the next hop (EIGRP `no
+    /// next-hop-self`, iBGP) would install them.
+    pub fn phase2_routes(&mut self) {
+        self.hub.wait_tunnel();
+        let count = self.spoke_count();
+        for n in 1..=count {
+            let (net, via) = (spoke_net(n), spoke_tunnel(n));
+            ip_in(
+                &self.hub.ns,
+                &format!("route add {net} via {via} dev {TUNNEL}"),
+            );
+        }
+        for (i, spoke) in self.spokes.iter_mut().enumerate() {
+            spoke.wait_tunnel();
+            for m in (1..=count).filter(|m| usize::from(*m) != i + 1) {
+                let (net, via) = (spoke_net(m), spoke_tunnel(m));
+                ip_in(
+                    &spoke.ns,
+                    &format!("route add {net} via {via} dev {TUNNEL}"),
+                );
+            }
+        }
+    }
+
+    pub fn spoke_count(&self) -> u8 {
+        u8::try_from(self.spokes.len()).unwrap()
+    }
+
+    /// Waits until the hub holds every spoke (but those in `except`) as a
+    /// dynamic entry and each of them sees its NHS up; panics with the
+    /// state and logs otherwise.
+    pub async fn wait_registered(&mut self, limit: Duration, except: &[u8]) {
+        let peers: Vec<String> = (1..=self.spoke_count())
+            .filter(|n| !except.contains(n))
+            .map(spoke_tunnel)
+            .collect();
+        let peers: Vec<&str> = peers.iter().map(String::as_str).collect();
+        let mut hub = self.hub.client().await;
+        if let Err(state) = wait_state(&mut hub, limit, registered(&peers)).await {
+            panic!(
+                "spokes {peers:?} not registered: {state:#}\nhub log:\n{}",
+                self.hub.site.log()
+            );
+        }
+        for n in (1..=self.spoke_count()).filter(|n| !except.contains(n)) {
+            let spoke = self.spoke(n);
+            let mut client = spoke.client().await;
+            let up = |s: &Value| nhs_status(s, "10.0.0.1").as_deref() == Some("up");
+            if let Err(state) = wait_state(&mut client, limit, up).await {
+                panic!(
+                    "s{n} does not see its NHS up: {state:#}\n{}",
+                    spoke.site.log()
+                );
+            }
+        }
+    }
+}
+
+/// A state counter: the YANG JSON encoding writes uint64 as a string.
+pub fn number(v: &Value) -> u64 {
+    match v {
+        Value::String(s) => s.parse().unwrap_or(0),
+        n => n.as_u64().unwrap_or(0),
+    }
+}
+
+fn nhrp_states(state: &Value) -> impl Iterator<Item = &Value> {
+    state["ietf-interfaces:interfaces"]["interface"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .map(|i| &i["dmvpn-nhrp:nhrp"])
+}
+
+/// The cache entries of the state as the YANG state gives them.
+pub fn cache_entries(state: &Value) -> Vec<Value> {
+    nhrp_states(state)
+        .flat_map(|n| n["cache-entry"].as_array().cloned().unwrap_or_default())
+        .collect()
+}
+
+/// The entries of `ty` whose next hop is `next_hop`.
+pub fn entries_via(state: &Value, ty: &str, next_hop: &str) -> Vec<Value> {
+    cache_entries(state)
+        .into_iter()
+        .filter(|e| e["type"] == ty && e["next-hop"] == next_hop)
+        .collect()
+}
+
+/// The status (`up`, `down`, `connecting`) of the NHS at `protocol`.
+pub fn nhs_status(state: &Value, protocol: &str) -> Option<String> {
+    nhrp_states(state)
+        .flat_map(|n| n["nhs-state"].as_array().cloned().unwrap_or_default())
+        .find(|n| n["protocol-address"] == protocol)
+        .and_then(|n| n["status"].as_str().map(str::to_owned))
+}
+
+/// The NHRP error counter for `reason`, summed over the interfaces.
+pub fn error_count(state: &Value, reason: &str) -> u64 {
+    nhrp_states(state)
+        .flat_map(|n| {
+            n["counters"]["error"]
+                .as_array()
+                .cloned()
+                .unwrap_or_default()
+        })
+        .filter(|e| e["reason"] == reason)
+        .map(|e| number(&e["count"]))
+        .sum()
+}
+
+/// NHRP packets of `ty` (`registration-request`, ...) counted in
+/// `direction` (`sent` or `received`).
+pub fn message_count(state: &Value, ty: &str, direction: &str) -> u64 {
+    nhrp_states(state)
+        .flat_map(|n| {
+            n["counters"]["message"]
+                .as_array()
+                .cloned()
+                .unwrap_or_default()
+        })
+        .filter(|m| m["type"] == ty)
+        .map(|m| number(&m[direction]))
+        .sum()
+}
+
+/// NHRP packets received from the peer at `nbma` (decoded and
+/// authenticated); `None` when the peer is not counted at all.
+pub fn peer_received(state: &Value, nbma: &str) -> Option<u64> {
+    nhrp_states(state)
+        .flat_map(|n| {
+            n["counters"]["peer"]
+                .as_array()
+                .cloned()
+                .unwrap_or_default()
+        })
+        .find(|p| p["nbma-address"] == nbma)
+        .map(|p| number(&p["received"]))
+}
+
+/// The kernel's packet counters (received, sent) of the tunnel device in
+/// `ns`: every data packet dmvpnd hands to the kernel or takes from it
+/// crosses them (NHRP does not: it stays in the daemon), so on the hub they
+/// stand still once spokes talk directly.
+pub fn tunnel_packets(ns: &str) -> (u64, u64) {
+    let out = run("ip", &["-n", ns, "-s", "-j", "link", "show", TUNNEL]);
+    let link: Value = serde_json::from_str(&out).unwrap();
+    let stats = &link[0]["stats64"];
+    (
+        number(&stats["rx"]["packets"]),
+        number(&stats["tx"]["packets"]),
+    )
+}
+
+/// `ip route show proto 205` in `ns`: the routes dmvpnd installed.
+pub fn dmvpn_routes(ns: &str) -> String {
+    let proto = holo_dmvpn::dataplane::kernel_routes::RTPROT_DMVPN.to_string();
+    run("ip", &["-n", ns, "route", "show", "proto", &proto])
+}
+
+/// Polls `cond` every 50 ms for at most `limit`; false on timeout.
+pub fn poll(limit: Duration, mut cond: impl FnMut() -> bool) -> bool {
+    let start = Instant::now();
+    loop {
+        if cond() {
+            return true;
+        }
+        if start.elapsed() > limit {
+            return false;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+/// Calls a YANG RPC (`{"dmvpn-nhrp:purge": {...}}`) over gRPC, as dmvpn-cli
+/// does.
+pub async fn execute(client: &mut Client, input: &Value) {
+    client
+        .execute(api::ExecuteRequest {
+            data: Some(api::DataTree {
+                encoding: api::Encoding::Json as i32,
+                data: input.to_string(),
+            }),
+        })
+        .await
+        .unwrap_or_else(|e| panic!("{input}: {e}"));
+}
+
+/// The dmvpn-tunnel peer table row of the peer at `nbma`.
+pub fn tunnel_peer(state: &Value, nbma: &str) -> Option<Value> {
+    state["ietf-interfaces:interfaces"]["interface"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .flat_map(|i| {
+            i["dmvpn-tunnel:tunnel"]["peer"]
+                .as_array()
+                .cloned()
+                .unwrap_or_default()
+        })
+        .find(|p| p["nbma-address"] == nbma)
+}
+
+/// Data-plane drops for `reason` (`wrong-key`, ...): of the whole tunnel,
+/// or of the peer at `nbma` when given.
+pub fn dataplane_drops(state: &Value, nbma: Option<&str>, reason: &str) -> u64 {
+    let drops = |counters: &Value| -> u64 {
+        counters["drop"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter(|d| d["reason"] == reason)
+            .map(|d| number(&d["count"]))
+            .sum()
+    };
+    match nbma {
+        Some(nbma) => tunnel_peer(state, nbma).map_or(0, |p| drops(&p["counters"])),
+        None => state["ietf-interfaces:interfaces"]["interface"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .map(|i| drops(&i["dmvpn-tunnel:tunnel"]["statistics"]))
+            .sum(),
+    }
 }
