@@ -13,6 +13,7 @@ APT_PACKAGES=(
     libpcre2-dev    # libyang's regular expressions (YANG patterns)
     iputils-ping    # `ping` LAN to LAN in scripts/demo.sh
     iperf3          # TCP throughput in scripts/bench.sh (tunnel vs bare veth)
+    iptables        # MASQUERADE in a NAT namespace: a spoke behind NAT (dmvpnd/tests/e2e_nat.rs)
 )
 
 did=()

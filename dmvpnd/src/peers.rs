@@ -18,7 +18,7 @@ use std::net::IpAddr;
 use std::time::Instant;
 
 use holo_dmvpn::dataplane::{Snapshot, Traffic};
-use holo_nhrp::cache::EntryType;
+use holo_nhrp::cache::{EntryType, NatPath};
 use holo_nhrp::driver::State;
 use holo_nhrp::nhc::NhsStatus;
 use holo_nhrp::northbound::Nhrp;
@@ -194,7 +194,13 @@ pub fn peer_table(state: &State, snapshot: Option<&Snapshot>, now: Instant) -> V
         }
         peer.attributes.insert(attribute);
         peer.entries += 1;
-        peer.state = Some(PeerState::Up);
+        // A NATed binding whose direct path is not proven installs
+        // nothing yet: the peer is still being resolved.
+        let state = match entry.nat_path {
+            NatPath::Pending => PeerState::Nhrp,
+            NatPath::NotNated | NatPath::Verified => PeerState::Up,
+        };
+        peer.state = Some(peer.state.map_or(state, |known| known.min(state)));
         let up = now.saturating_duration_since(entry.created).as_secs();
         peer.up_secs = Some(peer.up_secs.map_or(up, |known| known.max(up)));
         let expires = entry
@@ -283,6 +289,7 @@ mod tests {
             30,
         );
         nat.claimed_nbma = Some(ip("10.1.0.12"));
+        nat.nat_path = NatPath::Pending;
         let state = State {
             cache: vec![
                 entry(
@@ -356,6 +363,11 @@ mod tests {
         let natted = &table[2];
         assert_eq!(natted.claimed_nbma, Some(ip("10.1.0.12")));
         assert!(natted.attributes.contains("nat"));
+        assert_eq!(
+            natted.state,
+            Some(PeerState::Nhrp),
+            "direct path not proven yet"
+        );
         assert_eq!(natted.traffic, None);
 
         let stranger = &table[3];

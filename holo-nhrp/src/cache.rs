@@ -30,6 +30,35 @@ pub enum EntryType {
     Incomplete,
 }
 
+/// Whether the data plane may send straight to a shortcut's peer (issue 6).
+///
+/// A peer behind a masquerading NAT is only reachable at the address its
+/// NAT shows while that NAT holds a mapping towards us, which exists only
+/// once the peer has sent to us. Using the shortcut before that black-holes
+/// the traffic (the NAT answers ICMP unreachable, which NHRP never sees), so
+/// such a shortcut waits for proof and the traffic stays on the NHS path.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum NatPath {
+    /// The peer is where it claims to be (no NAT seen): used at once.
+    #[default]
+    NotNated,
+    /// The peer is behind NAT and nothing has come straight from the
+    /// address its NAT shows yet: installs nothing, traffic stays on the
+    /// NHS path while a direct probe runs.
+    Pending,
+    /// The peer is behind NAT and an NHRP packet came straight from the
+    /// address its NAT shows (its answer to our probe, its own Resolution
+    /// Reply, or any packet it sent us): installed.
+    Verified,
+}
+
+impl NatPath {
+    fn is_not_nated(&self) -> bool {
+        *self == NatPath::NotNated
+    }
+}
+
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
 pub struct Entry {
     pub prefix: IpNetwork,
@@ -41,6 +70,11 @@ pub struct Entry {
     pub nbma: Option<IpAddr>,
     /// The NBMA address the peer claimed, when it differs from `nbma` (NAT).
     pub claimed_nbma: Option<IpAddr>,
+    /// For a shortcut towards a peer behind NAT: whether its direct path
+    /// was shown to work (only then is it installed). Left out of the
+    /// serialized form when not behind NAT, the common case.
+    #[serde(skip_serializing_if = "NatPath::is_not_nated")]
+    pub nat_path: NatPath,
     pub unique: bool,
     pub used: bool,
     pub authoritative: bool,
@@ -58,6 +92,7 @@ impl Entry {
             next_hop,
             nbma: None,
             claimed_nbma: None,
+            nat_path: NatPath::NotNated,
             unique: false,
             used: false,
             authoritative: false,
@@ -66,9 +101,12 @@ impl Entry {
         }
     }
 
-    /// Whether the data plane has a usable binding from this entry.
+    /// Whether the data plane has a usable binding from this entry: not for
+    /// placeholders, nor for a NATed shortcut whose path is not proven yet.
     fn installs_binding(&self) -> bool {
-        self.nbma.is_some() && !matches!(self.ty, EntryType::Negative | EntryType::Incomplete)
+        self.nbma.is_some()
+            && !matches!(self.ty, EntryType::Negative | EntryType::Incomplete)
+            && self.nat_path != NatPath::Pending
     }
 
     fn is_host(&self) -> bool {
@@ -268,6 +306,48 @@ mod tests {
             }]
         );
         assert_eq!(cache.len(), 1);
+    }
+
+    #[test]
+    fn a_nated_shortcut_installs_only_once_verified() {
+        let now = Instant::now();
+        let mut cache = Cache::default();
+        let mut out = vec![];
+        let mut e = Entry::new(
+            host(ip("10.0.0.11")),
+            EntryType::Shortcut,
+            ip("10.0.0.11"),
+            now,
+        );
+        e.nbma = Some(ip("198.51.100.11"));
+        e.claimed_nbma = Some(ip("192.0.2.11"));
+        e.nat_path = NatPath::Pending;
+        cache.insert(e.clone(), &mut out);
+        assert!(out.is_empty(), "pending: nothing for the data plane");
+
+        e.nat_path = NatPath::Verified;
+        cache.insert(e.clone(), &mut out);
+        assert_eq!(
+            out,
+            [Output::BindingAdded {
+                protocol: ip("10.0.0.11"),
+                nbma: ip("198.51.100.11")
+            }]
+        );
+
+        // Back to pending (a re-check failed elsewhere): withdrawn.
+        out.clear();
+        e.nat_path = NatPath::Pending;
+        cache.insert(e, &mut out);
+        assert_eq!(
+            out,
+            [Output::BindingRemoved {
+                protocol: ip("10.0.0.11")
+            }]
+        );
+        out.clear();
+        cache.remove(&host(ip("10.0.0.11")), &mut out);
+        assert!(out.is_empty());
     }
 
     #[test]

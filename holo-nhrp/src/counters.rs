@@ -18,6 +18,25 @@ pub struct Counters {
     /// Per peer NBMA address: authenticated packets received, and packets
     /// sent. Bounded by `Counters::MAX_PEERS`.
     pub peers: BTreeMap<IpAddr, PeerCounters>,
+    /// Shortcuts towards peers behind NAT (issue 6): direct probes sent,
+    /// direct paths proven, and probe series given up (the shortcut is then
+    /// negative-cached and traffic stays on the NHS path). Left out of the
+    /// serialized form while all zero.
+    #[serde(skip_serializing_if = "NatCounters::is_zero")]
+    pub nat: NatCounters,
+}
+
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize)]
+pub struct NatCounters {
+    pub probes_sent: u64,
+    pub proofs: u64,
+    pub give_ups: u64,
+}
+
+impl NatCounters {
+    fn is_zero(&self) -> bool {
+        *self == NatCounters::default()
+    }
 }
 
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize)]

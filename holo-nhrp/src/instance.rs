@@ -17,7 +17,7 @@ use crate::packet::{
     Address, Authentication, Cie, CieCode, ErrorCode, ErrorIndication, Extension, ExtensionBody,
     Flags, Message, MessageType, NbmaAddress, Packet, ProtocolType, RequestReply, header,
 };
-use crate::resolution::Pending;
+use crate::resolution::{Pending, Probe};
 
 /// Error Indications we send to one destination in one second, at most.
 const ERRORS_PER_SECOND: u32 = 5;
@@ -48,6 +48,10 @@ pub struct Instance {
     pub(crate) error_budget: HashMap<IpAddr, (Instant, u32)>,
     /// Dynamic peers in the multicast map: tunnel address -> NBMA.
     pub(crate) multicast_peers: BTreeMap<IpAddr, IpAddr>,
+    /// Direct probes of peers behind NAT, by the NBMA address probed.
+    pub(crate) probes: BTreeMap<IpAddr, Probe>,
+    /// Probe series given up in a row per NBMA address (negative backoff).
+    pub(crate) nat_failures: HashMap<IpAddr, u32>,
 }
 
 impl Instance {
@@ -83,6 +87,8 @@ impl Instance {
             failures: HashMap::new(),
             answered: BTreeMap::new(),
             multicast_peers: BTreeMap::new(),
+            probes: BTreeMap::new(),
+            nat_failures: HashMap::new(),
         };
         // The configured part of the multicast map: NHSs and static entries.
         let mut fixed: Vec<IpAddr> = instance
@@ -115,8 +121,10 @@ impl Instance {
     pub fn next_wakeup(&self) -> Option<Instant> {
         let nhs = self.nhs.iter().map(|n| n.next_action);
         let pending = self.pending.values().map(|p| p.next_retry);
+        let probes = self.probes.values().map(|p| p.next_retry);
         let refresh = self.cache.iter().filter_map(crate::resolution::refresh_at);
         nhs.chain(pending)
+            .chain(probes)
             .chain(self.cache.next_expiry())
             .chain(refresh)
             .min()
@@ -256,6 +264,9 @@ impl Instance {
             return;
         }
         self.counters.peer_rx(from);
+        if let Some(src) = pkt.src_protocol.ip() {
+            self.direct_packet(from, src, out);
+        }
         match &pkt.message {
             Message::RegistrationRequest(m) => {
                 self.on_registration_request(from, &pkt, m, now, out)

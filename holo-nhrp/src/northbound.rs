@@ -39,7 +39,7 @@ use serde_json::{Value, json};
 use tokio::sync::{mpsc, oneshot};
 use tokio::task::JoinHandle;
 
-use crate::cache::EntryType;
+use crate::cache::{EntryType, NatPath};
 use crate::config::{InstanceConfig, NhsConfig, StaticMap};
 use crate::driver::{self, Request, State};
 use crate::io::{Command, Input, Notification, Output};
@@ -730,6 +730,11 @@ fn render_state(name: &str, state: &State, now: Instant) -> Value {
         }
         if let Some(claimed) = entry.claimed_nbma {
             node["claimed-nbma-address"] = json!(claimed);
+            match entry.nat_path {
+                NatPath::Pending => node["nat-path"] = json!("pending"),
+                NatPath::Verified => node["nat-path"] = json!("verified"),
+                NatPath::NotNated => {}
+            }
         }
         if let Some(expires) = entry.expires {
             let secs = expires.saturating_duration_since(now).as_secs();
@@ -795,8 +800,17 @@ fn render_state(name: &str, state: &State, now: Instant) -> Value {
     if !nhs.is_empty() {
         nhrp["nhs-state"] = json!(nhs);
     }
-    if !messages.is_empty() || !errors.is_empty() || !peers.is_empty() {
+    let nat = &state.counters.nat;
+    let nat_counted = nat.probes_sent + nat.proofs + nat.give_ups > 0;
+    if !messages.is_empty() || !errors.is_empty() || !peers.is_empty() || nat_counted {
         let mut counters = json!({});
+        if nat_counted {
+            counters["nat-path"] = json!({
+                "probes-sent": nat.probes_sent.to_string(),
+                "proofs": nat.proofs.to_string(),
+                "give-ups": nat.give_ups.to_string(),
+            });
+        }
         if !peers.is_empty() {
             counters["peer"] = json!(peers);
         }

@@ -1,12 +1,31 @@
 //! Resolution (RFC 2332, 5.2.1/5.2.2), Phase 3 redirect (Cisco Traffic
 //! Indication) and Error Indication handling.
+//!
+//! Peers behind NAT (issue 6). A shortcut is towards a NATed peer when the
+//! NBMA address we would send to (the one the Cisco NAT extension names, or
+//! the source of a packet that came straight from it) differs from the one
+//! the peer claims. Such a shortcut is only installed once the direct path
+//! is shown to work, by an NHRP packet that came straight from that address:
+//! the Resolution Reply itself (our responders and Cisco answer directly,
+//! so this costs nothing), the answer to a direct probe (a Resolution
+//! Request for the peer's own address sent to that address, 4 probes over
+//! 7 s), or any packet the peer sends us. Until then nothing is installed
+//! and traffic stays on the NHS path; after a failed probe series the
+//! shortcut becomes a negative entry (10 s doubling up to 5 min). A proven
+//! shortcut whose refresh answer comes through an NHS is probed again and
+//! withdrawn if the probes go unanswered; between refreshes a NAT that
+//! forgets its mapping is not noticed (its ICMP unreachable never reaches
+//! NHRP). Shortcuts towards peers not behind NAT are used at once, as
+//! before. As responder, a NATed requester whose request did not come
+//! straight from it is answered back through the NHS that forwarded the
+//! request (RFC 2332's reverse path), since its NAT holds no mapping for us.
 
 use std::net::IpAddr;
 use std::time::{Duration, Instant};
 
 use ipnetwork::IpNetwork;
 
-use crate::cache::{Entry, EntryType, host, max_prefix};
+use crate::cache::{Entry, EntryType, NatPath, host, max_prefix};
 use crate::instance::{HOP_COUNT, Instance, nat_address};
 use crate::io::Output;
 use crate::packet::{
@@ -20,6 +39,12 @@ const FIRST_RETRY: Duration = Duration::from_secs(1);
 /// How long a failed resolution is remembered (negative cache).
 const NEGATIVE_HOLD: Duration = Duration::from_secs(10);
 const MAX_NEGATIVE_HOLD: Duration = Duration::from_secs(300);
+/// Direct probes of a peer behind NAT in one series: sent at 0, 1, 3 and
+/// 7 s, given up at 15 s. Few on purpose: a Linux masquerading NAT keeps an
+/// "unreplied" conntrack entry for every probe it rejects (30 s), and while
+/// it lives the peer's own GRE towards us clashes with it and is dropped;
+/// the growing negative hold between series lets it expire.
+const NAT_PROBES: u32 = 4;
 /// Octets of the offending packet a Traffic Indication carries: its IP
 /// header and the first 8 octets of payload, as Cisco IOS sends (28 for a
 /// plain IPv4 header).
@@ -29,6 +54,21 @@ fn indication_bytes(packet: &[u8]) -> usize {
         _ => 40,
     };
     header + 8
+}
+
+/// A direct probe of a peer behind NAT (issue 6): a Resolution Request for
+/// the peer's own tunnel address, sent straight to the NBMA address its NAT
+/// shows instead of through the NHS. It only reaches the peer if the NAT
+/// holds a mapping towards us, and the peer answers it straight back: the
+/// answer proves the direct path both ways.
+#[derive(Debug)]
+pub struct Probe {
+    /// The peer's tunnel address.
+    pub peer: IpAddr,
+    pub request_id: u32,
+    /// Probes sent in this series.
+    pub attempts: u32,
+    pub next_retry: Instant,
 }
 
 #[derive(Debug)]
@@ -44,12 +84,20 @@ impl Instance {
         if self.pending.contains_key(&target) || self.is_own(target) {
             return;
         }
-        if self
-            .cache
-            .lookup(target)
-            .is_some_and(|e| e.ty != EntryType::Incomplete)
-        {
-            return;
+        if let Some(e) = self.cache.lookup(target) {
+            // Traffic wants a shortcut towards a peer behind NAT that is
+            // not proven yet (one learnt from its request): probe its path,
+            // unless a series runs already or the last one was given up
+            // (then the entry is negative).
+            let unproven = (e.ty == EntryType::Shortcut && e.nat_path == NatPath::Pending)
+                .then_some(e.nbma.map(|nbma| (e.next_hop, nbma)))
+                .flatten();
+            if e.ty != EntryType::Incomplete {
+                if let Some((peer, nbma)) = unproven {
+                    self.start_probe(peer, nbma, now, out);
+                }
+                return;
+            }
         }
         // Traffic Indications come from the network: a flood of them for
         // distinct destinations must not grow the pending set without end.
@@ -87,6 +135,12 @@ impl Instance {
         pending.next_retry = now + FIRST_RETRY * (1 << pending.attempts);
         pending.attempts += 1;
         let id = pending.request_id;
+        let pkt = self.resolution_request(target, id);
+        self.send(nhs, &pkt, out);
+    }
+
+    /// A Resolution Request for `target` as Cisco IOS sends it.
+    fn resolution_request(&self, target: IpAddr, id: u32) -> Packet {
         let flags = Flags::RESOLUTION_ROUTER
             | Flags::RESOLUTION_AUTHORITATIVE
             | Flags::RESOLUTION_SOURCE_STABLE
@@ -109,7 +163,7 @@ impl Instance {
                 cies.clone_from(&nat);
             }
         }
-        self.send(nhs, &pkt, out);
+        pkt
     }
 
     pub(crate) fn resolution_timers(&mut self, now: Instant, out: &mut Vec<Output>) {
@@ -146,6 +200,7 @@ impl Instance {
             }
             self.start_resolution(target, now, out);
         }
+        self.probe_timers(now, out);
     }
 
     /// Negative cache entry for `target` (RFC 2332, 5.2.2).
@@ -198,9 +253,25 @@ impl Instance {
                 requester_nbma
             });
             let Some(nbma) = nbma else { return };
+            // A requester behind NAT that did not send this request straight
+            // to us is reachable directly only if its NAT maps us (issue 6):
+            // until that is shown, the reply goes back the way the request
+            // came (RFC 2332's reverse path), through the NHS that holds the
+            // requester's registration, and the binding learnt from it is
+            // not installed. Otherwise the reply would be black-holed by a
+            // masquerading NAT.
+            let claimed = requester_nbma.filter(|c| *c != nbma);
+            let nat_path = self.nat_path(requester, nbma, claimed, from == nbma);
+            let reply_to = if nat_path == NatPath::Pending {
+                from
+            } else {
+                nbma
+            };
             self.remember_answer(target, requester, nbma, now, out);
             let mut learnt = Entry::new(host(requester), EntryType::Shortcut, requester, now);
             learnt.nbma = Some(nbma);
+            learnt.claimed_nbma = claimed;
+            learnt.nat_path = nat_path;
             let hold = m
                 .cies
                 .first()
@@ -250,7 +321,7 @@ impl Instance {
                     _ => {}
                 }
             }
-            self.send(nbma, &reply, out);
+            self.send(reply_to, &reply, out);
             return;
         }
 
@@ -453,6 +524,16 @@ impl Instance {
             self.send(nbma, &fwd, out);
             return;
         }
+        // The answer to a direct probe of a peer behind NAT: it came back
+        // straight from the address probed, so the path works.
+        if self
+            .probes
+            .get(&from)
+            .is_some_and(|p| p.request_id == m.request_id && p.peer == target)
+        {
+            self.nat_proven(from, target, "probe answered", out);
+            return;
+        }
         let Some(pending) = self.pending.get(&target) else {
             self.counters.error("unexpected-reply");
             return;
@@ -493,6 +574,13 @@ impl Instance {
         let mut binding = Entry::new(host(peer), EntryType::Shortcut, peer, now);
         binding.nbma = Some(nbma);
         binding.claimed_nbma = (nbma != claimed).then_some(claimed);
+        // Issue 6: a peer behind NAT is only sent to directly once its
+        // path is shown to work. A reply that came straight from the address
+        // its NAT shows is that proof (the NAT just let the peer's packet out
+        // towards us, so it holds the mapping our packets come back through);
+        // one relayed by an NHS is not.
+        let direct = from == nbma;
+        binding.nat_path = self.nat_path(peer, nbma, binding.claimed_nbma, direct);
         binding.authoritative = m.flags.contains(Flags::RESOLUTION_AUTHORITATIVE);
         binding.expires = expires;
         if self
@@ -507,10 +595,187 @@ impl Instance {
         let prefix = IpNetwork::new(target, cie.prefix_length.min(max_prefix(target)))
             .ok()
             .and_then(|p| IpNetwork::new(p.network(), p.prefix()).ok());
+        let nated = binding.claimed_nbma.is_some();
         if let Some(prefix) = prefix.filter(|p| *p != host(peer)) {
             let route = Entry { prefix, ..binding };
             self.cache.insert(route, out);
         }
+        if nated && direct {
+            self.nat_proven(
+                nbma,
+                peer,
+                "resolution reply came straight from the peer",
+                out,
+            );
+        } else if nated {
+            // Unproven, or proven before and refreshed through the NHS: (re)
+            // check the path; a proven shortcut stays installed meanwhile.
+            self.start_probe(peer, nbma, now, out);
+        }
+    }
+
+    /// The path state of a new shortcut towards `peer` at `nbma`: proven if
+    /// the answer came straight from there, or if the entry it replaces was
+    /// proven at the same address (a refresh must not open a gap).
+    fn nat_path(
+        &self,
+        peer: IpAddr,
+        nbma: IpAddr,
+        claimed: Option<IpAddr>,
+        direct: bool,
+    ) -> NatPath {
+        if claimed.is_none() {
+            return NatPath::NotNated;
+        }
+        let proven_before = self.cache.host(peer).is_some_and(|e| {
+            e.ty == EntryType::Shortcut && e.nbma == Some(nbma) && e.nat_path == NatPath::Verified
+        });
+        if direct || proven_before {
+            NatPath::Verified
+        } else {
+            NatPath::Pending
+        }
+    }
+
+    /// Shortcut entries towards `peer` at `nbma` that are behind NAT.
+    fn nated_shortcuts(&self, nbma: IpAddr, peer: IpAddr) -> impl Iterator<Item = &Entry> {
+        self.cache.iter().filter(move |e| {
+            e.ty == EntryType::Shortcut
+                && e.nbma == Some(nbma)
+                && e.next_hop == peer
+                && e.nat_path != NatPath::NotNated
+        })
+    }
+
+    /// Starts a series of direct probes of `peer` at `nbma`, unless one
+    /// runs already.
+    fn start_probe(&mut self, peer: IpAddr, nbma: IpAddr, now: Instant, out: &mut Vec<Output>) {
+        if self.probes.contains_key(&nbma) {
+            return;
+        }
+        // Bounded like resolutions: replies come from the network.
+        if self.probes.len() >= self.config.max_registrations {
+            self.counters.error("probe-limit");
+            return;
+        }
+        let request_id = self.request_id();
+        let probe = Probe {
+            peer,
+            request_id,
+            attempts: 0,
+            next_retry: now,
+        };
+        self.probes.insert(nbma, probe);
+        self.send_probe(nbma, now, out);
+    }
+
+    fn send_probe(&mut self, nbma: IpAddr, now: Instant, out: &mut Vec<Output>) {
+        let Some(probe) = self.probes.get_mut(&nbma) else {
+            return;
+        };
+        probe.next_retry = now + FIRST_RETRY * (1 << probe.attempts);
+        probe.attempts += 1;
+        let (peer, id, attempt) = (probe.peer, probe.request_id, probe.attempts);
+        let pkt = self.resolution_request(peer, id);
+        self.counters.nat.probes_sent += 1;
+        tracing::debug!(%peer, %nbma, attempt, "probing the direct path to a peer behind NAT");
+        self.send(nbma, &pkt, out);
+    }
+
+    /// Retries due probes; gives up a series after `NAT_PROBES` probes, and
+    /// drops one whose shortcut went away meanwhile (expired, purged).
+    fn probe_timers(&mut self, now: Instant, out: &mut Vec<Output>) {
+        let due: Vec<(IpAddr, IpAddr, u32)> = self
+            .probes
+            .iter()
+            .filter(|(_, p)| p.next_retry <= now)
+            .map(|(nbma, p)| (*nbma, p.peer, p.attempts))
+            .collect();
+        for (nbma, peer, attempts) in due {
+            if self.nated_shortcuts(nbma, peer).next().is_none() {
+                self.probes.remove(&nbma);
+            } else if attempts >= NAT_PROBES {
+                self.nat_give_up(nbma, now, out);
+            } else {
+                self.send_probe(nbma, now, out);
+            }
+        }
+    }
+
+    /// The direct path to `peer` at `nbma` works: install its shortcuts.
+    pub(crate) fn nat_proven(
+        &mut self,
+        nbma: IpAddr,
+        peer: IpAddr,
+        how: &'static str,
+        out: &mut Vec<Output>,
+    ) {
+        self.probes.remove(&nbma);
+        self.nat_failures.remove(&nbma);
+        let proven: Vec<Entry> = self
+            .nated_shortcuts(nbma, peer)
+            .filter(|e| e.nat_path == NatPath::Pending)
+            .cloned()
+            .collect();
+        for mut e in proven {
+            e.nat_path = NatPath::Verified;
+            self.cache.insert(e, out);
+        }
+        self.counters.nat.proofs += 1;
+        tracing::info!(%peer, %nbma, how, "direct path to a peer behind NAT works: shortcut used");
+    }
+
+    /// Any NHRP packet that came straight from the address a pending peer's
+    /// NAT shows, sent by that peer, proves its path like a probe answer.
+    pub(crate) fn direct_packet(&mut self, from: IpAddr, src: IpAddr, out: &mut Vec<Output>) {
+        let awaited = self.probes.get(&from).is_some_and(|p| p.peer == src)
+            || self.cache.host(src).is_some_and(|e| {
+                e.ty == EntryType::Shortcut
+                    && e.nbma == Some(from)
+                    && e.nat_path == NatPath::Pending
+            });
+        if awaited {
+            self.nat_proven(from, src, "packet came straight from the peer", out);
+        }
+    }
+
+    /// No probe came back: the shortcut's entries become negative ones
+    /// (traffic stays on the NHS path, a proven shortcut is withdrawn), held
+    /// 10 s after a first failed series, doubling up to 5 minutes, so that
+    /// traffic that still wants the shortcut retries it that often at most.
+    fn nat_give_up(&mut self, nbma: IpAddr, now: Instant, out: &mut Vec<Output>) {
+        let Some(probe) = self.probes.remove(&nbma) else {
+            return;
+        };
+        let failures = if self.nat_failures.contains_key(&nbma)
+            || self.nat_failures.len() < self.config.max_registrations
+        {
+            let n = self.nat_failures.entry(nbma).or_default();
+            *n = n.saturating_add(1);
+            *n
+        } else {
+            1
+        };
+        let hold = NEGATIVE_HOLD
+            .saturating_mul(1 << (failures - 1).min(5))
+            .min(MAX_NEGATIVE_HOLD);
+        let prefixes: Vec<IpNetwork> = self
+            .nated_shortcuts(nbma, probe.peer)
+            .map(|e| e.prefix)
+            .collect();
+        for prefix in prefixes {
+            let mut negative = Entry::new(prefix, EntryType::Negative, probe.peer, now);
+            negative.expires = Some(now + hold);
+            self.cache.insert(negative, out);
+        }
+        self.counters.nat.give_ups += 1;
+        tracing::warn!(
+            peer = %probe.peer,
+            %nbma,
+            probes = probe.attempts,
+            hold_secs = hold.as_secs(),
+            "direct path to a peer behind NAT not shown to work: traffic stays on the NHS path"
+        );
     }
 
     pub(crate) fn on_error_indication(

@@ -2,7 +2,7 @@
 //! every node's `Output::Send` is delivered to the node owning the target
 //! NBMA address, with optional loss, reordering and NAT, deterministically.
 
-use std::collections::{BTreeMap, VecDeque};
+use std::collections::{BTreeMap, BTreeSet, VecDeque};
 use std::net::IpAddr;
 use std::time::{Duration, Instant};
 
@@ -66,6 +66,16 @@ pub struct Network {
     /// NAT: a node whose real (claimed) NBMA address is the key appears to
     /// the others with the value as source address.
     pub nat: BTreeMap<IpAddr, IpAddr>,
+    /// Nodes (real addresses, keys of `nat`) behind a masquerading NAT: a
+    /// packet to their public address only gets in from a remote address
+    /// they sent to before (GRE has no ports: Linux conntrack keys on the
+    /// address pair). Other NATed nodes are reachable from anywhere.
+    pub masquerade: BTreeSet<IpAddr>,
+    /// The masquerading NATs' mappings: (real address, remote address).
+    pub mappings: BTreeSet<(IpAddr, IpAddr)>,
+    /// Datagrams a masquerading NAT dropped for want of a mapping (where a
+    /// real one answers ICMP unreachable, which NHRP never sees).
+    pub nat_drops: Vec<Datagram>,
     /// Nodes that are down: they neither send nor receive.
     pub down: Vec<IpAddr>,
     /// DNS: what `Output::ResolveName` gets back (nothing for other names).
@@ -83,6 +93,9 @@ impl Network {
             loss: 0,
             reorder: 0,
             nat: BTreeMap::new(),
+            masquerade: BTreeSet::new(),
+            mappings: BTreeSet::new(),
+            nat_drops: vec![],
             down: vec![],
             dns: BTreeMap::new(),
             rng: Rng::new(seed),
@@ -163,11 +176,27 @@ impl Network {
     /// Delivers queued datagrams until none is left.
     pub fn deliver(&mut self) {
         let mut budget = 100_000;
-        while let Some(d) = self.in_flight.pop_front() {
+        while self.deliver_one() {
             budget -= 1;
             assert!(budget > 0, "packet storm");
+        }
+    }
+
+    /// Delivers the first queued datagram (tests may rewrite it in
+    /// `in_flight` first, e.g. to relay it through another node); false
+    /// when none was queued.
+    pub fn deliver_one(&mut self) -> bool {
+        let Some(d) = self.in_flight.pop_front() else {
+            return false;
+        };
+        // Leaving its sender's masquerading NAT, the packet opens a mapping.
+        let sender = self.nat.iter().find(|(_, public)| **public == d.from);
+        if let Some((real, _)) = sender.filter(|(real, _)| self.masquerade.contains(*real)) {
+            self.mappings.insert((*real, d.to));
+        }
+        'one: {
             if self.rng.chance(self.loss) {
-                continue;
+                break 'one;
             }
             if self.rng.chance(self.reorder) && !self.in_flight.is_empty() {
                 let next = self.in_flight.pop_front();
@@ -175,13 +204,17 @@ impl Network {
                 if let Some(next) = next {
                     self.in_flight.push_front(next);
                 }
-                continue;
+                break 'one;
             }
             let Some(owner) = self.owner(d.to) else {
-                continue;
+                break 'one;
             };
             if self.down.contains(&owner) {
-                continue;
+                break 'one;
+            }
+            if self.masquerade.contains(&owner) && !self.mappings.contains(&(owner, d.from)) {
+                self.nat_drops.push(d);
+                break 'one;
             }
             self.trace.push(d.clone());
             self.input(
@@ -192,6 +225,7 @@ impl Network {
                 },
             );
         }
+        true
     }
 
     /// Advances the clock by `step` repeatedly until `total` has passed,
