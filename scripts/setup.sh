@@ -13,6 +13,7 @@ APT_PACKAGES=(
     libpcre2-dev    # libyang's regular expressions (YANG patterns)
     iputils-ping    # `ping` LAN to LAN in scripts/demo.sh
     iperf3          # TCP throughput in scripts/bench.sh (tunnel vs bare veth)
+    frr             # zebra, ospfd, bgpd, vtysh: OSPF and BGP over the tunnel (dmvpnd/tests/routing_*.rs)
     iptables        # MASQUERADE in a NAT namespace: a spoke behind NAT (dmvpnd/tests/e2e_nat.rs)
 )
 
@@ -40,6 +41,20 @@ if ((${#missing[@]})); then
     "${SUDO[@]}" env DEBIAN_FRONTEND=noninteractive \
         apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
     did+=("installed Debian packages: ${missing[*]}")
+fi
+
+# --- FRR service -----------------------------------------------------------
+# The routing tests start their own zebra/ospfd/bgpd in each test namespace
+# with private sockets (dmvpnd/tests/common/frr.rs) and never use a global
+# FRR. Where the package's install started its service in the root namespace
+# (no policy-rc.d, no systemd), stop it: no stray daemon is left running.
+if [[ -x /usr/lib/frr/frrinit.sh ]] && /usr/lib/frr/frrinit.sh status >/dev/null 2>&1; then
+    if [[ $(id -u) -eq 0 ]]; then
+        /usr/lib/frr/frrinit.sh stop >/dev/null 2>&1 || true
+    else
+        sudo /usr/lib/frr/frrinit.sh stop >/dev/null 2>&1 || true
+    fi
+    did+=("stopped the frr service of the root namespace")
 fi
 
 # --- Rust toolchain ----------------------------------------------------------

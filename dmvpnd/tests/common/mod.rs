@@ -10,6 +10,7 @@ use dmvpn_api::v1 as api;
 use dmvpn_api::v1::northbound_client::NorthboundClient;
 use tonic::transport::Channel;
 
+pub mod frr;
 pub mod netns;
 
 pub type Client = NorthboundClient<Channel>;

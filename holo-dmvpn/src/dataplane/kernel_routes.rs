@@ -1,6 +1,7 @@
 //! NHRP routes (shortcuts) in the kernel: every `RouteAdded` from NHRP
-//! becomes `PREFIX via NEXT_HOP dev <tunnel> proto 205 metric 250` in the
-//! main table, so `ip route`, FRR, BIRD and Holo see it; `RouteRemoved`
+//! becomes `PREFIX via NEXT_HOP dev <tunnel> proto 205 metric 4194304250`
+//! (distance 250 for zebra, see [`METRIC`]) in the main table, so `ip
+//! route`, FRR, BIRD and Holo see it; `RouteRemoved`
 //! (expiry, purge) deletes it, and so does the end of the data plane (on
 //! shutdown every route installed is deleted). At start, routes of our
 //! protocol through the tunnel left by a run that crashed are flushed.
@@ -34,11 +35,29 @@ use tokio::task::JoinHandle;
 /// host must not flush each other's routes.
 pub const RTPROT_DMVPN: u8 = 205;
 
-/// The metric of our routes: like the administrative distance 250 of
-/// Cisco's NHRP routes, it is the worst of all, and with its own metric a
-/// shortcut never replaces a route of another protocol for the same prefix
-/// (the kernel keys routes on table, prefix, TOS and metric).
-pub const METRIC: u32 = 250;
+/// The administrative distance of our routes as a routing daemon reading
+/// the kernel table sees it: 250, like Cisco's NHRP routes, worse than
+/// every routing protocol's.
+pub const DISTANCE: u8 = 250;
+
+/// The metric (`ip route ... metric`, RTA_PRIORITY) of our routes:
+/// [`DISTANCE`] in the top byte and 250 in the low 24 bits, 4194304250.
+///
+/// Why the top byte: FRR's zebra reads a foreign kernel route's priority as
+/// `distance << 24 | metric`. With a plain metric 250 zebra saw our
+/// shortcut as a kernel route of distance 0, preferred it to its own OSPF
+/// or BGP route for the same prefix and deleted that one from the kernel
+/// while the shortcut lived (FRR 8.4, dmvpnd/tests/routing_ospf.rs), a
+/// fight over the prefix at every shortcut. With distance 250 zebra keeps
+/// its route selected and installed, and only shows ours
+/// (`show ip route kernel`: `[250/250]`).
+///
+/// It is also the worst metric of the main table, so a shortcut never
+/// replaces a route of another protocol for the same prefix (the kernel
+/// keys routes on table, prefix, TOS and metric); the data plane prefers
+/// the NHRP route at equal prefix length itself (`forwarding`), which is
+/// Cisco's "NHRP route next-hop override".
+pub const METRIC: u32 = (DISTANCE as u32) << 24 | 250;
 
 /// The route message for `prefix via next_hop dev ifindex proto 205`.
 pub fn route_message(
@@ -269,6 +288,14 @@ mod tests {
         .unwrap();
         assert_eq!(v6.header.address_family, AddressFamily::Inet6);
         assert_eq!(v6.header.destination_prefix_length, 48);
+    }
+
+    #[test]
+    fn zebra_reads_distance_250_from_the_metric() {
+        // zebra: distance = priority >> 24, metric = priority & 0xffffff.
+        assert_eq!(METRIC >> 24, 250);
+        assert_eq!(METRIC & 0x00ff_ffff, 250);
+        assert_eq!(METRIC, 4_194_304_250);
     }
 
     #[test]
