@@ -3,6 +3,7 @@
 # Does its own set-up (scripts/setup.sh), so it works on a fresh Debian machine.
 #
 #   formatting, clippy, unit/integration/property tests (nextest) and doctests,
+#   the FRR interop tests (interop/frr/ harness: a QEMU guest running FRR nhrpd),
 #   then `dmvpn-cli decode --check-roundtrip` on every capture the repository
 #   ships (captures/) and on the reference Cisco/FRR captures
 #   ($DMVPN_REFERENCE_CAPTURES, default ../shared/captures beside the repo).
@@ -96,7 +97,18 @@ cargo test --doc --workspace --locked
 
 header "tests (cargo nextest), DMVPN_REFERENCE_CAPTURES=$DMVPN_REFERENCE_CAPTURES"
 # --no-tests=fail: a run that finds no test at all is a failure, not a pass.
-cargo nextest run --workspace --locked --no-fail-fast --no-tests=fail
+# The FRR interop tests boot a QEMU guest: they run serially in their own step below.
+cargo nextest run --workspace --locked --no-fail-fast --no-tests=fail -E 'not binary(interop_frr)'
+
+header "build the FRR interop harness (interop/frr/build.sh: apt, QEMU 7.2, kernel, rootfs)"
+# Idempotent: about a second when built. A harness that cannot be built fails the run.
+interop_started=$SECONDS
+bash interop/frr/build.sh
+
+header "interop with FRR nhrpd (dmvpnd/tests/interop_frr.rs, one guest at a time)"
+# One QEMU guest and one host netns (frrhost) for all of them: strictly serial.
+cargo nextest run -p dmvpnd --test interop_frr --locked --no-fail-fast --test-threads 1
+echo "interop: harness build + tests took $((SECONDS - interop_started)) s"
 
 header "build dmvpn-cli (with the workspace's features, reusing the test build)"
 cargo build --workspace --locked --bins
@@ -142,8 +154,8 @@ fi
 step="summary"
 if [[ $reference_ran == yes ]]; then
     echo
-    echo "==> [test.sh] PASSED: fmt, clippy, nextest, doctests; round-trip of $shipped_count shipped and $reference_count reference captures"
+    echo "==> [test.sh] PASSED: fmt, clippy, nextest, doctests, FRR interop; round-trip of $shipped_count shipped and $reference_count reference captures"
 else
     echo
-    echo "==> [test.sh] PASSED (PARTIAL): fmt, clippy, nextest, doctests; round-trip of $shipped_count shipped captures; reference-capture checks DID NOT RUN"
+    echo "==> [test.sh] PASSED (PARTIAL): fmt, clippy, nextest, doctests, FRR interop; round-trip of $shipped_count shipped captures; reference-capture checks DID NOT RUN"
 fi
