@@ -13,12 +13,35 @@
 //!   (Miss/Hairpin/Used/TunnelRoutes)   Binding*/Route*/Multicast* -> forwarding
 //! ```
 //!
-//! Costs per packet, today: one read(2) on the TUN and one sendto(2) on the
-//! raw socket out; one recv(2) and one write(2) in; one copy into the GRE
-//! buffer on the way out. No TUN offloads (GSO/GRO via virtio-net headers),
-//! no multiqueue TUN, no batched socket calls (sendmmsg/recvmmsg) yet: each
-//! is a later step of the performance work, and all of it runs in one task.
-//! Inbound checksums of the inner packets are left to the kernel.
+//! Costs, today (TUN offloads and sendmmsg; see `offload`):
+//! - Out: one read(2) on the TUN device per TCP super-packet of up to
+//!   64 KB (TSO4/TSO6, and USO where the kernel has it), split in userspace
+//!   into MTU-sized segments by tun-rs (one copy: the split writes each
+//!   segment into its own buffer, and recomputes its IP and TCP checksums);
+//!   the GRE header is written in place in front of each segment; one
+//!   sendmmsg(2) for all the segments of a read (more only when the socket
+//!   buffer fills). The kernel still builds an outer IPv4 header and runs
+//!   its IP output path once per GRE datagram: no GSO on the raw socket.
+//! - In: one recv(2) per GRE datagram (no recvmmsg yet: the next step,
+//!   nix has a safe wrapper); each inner packet is copied once into a TUN
+//!   write batch (tun-rs copies it once more to parse it); tun-rs verifies
+//!   the TCP checksum of each segment and coalesces consecutive segments of
+//!   a flow (GRO), then one write(2) per coalesced packet or other packet.
+//!   A batch ends when the socket has nothing more queued or at `BATCH`
+//!   packets.
+//! - Everything that decides is still per wire packet: the MTU check
+//!   (`pmtu`) runs on each segment, so a super-packet is never "too big"
+//!   as a whole and a segment above the MTU with DF still gets its ICMP
+//!   error; MSS clamping, the forwarding decision (misses, hairpins,
+//!   multicast replication), the spoofed-source and key checks and the
+//!   counters (packets = GRE datagrams, bytes = inner packets) too.
+//! - One task, one TUN queue: no multiqueue TUN and no split of the two
+//!   directions, which would need the forwarding state shared between
+//!   tasks; on the two-core test machine the peers, iperf3 and the kernel
+//!   already compete for the cores.
+//!
+//! Inbound checksums of packets that are not coalesced are left to the
+//! kernel.
 //!
 //! Outputs that are not the data plane's (`ResolveName`, `Notify`) are
 //! logged; in dmvpnd the NHRP glue (holo-nhrp's `northbound::Tunnel` hook)
@@ -27,6 +50,7 @@
 pub mod counters;
 pub mod forwarding;
 pub mod kernel_routes;
+pub mod offload;
 pub mod pmtu;
 pub mod routes;
 pub mod tun;
@@ -44,11 +68,12 @@ use serde::Serialize;
 use tokio::sync::{mpsc, oneshot};
 use tokio::task::JoinHandle;
 
-use crate::packet::gre::{GreProtocol, GreRepr};
+use crate::packet::gre::{self, GreProtocol, GreRepr};
 pub use counters::{Counters, Traffic};
 pub use forwarding::{Decision, DropReason, ForwardingConfig, Inbound};
 use forwarding::{Forwarding, classify_inbound, gre_protocol};
 use kernel_routes::KernelRoutes;
+use offload::{HEADROOM, Segments, ToTun};
 use tun::Tun;
 use underlay::Underlay;
 
@@ -221,6 +246,8 @@ impl DataPlane {
             counters: Counters::default(),
             nhrp,
             gre: Vec::with_capacity(BUFFER + 16),
+            to_tun: ToTun::default(),
+            pending: Vec::with_capacity(offload::BATCH),
             mtu: config.mtu,
             mss_clamp: config.mss_clamp,
             icmp: pmtu::IcmpLimiter::default(),
@@ -261,8 +288,13 @@ struct Task {
     forwarding: Forwarding,
     counters: Counters,
     nhrp: mpsc::Sender<Request>,
-    /// The outgoing GRE datagram, reused.
+    /// The outgoing GRE datagram of NHRP packets, reused.
     gre: Vec<u8>,
+    /// Decapsulated packets waiting for the TUN write that ends a burst.
+    to_tun: ToTun,
+    /// GRE datagrams built in place in the segments of the last TUN read,
+    /// for one sendmmsg(2).
+    pending: Vec<Pending>,
     /// The tunnel MTU (path MTU handling, `pmtu`).
     mtu: u16,
     mss_clamp: Option<u16>,
@@ -277,18 +309,50 @@ impl Task {
         mut routes: mpsc::Receiver<routes::TunnelRoutes>,
     ) {
         let mut monitoring = true;
-        let mut from_tun = vec![0; BUFFER];
+        let mut from_tun = Segments::default();
         let mut from_underlay = vec![0; BUFFER];
-        tracing::info!(interface = self.tun.name(), source = %self.underlay.source(), "data plane up");
+        tracing::info!(
+            interface = self.tun.name(),
+            source = %self.underlay.source(),
+            offload = self.tun.offload(),
+            "data plane up"
+        );
         loop {
             tokio::select! {
                 read = self.tun.recv(&mut from_tun) => match read {
-                    Ok(n) => self.outbound(&from_tun[..n]).await,
-                    Err(error) => tracing::warn!(%error, "TUN read"),
+                    Ok(n) => {
+                        for i in 0..n {
+                            if let Some(frame) = from_tun.frame_mut(i) {
+                                self.outbound(i, frame).await;
+                            }
+                        }
+                        self.send_pending(&from_tun).await;
+                    }
+                    // A super-packet tun-rs cannot split (bad header,
+                    // more segments than a batch holds) or a failed read.
+                    Err(error) => {
+                        tracing::debug!(%error, "TUN read");
+                        self.counters.drop(None, DropReason::Malformed);
+                    }
                 },
-                read = self.underlay.recv(&mut from_underlay) => match read {
-                    Ok((from, gre)) => self.inbound(from, gre).await,
-                    Err(error) => tracing::warn!(%error, "GRE socket read"),
+                read = self.underlay.recv(&mut from_underlay) => {
+                    match read {
+                        Ok((from, gre)) => self.inbound(from, gre).await,
+                        Err(error) => tracing::warn!(%error, "GRE socket read"),
+                    }
+                    // Whatever else is queued joins the same TUN write
+                    // batch (and its TCP coalescing), without waiting.
+                    while !self.to_tun.is_full() {
+                        match self.underlay.try_recv(&mut from_underlay) {
+                            Ok(Some((from, gre))) => self.inbound(from, gre).await,
+                            Ok(None) => break,
+                            Err(error) => {
+                                tracing::warn!(%error, "GRE socket read");
+                                break;
+                            }
+                        }
+                    }
+                    self.flush_to_tun().await;
                 },
                 output = outputs.recv() => match output {
                     Some(output) => self.nhrp_output(output).await,
@@ -319,10 +383,16 @@ impl Task {
         self.tell_nhrp(None, Input::DataPlane(DataPlaneEvent::TunnelRoutes(routes)));
     }
 
-    /// An IP packet the kernel routed into the tunnel.
-    async fn outbound(&mut self, packet: &[u8]) {
+    /// An IP packet the kernel routed into the tunnel, or one segment of a
+    /// super-packet: `frame[HEADROOM..]`, with room for the GRE header in
+    /// front. Everything here is per wire packet: the MTU check, MSS
+    /// clamping, the forwarding decision and the counters.
+    async fn outbound(&mut self, segment: usize, frame: &mut [u8]) {
         let now = Instant::now();
         let tunnel = self.forwarding.config().tunnel.ip();
+        let Some(packet) = frame.get_mut(HEADROOM..) else {
+            return;
+        };
         let oversize = match pmtu::check(packet, self.mtu, tunnel, &mut self.icmp, now) {
             pmtu::Verdict::Fits => false,
             pmtu::Verdict::Oversize => true,
@@ -337,8 +407,9 @@ impl Task {
                 return;
             }
         };
-        let clamped = self.mss_clamp.and_then(|mss| pmtu::clamp_mss(packet, mss));
-        let packet = clamped.as_deref().unwrap_or(packet);
+        if let Some(mss) = self.mss_clamp {
+            pmtu::clamp_mss_in_place(packet, mss);
+        }
         let out = self.forwarding.outbound(packet, now);
         if oversize && !matches!(out.decision, Decision::Drop(_)) {
             self.counters.tunnel.oversize_out += 1;
@@ -348,10 +419,10 @@ impl Task {
         }
         let protocol = gre_protocol(packet).unwrap_or(GreProtocol::IPV4);
         match out.decision {
-            Decision::Unicast(nbma) => self.send(nbma, protocol, packet).await,
+            Decision::Unicast(nbma) => self.queue_frame(segment, nbma, protocol, frame).await,
             Decision::Replicate(nbmas) => {
                 for nbma in nbmas {
-                    self.send(nbma, protocol, packet).await;
+                    self.queue_frame(segment, nbma, protocol, frame).await;
                 }
             }
             Decision::Drop(reason) => self.counters.drop(None, reason),
@@ -377,11 +448,12 @@ impl Task {
             }
             Inbound::Ip(packet) => {
                 self.counters.data_in(from, packet.len());
-                let clamped = self.mss_clamp.and_then(|mss| pmtu::clamp_mss(packet, mss));
-                let packet = clamped.as_deref().unwrap_or(packet);
-                if let Err(error) = self.tun.send(packet).await {
-                    tracing::debug!(%error, "TUN write");
-                    self.counters.drop(Some(from), DropReason::TunWriteError);
+                if self.to_tun.is_full() {
+                    self.flush_to_tun().await;
+                }
+                let queued = self.to_tun.push(packet);
+                if let Some(mss) = self.mss_clamp {
+                    pmtu::clamp_mss_in_place(queued, mss);
                 }
             }
             Inbound::Drop(reason) => {
@@ -412,6 +484,79 @@ impl Task {
             }
             other => tracing::info!(output = ?other, "NHRP output not handled by the data plane"),
         }
+    }
+
+    /// Writes the queued decapsulated packets into the TUN device. A failed
+    /// write is counted against the tunnel: the batch mixes peers.
+    async fn flush_to_tun(&mut self) {
+        let queued = self.to_tun.len();
+        if let Err(error) = self.tun.send_batch(&mut self.to_tun).await {
+            tracing::debug!(%error, queued, "TUN write");
+            self.counters.drop(None, DropReason::TunWriteError);
+        }
+    }
+
+    /// Writes the GRE header into the headroom of `frame` (the same for
+    /// every copy of a replicated packet) and queues the datagram for
+    /// `send_pending`: no copy of the packet.
+    async fn queue_frame(
+        &mut self,
+        segment: usize,
+        nbma: IpAddr,
+        protocol: GreProtocol,
+        frame: &mut [u8],
+    ) {
+        let key = self.forwarding.config().key;
+        let start = HEADROOM - gre_header_len(key);
+        write_gre_header(&mut frame[start..HEADROOM], key, protocol);
+        match nbma {
+            IpAddr::V4(nbma) => self.pending.push(Pending {
+                segment,
+                start,
+                nbma,
+            }),
+            // Not reachable over the IPv4 raw socket: sendto(2) fails and
+            // the failure is counted.
+            IpAddr::V6(_) => {
+                if let Err(error) = self.underlay.send_to(&frame[start..], nbma).await {
+                    tracing::debug!(%nbma, %error, "GRE send");
+                }
+                self.counters.drop(Some(nbma), DropReason::SendError);
+            }
+        }
+    }
+
+    /// Sends the datagrams queued from the last TUN read, with as few
+    /// sendmmsg(2) calls as the socket buffer allows, and counts each.
+    async fn send_pending(&mut self, segments: &Segments) {
+        if self.pending.is_empty() {
+            return;
+        }
+        let pending = std::mem::take(&mut self.pending);
+        let datagrams: Vec<(&[u8], Ipv4Addr)> = pending
+            .iter()
+            .filter_map(|p| Some((segments.frame(p.segment)?.get(p.start..)?, p.nbma)))
+            .collect();
+        let counters = &mut self.counters;
+        self.underlay
+            .send_many(&datagrams, |i, result| {
+                let (datagram, nbma) = datagrams[i];
+                let nbma = IpAddr::V4(nbma);
+                match result {
+                    Ok(()) => {
+                        let payload = datagram.len() - (HEADROOM - pending[i].start);
+                        counters.data_out(nbma, payload);
+                    }
+                    Err(error) => {
+                        tracing::debug!(%nbma, %error, "GRE send");
+                        counters.drop(Some(nbma), DropReason::SendError);
+                    }
+                }
+            })
+            .await;
+        drop(datagrams);
+        self.pending = pending;
+        self.pending.clear();
     }
 
     /// Wraps `payload` in GRE and sends it to `nbma`.
@@ -450,6 +595,54 @@ impl Task {
             kernel_routes: self.forwarding.kernel_routes().clone(),
             nhrp_routes: self.forwarding.nhrp_routes().clone(),
             multicast: self.forwarding.multicast().clone(),
+        }
+    }
+}
+
+/// A GRE datagram ready in segment `segment` of the last TUN read, from
+/// `start` on.
+#[derive(Debug)]
+struct Pending {
+    segment: usize,
+    start: usize,
+    nbma: Ipv4Addr,
+}
+
+/// Length of the GRE header we send: no checksum, no sequence number.
+fn gre_header_len(key: Option<u32>) -> usize {
+    gre::BASE_LEN + if key.is_some() { gre::OPTION_LEN } else { 0 }
+}
+
+/// The GRE header `GreRepr::emit_into` would write (K bit and key only),
+/// into `out`, which is exactly `gre_header_len(key)` long.
+fn write_gre_header(out: &mut [u8], key: Option<u32>, protocol: GreProtocol) {
+    let flags = if key.is_some() { gre::FLAG_K } else { 0 };
+    out[..2].copy_from_slice(&flags.to_be_bytes());
+    out[2..4].copy_from_slice(&protocol.0.to_be_bytes());
+    if let Some(key) = key {
+        out[4..8].copy_from_slice(&key.to_be_bytes());
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The in-place header is the codec's, with and without a key.
+    #[test]
+    fn in_place_gre_header_matches_the_codec() {
+        for key in [None, Some(0xdead_beef)] {
+            let repr = GreRepr {
+                checksum_present: false,
+                reserved1: 0,
+                key,
+                sequence: None,
+                protocol: GreProtocol::IPV6,
+            };
+            let mut out = vec![0; gre_header_len(key)];
+            write_gre_header(&mut out, key, GreProtocol::IPV6);
+            assert_eq!(out, repr.emit(&[]));
+            assert!(out.len() <= HEADROOM);
         }
     }
 }

@@ -6,8 +6,11 @@
 //! with every datagram, which gives the source without recvfrom's address
 //! buffer (uninitialised memory in socket2's safe API).
 
-use std::io::{self, Read};
-use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+use std::io::{self, IoSlice, Read};
+use std::net::{IpAddr, Ipv4Addr, SocketAddr, SocketAddrV4};
+use std::os::fd::{AsRawFd, RawFd};
+
+use nix::sys::socket::{ControlMessage, MsgFlags, MultiHeaders, SockaddrIn, sendmmsg};
 
 use socket2::{Domain, Protocol, SockAddr, Socket, Type};
 use tokio::io::Interest;
@@ -70,6 +73,59 @@ impl Underlay {
         }
     }
 
+    /// Like `recv`, but only what is already queued: `None` when nothing
+    /// is (one recv(2)).
+    pub fn try_recv<'b>(&self, buf: &'b mut [u8]) -> io::Result<Option<(IpAddr, &'b [u8])>> {
+        loop {
+            let n = match self
+                .socket
+                .try_io(Interest::READABLE, |mut s| s.read(&mut *buf))
+            {
+                Ok(n) => n,
+                Err(error) if error.kind() == io::ErrorKind::WouldBlock => return Ok(None),
+                Err(error) => return Err(error),
+            };
+            if let Some((src, start)) = outer_ipv4(&buf[..n]) {
+                return Ok(Some((src.into(), &buf[start..n])));
+            }
+        }
+    }
+
+    /// Sends GRE datagrams, each to its NBMA address, with one sendmmsg(2)
+    /// per run that the socket buffer takes; `done(i, result)` is called
+    /// once per datagram, in order. A datagram the kernel refuses is
+    /// reported and skipped, the rest still go.
+    pub async fn send_many(
+        &self,
+        datagrams: &[(&[u8], Ipv4Addr)],
+        mut done: impl FnMut(usize, io::Result<()>),
+    ) {
+        let mut next = 0;
+        while next < datagrams.len() {
+            let rest = &datagrams[next..];
+            let sent = self
+                .socket
+                .async_io(Interest::WRITABLE, |s| sendmmsg_once(s.as_raw_fd(), rest))
+                .await;
+            match sent {
+                Ok(sent) if sent > 0 => {
+                    for i in next..next + sent {
+                        done(i, Ok(()));
+                    }
+                    next += sent;
+                }
+                Ok(_) => {
+                    done(next, Err(io::Error::other("sendmmsg sent nothing")));
+                    next += 1;
+                }
+                Err(error) => {
+                    done(next, Err(error));
+                    next += 1;
+                }
+            }
+        }
+    }
+
     /// Sends one GRE datagram to `nbma` (one sendto(2)).
     pub async fn send_to(&self, gre: &[u8], nbma: IpAddr) -> io::Result<()> {
         let to = SockAddr::from(SocketAddr::new(nbma, 0));
@@ -78,6 +134,21 @@ impl Underlay {
             .await
             .map(|_| ())
     }
+}
+
+/// One sendmmsg(2) of up to `datagrams.len()` datagrams: how many went.
+/// nix builds the message headers (its safe wrapper); they are not kept
+/// across calls because they hold raw pointers (not `Send`).
+fn sendmmsg_once(fd: RawFd, datagrams: &[(&[u8], Ipv4Addr)]) -> io::Result<usize> {
+    let iovs: Vec<[IoSlice<'_>; 1]> = datagrams.iter().map(|(d, _)| [IoSlice::new(d)]).collect();
+    let addrs: Vec<Option<SockaddrIn>> = datagrams
+        .iter()
+        .map(|(_, to)| Some(SockaddrIn::from(SocketAddrV4::new(*to, 0))))
+        .collect();
+    let mut headers = MultiHeaders::<SockaddrIn>::preallocate(datagrams.len(), None);
+    let no_cmsgs: [ControlMessage<'_>; 0] = [];
+    let sent = sendmmsg(fd, &mut headers, &iovs, &addrs, no_cmsgs, MsgFlags::empty())?;
+    Ok(sent.count())
 }
 
 /// The source address and header length of the outer IPv4 header.
