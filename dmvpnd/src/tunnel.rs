@@ -115,9 +115,20 @@ impl Tunnel for Userspace {
             if let Some(ttl) = params.ttl {
                 dp.ttl = ttl;
             }
-            if let Some(mtu) = params.mtu {
-                dp.mtu = mtu;
-            }
+            dp.mtu = match params.mtu {
+                Some(mtu) => mtu,
+                None => match underlay_mtu(dp.source) {
+                    Ok((underlay, mtu)) => {
+                        let mtu = tunnel_mtu(mtu, dp.key.is_some());
+                        tracing::info!(%interface, %underlay, mtu, "tunnel MTU from the underlay");
+                        mtu
+                    }
+                    Err(error) => {
+                        tracing::warn!(%interface, %error, mtu = dp.mtu, "underlay MTU unknown: default tunnel MTU");
+                        dp.mtu
+                    }
+                },
+            };
             dp.mss_clamp = params.tcp_mss;
             tracing::info!(%interface, mtu = dp.mtu, key = ?dp.key, "data plane starting");
             let dataplane = DataPlane::spawn(dp, requests.clone(), outputs)
@@ -200,6 +211,40 @@ fn interface_ipv4(interface: &str) -> Result<std::net::Ipv4Addr, String> {
     })
 }
 
+/// The tunnel MTU for an underlay MTU (dmvpn-tunnel `mtu` absent): less the
+/// outer IPv4 header (20 octets) and the GRE header (4, 8 with a key, RFC
+/// 2784/2890); Cisco's 1476 on a 1500-octet Ethernet without a key.
+fn tunnel_mtu(underlay: u32, key: bool) -> u16 {
+    let overhead = 20 + 4 + if key { 4 } else { 0 };
+    u16::try_from(underlay.saturating_sub(overhead))
+        .unwrap_or(u16::MAX)
+        .max(576)
+}
+
+/// The interface holding `source` and its MTU (sysfs of the daemon's
+/// network namespace).
+fn underlay_mtu(source: std::net::Ipv4Addr) -> Result<(String, u32), String> {
+    let addresses =
+        nix::ifaddrs::getifaddrs().map_err(|e| format!("reading interface addresses: {e}"))?;
+    let interface = addresses
+        .filter(|a| {
+            a.address
+                .as_ref()
+                .and_then(|a| a.as_sockaddr_in())
+                .is_some_and(|a| a.ip() == source)
+        })
+        .map(|a| a.interface_name)
+        .next()
+        .ok_or_else(|| format!("no interface has the tunnel source {source}"))?;
+    let file = format!("/sys/class/net/{interface}/mtu");
+    let mtu = std::fs::read_to_string(&file)
+        .map_err(|e| format!("{file}: {e}"))?
+        .trim()
+        .parse()
+        .map_err(|e| format!("{file}: {e}"))?;
+    Ok((interface, mtu))
+}
+
 /// Tells NHRP which prefixes are behind this node (answered in Resolution
 /// Replies, Phase 2/3): the subnets of the other interfaces' addresses,
 /// whenever they change.
@@ -225,6 +270,17 @@ async fn local_prefixes(interface: String, nbma: IpAddr, requests: mpsc::Sender<
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_default_tunnel_mtu_leaves_room_for_ipv4_and_gre() {
+        assert_eq!(tunnel_mtu(1500, false), 1476);
+        assert_eq!(tunnel_mtu(1500, true), 1472);
+        assert_eq!(tunnel_mtu(9000, true), 8972);
+        assert_eq!(tunnel_mtu(100, true), 576, "never below the IPv4 minimum");
+        let (interface, mtu) = underlay_mtu(std::net::Ipv4Addr::LOCALHOST).unwrap();
+        assert_eq!(interface, "lo");
+        assert!(mtu >= 1500, "{mtu}");
+    }
 
     #[test]
     fn the_source_interface_address_is_read_from_the_host() {

@@ -77,8 +77,10 @@ use offload::{HEADROOM, Segments, ToTun};
 use tun::Tun;
 use underlay::Underlay;
 
-/// Tunnel MTU when none is configured: Cisco's usual `ip mtu 1400`, which
-/// leaves room for GRE with key and, later, ESP on a 1500-byte underlay.
+/// Tunnel MTU of a data plane built from an NHRP configuration alone:
+/// Cisco's usual `ip mtu 1400`, which leaves room for GRE with key and,
+/// later, ESP on a 1500-byte underlay. dmvpnd derives it from the underlay
+/// interface's MTU instead when none is configured, and falls back to this.
 pub const DEFAULT_MTU: u16 = 1400;
 
 /// TTL of GRE packets on the underlay unless configured (dmvpn-tunnel's
