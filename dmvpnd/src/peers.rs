@@ -54,6 +54,9 @@ impl StateProvider for TunnelState {
                     statistics["oversize-out"] =
                         json!(snapshot.counters.tunnel.oversize_out.to_string());
                     tunnel["statistics"] = statistics;
+                    if !snapshot.multicast.is_empty() {
+                        tunnel["multicast-nbma-address"] = json!(snapshot.multicast);
+                    }
                 }
                 interfaces.push(json!({"name": name, "dmvpn-tunnel:tunnel": tunnel}));
             }

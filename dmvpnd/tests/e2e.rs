@@ -86,6 +86,17 @@ async fn hub_and_two_spoke_daemons_register_forward_and_build_a_shortcut() {
         );
     }
 
+    // The hub replicates multicast to every registered spoke (multicast
+    // dynamic), and says so in the tunnel's state.
+    let multicast = |state: &Value| {
+        let tunnel = &state["ietf-interfaces:interfaces"]["interface"][0]["dmvpn-tunnel:tunnel"];
+        let map = &tunnel["multicast-nbma-address"];
+        map == &serde_json::json!(["192.0.2.11", "192.0.2.12"])
+    };
+    if let Err(state) = wait_state(&mut hub_client, Duration::from_secs(8), multicast).await {
+        panic!("the hub's multicast map is not both spokes: {state:#}");
+    }
+
     // LAN to LAN: the first packets cross the hub, which redirects s1.
     let replies = ping(s1_ns, "172.16.1.1", "172.16.2.1", 3);
     assert!(
