@@ -23,11 +23,9 @@ mod interop;
 
 use std::time::{Duration, Instant};
 
-use common::netns::{Echo, Node, add_lan, connect, ping_ttls, state, wait_state};
+use common::netns::{Echo, Node, add_lan, connect, ping_ttls, router_sysctls, state, wait_state};
 use interop::nat::NatSite;
-use interop::{
-    Guest, HOST_NBMA, config, host_ns, our_cache, route, router_sysctls, tunnel_packets,
-};
+use interop::{Guest, HOST_NBMA, config, host_ns, our_cache, route, tunnel_packets};
 use serde_json::Value;
 
 fn echo() -> Echo {

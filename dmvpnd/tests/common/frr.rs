@@ -312,50 +312,5 @@ pub fn unstable(samples: &[BTreeSet<RouteKey>], protocol: &str) -> BTreeSet<Rout
 /// the hub's and spokes' namespaces in that order. No routes: the routing
 /// daemons bring them.
 pub fn cloud(prefix: String, spokes: u8) -> (super::netns::Topology, Vec<String>) {
-    use super::netns::{Topology, add_lan, ip_in};
-    let mut topo = Topology::new(prefix);
-    let ul = topo.add("ul");
-    ip_in(&ul, "link add br0 type bridge");
-    ip_in(&ul, "link set br0 up");
-    let mut roles = vec![("hub".to_owned(), "192.0.2.1".to_owned(), None)];
-    for i in 1..=spokes {
-        roles.push((
-            format!("s{i}"),
-            format!("192.0.2.1{i}"),
-            Some(format!("172.16.{i}.1/24")),
-        ));
-    }
-    let mut namespaces = vec![];
-    for (role, nbma, lan) in roles {
-        let ns = topo.add(&role);
-        ip_in(
-            &ul,
-            &format!("link add {role} type veth peer name eth0 netns {ns}"),
-        );
-        ip_in(&ul, &format!("link set {role} master br0 up"));
-        ip_in(&ns, &format!("addr add {nbma}/24 dev eth0"));
-        ip_in(&ns, "link set eth0 up");
-        if let Some(lan) = lan {
-            add_lan(&ns, &lan);
-        }
-        run(
-            "ip",
-            &[
-                "netns",
-                "exec",
-                &ns,
-                "sysctl",
-                "-qw",
-                "net.ipv4.ip_forward=1",
-                // The hub forwards spoke to spoke back out of the tunnel:
-                // an ICMP redirect would teach a spoke a route of its own.
-                "net.ipv4.conf.all.send_redirects=0",
-                "net.ipv4.conf.default.send_redirects=0",
-                "net.ipv4.conf.all.rp_filter=0",
-                "net.ipv4.conf.default.rp_filter=0",
-            ],
-        );
-        namespaces.push(ns);
-    }
-    (topo, namespaces)
+    super::netns::topology_with(prefix, spokes)
 }

@@ -126,6 +126,28 @@ pub fn topology_with(prefix: String, spokes: u8) -> (Topology, Vec<String>) {
     (topo, namespaces)
 }
 
+/// Forwarding on, no ICMP redirects, no reverse path filter: `ns` routes
+/// between its LAN and the tunnel, and a hub forwards spoke to spoke back
+/// out of the tunnel (an ICMP redirect would teach a spoke a route of its
+/// own).
+pub fn router_sysctls(ns: &str) {
+    run(
+        "ip",
+        &[
+            "netns",
+            "exec",
+            ns,
+            "sysctl",
+            "-qw",
+            "net.ipv4.ip_forward=1",
+            "net.ipv4.conf.all.send_redirects=0",
+            "net.ipv4.conf.default.send_redirects=0",
+            "net.ipv4.conf.all.rp_filter=0",
+            "net.ipv4.conf.default.rp_filter=0",
+        ],
+    );
+}
+
 /// Spoke `n`'s NBMA (underlay) address.
 pub fn spoke_nbma(n: u8) -> String {
     format!("192.0.2.{}", 10 + u16::from(n))
@@ -164,21 +186,7 @@ impl Topology {
         if let Some(lan) = lan {
             add_lan(&ns, lan);
         }
-        run(
-            "ip",
-            &[
-                "netns",
-                "exec",
-                &ns,
-                "sysctl",
-                "-qw",
-                "net.ipv4.ip_forward=1",
-                "net.ipv4.conf.all.send_redirects=0",
-                "net.ipv4.conf.default.send_redirects=0",
-                "net.ipv4.conf.all.rp_filter=0",
-                "net.ipv4.conf.default.rp_filter=0",
-            ],
-        );
+        router_sysctls(&ns);
         ns
     }
 }

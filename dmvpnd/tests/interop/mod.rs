@@ -259,26 +259,6 @@ pub fn config(tunnel: &str, nbma: &str, nhs: Option<(&str, &str)>) -> Value {
     }]}})
 }
 
-/// Forwarding on, no ICMP redirects, no reverse path filter: `ns` routes
-/// between its LAN and the tunnel.
-pub fn router_sysctls(ns: &str) {
-    run(
-        "ip",
-        &[
-            "netns",
-            "exec",
-            ns,
-            "sysctl",
-            "-qw",
-            "net.ipv4.ip_forward=1",
-            "net.ipv4.conf.all.send_redirects=0",
-            "net.ipv4.conf.default.send_redirects=0",
-            "net.ipv4.conf.all.rp_filter=0",
-            "net.ipv4.conf.default.rp_filter=0",
-        ],
-    );
-}
-
 /// Our NHRP cache entries, as JSON objects of the state.
 pub fn our_cache(state: &Value) -> Vec<Value> {
     state["ietf-interfaces:interfaces"]["interface"]
