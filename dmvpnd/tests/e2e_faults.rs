@@ -229,14 +229,17 @@ fn forged_registration(n: u32, claimed: Ipv4Addr) -> Vec<u8> {
 }
 
 /// The tunnel address the rogue's request `n` claims: every tenth the
-/// address of s2 (10.0.0.12, registered unique), the others distinct
-/// addresses of 10.0.64.0/18.
+/// address of s2 (10.0.0.12, registered unique), every seventh one outside
+/// the tunnel subnet (10.0.64.0/18), the others addresses of the tunnel
+/// subnet no spoke uses (10.0.0.20-249).
 fn claimed(n: u32) -> Ipv4Addr {
     if n.is_multiple_of(10) {
         Ipv4Addr::new(10, 0, 0, 12)
-    } else {
+    } else if n.is_multiple_of(7) {
         let [_, _, hi, lo] = (0x4000 + n % 0x3fff).to_be_bytes();
         Ipv4Addr::new(10, 0, hi, lo.max(1))
+    } else {
+        Ipv4Addr::new(10, 0, 0, 20 + (n % 230) as u8)
     }
 }
 
@@ -366,6 +369,8 @@ async fn a_registration_flood_does_not_disturb_registered_spokes() {
     let not_unique = error_count(&s, "registration-not-unique");
     assert!(limited > 0, "no registration refused for the limit: {s:#}");
     assert!(not_unique > 0, "no takeover of 10.0.0.12 refused: {s:#}");
+    let outside = error_count(&s, "registration-outside-subnet");
+    assert!(outside > 0, "no address outside 10.0.0.0/24 refused: {s:#}");
     assert!(
         from_rogue > 0,
         "the rogue's requests did not reach NHRP: {s:#}"

@@ -94,6 +94,17 @@ impl Instance {
             self.counters.error("registration-prohibited");
             return CieCode::ADMINISTRATIVELY_PROHIBITED;
         }
+        // RFC 2332, 2: an NHS serves the clients of its logical subnet, the
+        // tunnel's. A client claiming an address outside it would pull that
+        // traffic into the cloud (resolutions for it would point at the
+        // client). A host-length tunnel address (/32, as FRR hubs are often
+        // configured) defines no subnet: every address is accepted then.
+        let subnet = self.config.protocol;
+        if subnet.prefix() < max_prefix(subnet.ip()) && !subnet.contains(address) {
+            self.counters.error("registration-outside-subnet");
+            tracing::info!(%address, nbma = %seen, %subnet, "registration outside the tunnel subnet refused");
+            return CieCode::ADMINISTRATIVELY_PROHIBITED;
+        }
         let existing = self.cache.get(&prefix);
         match existing {
             Some(e) if matches!(e.ty, EntryType::Static | EntryType::Local | EntryType::Nhs) => {

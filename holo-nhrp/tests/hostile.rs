@@ -266,6 +266,28 @@ fn nobody_registers_the_nhs_own_address_or_prefixes() {
 }
 
 #[test]
+fn nobody_registers_an_address_outside_the_tunnel_subnet() {
+    let mut hub = Node::new(hub_config());
+    let mut pkt = registration(11);
+    pkt.src_protocol = ip("198.51.100.7").into();
+    let out = hub.feed("192.0.2.11", &pkt);
+    assert_eq!(
+        reply_codes(&only_packet(&out).1),
+        [CieCode::ADMINISTRATIVELY_PROHIBITED]
+    );
+    assert!(hub.instance.cache().is_empty());
+    assert_eq!(hub.errors("registration-outside-subnet"), 1);
+
+    // A hub with a host-length tunnel address has no subnet to hold
+    // clients to (FRR hubs are often configured so): it accepts them.
+    let mut config = hub_config();
+    config.protocol = "10.0.0.1/32".parse().unwrap();
+    let mut hub = Node::new(config);
+    let out = hub.feed("192.0.2.11", &pkt);
+    assert_eq!(reply_codes(&only_packet(&out).1), [CieCode::SUCCESS]);
+}
+
+#[test]
 fn hop_count_0_and_1_on_a_request_to_forward_gets_code_15() {
     let mut hub = hub_with_spokes();
     let before = hub.entries();
@@ -468,6 +490,8 @@ fn mutated_packets_with_valid_checksums_never_panic() {
 #[test]
 fn a_registration_flood_is_bounded_by_max_registrations() {
     let mut config = hub_config();
+    // A /8 tunnel subnet: room for every address the flood claims.
+    config.protocol = "10.0.0.1/8".parse().unwrap();
     config.max_registrations = 1000;
     let mut hub = Node::new(config);
     let template = registration(11);
@@ -521,6 +545,8 @@ fn a_registration_flood_is_bounded_by_max_registrations() {
 #[test]
 fn one_registration_with_thousands_of_cies_is_bounded_too() {
     let mut config = hub_config();
+    // A /8 tunnel subnet: room for every address the flood claims.
+    config.protocol = "10.0.0.1/8".parse().unwrap();
     config.max_registrations = 100;
     let mut hub = Node::new(config);
     let mut pkt = registration(11);
