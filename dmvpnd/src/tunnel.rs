@@ -20,7 +20,7 @@ use std::net::IpAddr;
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
-use holo_dmvpn::dataplane::{DataPlane, DataPlaneConfig, Snapshot, routes};
+use holo_dmvpn::dataplane::{DataPlane, DataPlaneConfig, Snapshot, netns, routes};
 use holo_nhrp::InstanceConfig;
 use holo_nhrp::driver::Request;
 use holo_nhrp::northbound::{Tunnel, TunnelHandle, TunnelParams};
@@ -34,7 +34,8 @@ use tokio::task::JoinHandle;
 const LOCAL_PREFIXES_INTERVAL: Duration = Duration::from_secs(5);
 
 /// One userspace data plane per NHRP instance, in the daemon's network
-/// namespace.
+/// namespace; only its GRE socket lives in the underlay's when
+/// `underlay-netns` is set.
 #[derive(Debug, Default)]
 pub struct Userspace {
     planes: Planes,
@@ -85,6 +86,20 @@ impl Planes {
 
 impl Tunnel for Userspace {
     fn check(&self, _interface: &str, params: &TunnelParams) -> Result<(), Refusal> {
+        // A missing front-door namespace fails the commit, naming it,
+        // rather than a data plane that does not start after it.
+        if let Some(name) = &params.underlay_netns {
+            let path = std::path::Path::new(netns::NETNS_RUN_DIR).join(name);
+            if !path.exists() {
+                return Err(Refusal::new(
+                    Some(&format!("{}/underlay-netns", params.path)),
+                    format!(
+                        "no network namespace {name:?} ({}): create it first (ip netns add)",
+                        path.display()
+                    ),
+                ));
+            }
+        }
         match params.data_plane.as_deref() {
             None | Some("userspace") => Ok(()),
             Some(other) => Err(Refusal::new(
@@ -96,8 +111,14 @@ impl Tunnel for Userspace {
         }
     }
 
-    fn interface_address(&self, interface: &str) -> Result<IpAddr, String> {
-        interface_ipv4(interface).map(IpAddr::V4)
+    fn interface_address(&self, interface: &str, netns: Option<&str>) -> Result<IpAddr, String> {
+        match netns {
+            None => interface_ipv4(interface),
+            Some(name) => netns::run_in(name, || Ok(interface_ipv4(interface)))
+                .map_err(|e| e.to_string())
+                .flatten(),
+        }
+        .map(IpAddr::V4)
     }
 
     fn start(
@@ -115,12 +136,14 @@ impl Tunnel for Userspace {
             if let Some(ttl) = params.ttl {
                 dp.ttl = ttl;
             }
+            dp.underlay_netns = params.underlay_netns.clone();
             dp.mtu = match params.mtu {
                 Some(mtu) => mtu,
-                None => match underlay_mtu(dp.source) {
+                None => match underlay_mtu(dp.source, dp.underlay_netns.as_deref()) {
                     Ok((underlay, mtu)) => {
                         let mtu = tunnel_mtu(mtu, dp.key.is_some());
-                        tracing::info!(%interface, %underlay, mtu, "tunnel MTU from the underlay");
+                        let netns = &dp.underlay_netns;
+                        tracing::info!(%interface, %underlay, ?netns, mtu, "tunnel MTU from the underlay");
                         mtu
                     }
                     Err(error) => {
@@ -130,7 +153,7 @@ impl Tunnel for Userspace {
                 },
             };
             dp.mss_clamp = params.tcp_mss;
-            tracing::info!(%interface, mtu = dp.mtu, key = ?dp.key, "data plane starting");
+            tracing::info!(%interface, mtu = dp.mtu, key = ?dp.key, underlay_netns = ?dp.underlay_netns, "data plane starting");
             let dataplane = DataPlane::spawn(dp, requests.clone(), outputs)
                 .await
                 .map_err(|e| e.to_string())?;
@@ -193,8 +216,9 @@ async fn own(
     dataplane.shutdown().await;
 }
 
-/// The first IPv4 address of `interface` (getifaddrs, in the daemon's
-/// network namespace).
+/// The first IPv4 address of `interface` (getifaddrs, in the calling
+/// thread's network namespace: the daemon's, or the underlay's inside
+/// `netns::run_in`).
 fn interface_ipv4(interface: &str) -> Result<std::net::Ipv4Addr, String> {
     let addresses = nix::ifaddrs::getifaddrs()
         .map_err(|e| format!("reading the addresses of {interface:?}: {e}"))?;
@@ -221,12 +245,34 @@ fn tunnel_mtu(underlay: u32, key: bool) -> u16 {
         .max(576)
 }
 
-/// The interface holding `source` and its MTU (sysfs of the daemon's
-/// network namespace).
-fn underlay_mtu(source: std::net::Ipv4Addr) -> Result<(String, u32), String> {
+/// The interface holding `source` and its MTU, in network namespace
+/// `netns` when given (a front-door VRF), else the daemon's.
+fn underlay_mtu(source: std::net::Ipv4Addr, netns: Option<&str>) -> Result<(String, u32), String> {
+    let Some(name) = netns else {
+        let interface = source_interface(source)?;
+        return Ok((interface.clone(), sysfs_mtu(&interface)?));
+    };
+    // /sys/class/net shows the namespace sysfs was mounted in (the
+    // daemon's), whatever the thread's: in the underlay's namespace the MTU
+    // comes over rtnetlink instead.
+    netns::run_in(name, || {
+        let found = source_interface(source).and_then(|interface| {
+            netns::link_mtu(&interface)
+                .map(|mtu| (interface, mtu))
+                .map_err(|e| e.to_string())
+        });
+        Ok(found)
+    })
+    .map_err(|e| e.to_string())
+    .flatten()
+}
+
+/// The interface holding `source`, in the calling thread's network
+/// namespace.
+fn source_interface(source: std::net::Ipv4Addr) -> Result<String, String> {
     let addresses =
         nix::ifaddrs::getifaddrs().map_err(|e| format!("reading interface addresses: {e}"))?;
-    let interface = addresses
+    addresses
         .filter(|a| {
             a.address
                 .as_ref()
@@ -235,14 +281,17 @@ fn underlay_mtu(source: std::net::Ipv4Addr) -> Result<(String, u32), String> {
         })
         .map(|a| a.interface_name)
         .next()
-        .ok_or_else(|| format!("no interface has the tunnel source {source}"))?;
+        .ok_or_else(|| format!("no interface has the tunnel source {source}"))
+}
+
+/// The MTU of `interface` in the daemon's network namespace (sysfs).
+fn sysfs_mtu(interface: &str) -> Result<u32, String> {
     let file = format!("/sys/class/net/{interface}/mtu");
-    let mtu = std::fs::read_to_string(&file)
+    std::fs::read_to_string(&file)
         .map_err(|e| format!("{file}: {e}"))?
         .trim()
         .parse()
-        .map_err(|e| format!("{file}: {e}"))?;
-    Ok((interface, mtu))
+        .map_err(|e| format!("{file}: {e}"))
 }
 
 /// Tells NHRP which prefixes are behind this node (answered in Resolution
@@ -277,7 +326,7 @@ mod tests {
         assert_eq!(tunnel_mtu(1500, true), 1472);
         assert_eq!(tunnel_mtu(9000, true), 8972);
         assert_eq!(tunnel_mtu(100, true), 576, "never below the IPv4 minimum");
-        let (interface, mtu) = underlay_mtu(std::net::Ipv4Addr::LOCALHOST).unwrap();
+        let (interface, mtu) = underlay_mtu(std::net::Ipv4Addr::LOCALHOST, None).unwrap();
         assert_eq!(interface, "lo");
         assert!(mtu >= 1500, "{mtu}");
     }

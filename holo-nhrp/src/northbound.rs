@@ -100,6 +100,9 @@ pub struct TunnelParams {
     pub ttl: Option<u8>,
     /// `tcp-mss`: clamp the MSS of TCP SYNs through the tunnel.
     pub tcp_mss: Option<u16>,
+    /// `underlay-netns`: the network namespace (`ip netns` name) holding
+    /// the underlay, a front-door VRF; `None`: the daemon's own.
+    pub underlay_netns: Option<String>,
 }
 
 /// The data plane of the NHRP instances: given by the daemon, so holo-nhrp
@@ -113,8 +116,10 @@ pub trait Tunnel: Send + Sync + std::fmt::Debug {
     }
 
     /// The first IPv4 address of underlay interface `interface`, for a
-    /// tunnel configured with `source-interface`.
-    fn interface_address(&self, interface: &str) -> Result<IpAddr, String> {
+    /// tunnel configured with `source-interface`; the interface lives in
+    /// network namespace `netns` (`underlay-netns`) when one is given.
+    fn interface_address(&self, interface: &str, netns: Option<&str>) -> Result<IpAddr, String> {
+        let _ = netns;
         Err(format!(
             "cannot read the address of {interface:?}: no data plane is set"
         ))
@@ -279,8 +284,9 @@ impl Provider for NhrpProvider {
         let tunnel = lock(&self.shared.tunnel).clone();
         let mut configs = BTreeMap::new();
         for name in touched {
+            let netns = underlay_netns(&leaves, &name);
             let address_of = |interface: &str| match &tunnel {
-                Some(tunnel) => tunnel.interface_address(interface),
+                Some(tunnel) => tunnel.interface_address(interface, netns.as_deref()),
                 None => Err(format!(
                     "cannot read the address of {interface:?}: no data plane is set"
                 )),
@@ -504,8 +510,16 @@ fn tunnel_params(
         data_plane: leaves.get(&format!("{path}/data-plane")).cloned().flatten(),
         ttl: parse_leaf(leaves, &format!("{path}/ttl"), "a TTL")?,
         tcp_mss: parse_leaf(leaves, &format!("{path}/tcp-mss"), "an MSS")?,
+        underlay_netns: underlay_netns(leaves, name),
         path,
     })
+}
+
+/// The `underlay-netns` of interface `name`: read before the instance
+/// configuration, because a `source-interface` is looked up there.
+fn underlay_netns(leaves: &BTreeMap<String, Option<String>>, name: &str) -> Option<String> {
+    let path = format!("{INTERFACE}{name}']/dmvpn-tunnel:tunnel/underlay-netns");
+    leaves.get(&path).cloned().flatten()
 }
 
 /// The instance configuration of interface `name`, `None` without NHRP.
@@ -1018,8 +1032,16 @@ mod tests {
             ("dmvpn-tunnel:tunnel/data-plane", "kernel"),
             ("dmvpn-tunnel:tunnel/ttl", "64"),
             ("dmvpn-tunnel:tunnel/tcp-mss", "1360"),
+            ("dmvpn-tunnel:tunnel/underlay-netns", "inet"),
         ]);
         assert_eq!(tunnel_params(&leaves, "tun0").unwrap().tcp_mss, Some(1360));
+        assert_eq!(
+            tunnel_params(&leaves, "tun0")
+                .unwrap()
+                .underlay_netns
+                .as_deref(),
+            Some("inet")
+        );
         assert_eq!(tunnel_params(&leaves, "tun0").unwrap().ttl, Some(64));
         let params = tunnel_params(&leaves, "tun0").unwrap();
         assert_eq!(params.gre_key, Some(42));
@@ -1031,8 +1053,8 @@ mod tests {
         );
         let bare = tunnel_params(&BTreeMap::new(), "tun0").unwrap();
         assert_eq!(
-            (bare.gre_key, bare.mtu, bare.data_plane),
-            (None, None, None)
+            (bare.gre_key, bare.mtu, bare.data_plane, bare.underlay_netns),
+            (None, None, None, None)
         );
     }
 

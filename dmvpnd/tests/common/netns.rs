@@ -191,6 +191,31 @@ impl Topology {
     }
 }
 
+impl Topology {
+    /// Like `attach`, but with the underlay in a namespace of its own, a
+    /// front-door VRF: `<prefix>-<role>` holds the LAN (and later the
+    /// daemon and its tunnel), `<prefix>-<role>-fvrf` the eth0 on the
+    /// underlay bridge with `nbma` and `mtu`. Returns both names, the
+    /// daemon's first. Both are created with `ip netns add`, so
+    /// /run/netns/NAME exists for `underlay-netns`.
+    pub fn attach_fvrf(
+        &mut self,
+        role: &str,
+        nbma: &str,
+        lan: Option<&str>,
+        mtu: u16,
+    ) -> (String, String) {
+        let ns = self.add(role);
+        if let Some(lan) = lan {
+            add_lan(&ns, lan);
+        }
+        router_sysctls(&ns);
+        let fvrf = self.attach(&format!("{role}-fvrf"), nbma, None);
+        ip_in(&fvrf, &format!("link set eth0 mtu {mtu}"));
+        (ns, fvrf)
+    }
+}
+
 /// dmvpnd in a namespace: SIGTERM (then SIGKILL) on drop.
 #[derive(Debug)]
 pub struct Node {

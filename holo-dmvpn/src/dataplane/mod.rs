@@ -50,6 +50,7 @@
 pub mod counters;
 pub mod forwarding;
 pub mod kernel_routes;
+pub mod netns;
 pub mod offload;
 pub mod pmtu;
 pub mod routes;
@@ -117,6 +118,10 @@ pub struct DataPlaneConfig {
     /// TTL of the GRE packets on the underlay (RFC 2784 leaves it to the
     /// encapsulator; Cisco's `tunnel ttl` defaults to 255).
     pub ttl: u8,
+    /// The network namespace (`ip netns` name) the GRE socket is opened
+    /// in, a front-door VRF; `None`: the caller's. Only the socket goes
+    /// there: the TUN device and the routes stay in the caller's.
+    pub underlay_netns: Option<String>,
 }
 
 impl DataPlaneConfig {
@@ -142,6 +147,7 @@ impl DataPlaneConfig {
             mirror_routes: true,
             mss_clamp: None,
             ttl: DEFAULT_TTL,
+            underlay_netns: None,
         })
     }
 }
@@ -195,8 +201,9 @@ pub struct DataPlane {
 }
 
 impl DataPlane {
-    /// Creates the TUN device and the raw socket in the calling thread's
-    /// network namespace and starts the task on the current tokio runtime.
+    /// Creates the TUN device in the calling thread's network namespace
+    /// and the raw socket in the underlay's (`underlay_netns`, else the
+    /// same) and starts the task on the current tokio runtime.
     /// `nhrp` feeds the tunnel's NHRP driver; `outputs` is that driver's
     /// output channel, which this task consumes.
     pub async fn spawn(
@@ -210,8 +217,8 @@ impl DataPlane {
                 source,
             }
         })?;
-        let underlay =
-            Underlay::bind(config.source, config.ttl).map_err(|source| Error::Underlay {
+        let underlay = Underlay::bind(config.source, config.ttl, config.underlay_netns.as_deref())
+            .map_err(|source| Error::Underlay {
                 address: config.source,
                 source,
             })?;

@@ -26,20 +26,14 @@ pub struct Underlay {
 }
 
 impl Underlay {
-    /// Opens the raw socket in the calling thread's network namespace and
-    /// binds it to `source`, so only GRE sent to that address is received
-    /// and ours leaves from it. Needs CAP_NET_RAW.
-    pub fn bind(source: Ipv4Addr, ttl: u8) -> io::Result<Underlay> {
-        let socket = Socket::new(Domain::IPV4, Type::RAW, Some(Protocol::from(IPPROTO_GRE)))?;
-        socket.set_nonblocking(true)?;
-        // The outer IP header is the kernel's (no IP_HDRINCL): its TTL is
-        // the socket's.
-        socket.set_ttl_v4(u32::from(ttl))?;
-        socket.bind(&SockAddr::from(SocketAddr::new(source.into(), 0)))?;
-        // Bursts of inner packets must not be lost while the task is busy
-        // with the TUN side.
-        let _ = socket.set_recv_buffer_size(4 << 20);
-        let _ = socket.set_send_buffer_size(4 << 20);
+    /// Opens the raw socket in network namespace `netns` (a front-door
+    /// VRF), or in the calling thread's without one, and binds it to
+    /// `source`, so only GRE sent to that address is received and ours
+    /// leaves from it. Needs CAP_NET_RAW (and CAP_SYS_ADMIN for `netns`).
+    pub fn bind(source: Ipv4Addr, ttl: u8, netns: Option<&str>) -> io::Result<Underlay> {
+        // The socket keeps the namespace it is created in; registering it
+        // with tokio below is namespace-agnostic.
+        let socket = super::netns::run_in_opt(netns, || open(source, ttl))?;
         // Tokio 1.54 deprecates the safe `AsyncFd::new` because a `T` that
         // does not own its descriptor could let it be closed and reused while
         // registered. A `Socket` owns its descriptor and lives exactly as long
@@ -136,6 +130,22 @@ impl Underlay {
     }
 }
 
+/// The raw GRE socket, bound to `source` (in the calling thread's network
+/// namespace; the bind fails there when `source` is not a local address).
+fn open(source: Ipv4Addr, ttl: u8) -> io::Result<Socket> {
+    let socket = Socket::new(Domain::IPV4, Type::RAW, Some(Protocol::from(IPPROTO_GRE)))?;
+    socket.set_nonblocking(true)?;
+    // The outer IP header is the kernel's (no IP_HDRINCL): its TTL is the
+    // socket's.
+    socket.set_ttl_v4(u32::from(ttl))?;
+    socket.bind(&SockAddr::from(SocketAddr::new(source.into(), 0)))?;
+    // Bursts of inner packets must not be lost while the task is busy with
+    // the TUN side.
+    let _ = socket.set_recv_buffer_size(4 << 20);
+    let _ = socket.set_send_buffer_size(4 << 20);
+    Ok(socket)
+}
+
 /// One sendmmsg(2) of up to `datagrams.len()` datagrams: how many went.
 /// nix builds the message headers (its safe wrapper); they are not kept
 /// across calls because they hold raw pointers (not `Send`).
@@ -170,7 +180,7 @@ mod tests {
     /// loopback only).
     #[tokio::test]
     async fn the_outer_ttl_is_the_configured_one() {
-        let underlay = Underlay::bind(Ipv4Addr::LOCALHOST, 7).expect("raw socket (root)");
+        let underlay = Underlay::bind(Ipv4Addr::LOCALHOST, 7, None).expect("raw socket (root)");
         assert_eq!(underlay.ttl().unwrap(), 7);
     }
 
