@@ -30,10 +30,10 @@ mod common;
 
 use std::time::{Duration, Instant};
 
-use common::frr::{FibSampler, Frr, cloud, fib, flaps, poll, unstable};
+use common::frr::{FibSampler, Frr, fib, flaps, poll, unstable};
 use common::netns::{
-    Echo, Node, cache, connect, hub_config, nhrp, ping_ttls, registered, run, spoke_config, state,
-    wait_state,
+    Cloud, Echo, cache, connect, hub_config, nhrp, ping_ttls, run, spoke_config, spoke_nbma,
+    spoke_tunnel, state,
 };
 use serde_json::{Value, json};
 
@@ -129,38 +129,24 @@ fn next_hop(ns: &str, dst: &str) -> String {
 async fn ibgp_summary_from_the_hub_phase3_shortcut_overrides_it_for_the_flow() {
     root();
     let started = Instant::now();
-    let (_topo, ns) = cloud(format!("dmvpnd-bgp-{}", std::process::id()), SPOKES);
-
-    let mut hub = Node::start(&ns[0], "bgp-hub", &hub_config());
-    let mut spokes = vec![];
-    for i in 1..=SPOKES {
-        let mut config = spoke_config(&format!("10.0.0.1{i}"), &format!("192.0.2.1{i}"));
-        nhrp(&mut config)["holding-time"] = json!(HOLDING);
-        spokes.push(Node::start(
-            &ns[usize::from(i)],
-            &format!("bgp-s{i}"),
-            &config,
-        ));
-    }
-    hub.wait_tunnel();
-    for s in &mut spokes {
+    let mut cloud = Cloud::start(
+        format!("dmvpnd-bgp-{}", std::process::id()),
+        "bgp",
+        &hub_config(),
+        SPOKES,
+        |n| {
+            let mut config = spoke_config(&spoke_tunnel(n), &spoke_nbma(n));
+            nhrp(&mut config)["holding-time"] = json!(HOLDING);
+            config
+        },
+    );
+    cloud.hub.wait_tunnel();
+    for s in &mut cloud.spokes {
         s.wait_tunnel();
     }
-    let mut hub_client = connect(&hub.socket()).await;
-    let all: Vec<String> = (1..=SPOKES).map(|i| format!("10.0.0.1{i}")).collect();
-    let all_refs: Vec<&str> = all.iter().map(String::as_str).collect();
-    if let Err(state) = wait_state(
-        &mut hub_client,
-        Duration::from_secs(15),
-        registered(&all_refs),
-    )
-    .await
-    {
-        panic!(
-            "spokes did not register: {state:#}\nhub log:\n{}",
-            hub.site.log()
-        );
-    }
+    cloud.wait_registered(Duration::from_secs(15), &[]).await;
+    let (hub, spokes, ns) = (&cloud.hub, &cloud.spokes, &cloud.ns);
+    let all: Vec<String> = (1..=SPOKES).map(spoke_tunnel).collect();
 
     let hub_frr = Frr::start(&ns[0], "bgp-hub", "hostname hub\n", &[("bgpd", HUB_BGPD)]);
     let mut spoke_frr = vec![];

@@ -33,10 +33,10 @@ mod common;
 
 use std::time::{Duration, Instant};
 
-use common::frr::{FibSampler, Frr, cloud, fib, flaps, poll, unstable};
+use common::frr::{FibSampler, Frr, fib, flaps, poll, unstable};
 use common::netns::{
-    Echo, Node, cache, connect, hub_config, nhrp, ping_ttls, registered, run, spoke_config, state,
-    wait_state,
+    Cloud, Echo, cache, connect, hub_config, nhrp, ping_ttls, run, spoke_config, spoke_nbma,
+    spoke_tunnel, state,
 };
 use serde_json::json;
 
@@ -118,7 +118,6 @@ fn ospf_route(ns: &str, dst: &str, gateway: &str) -> bool {
 async fn scenario(design: Design, tag: &str) {
     root();
     let started = Instant::now();
-    let (_topo, ns) = cloud(format!("dmvpnd-ospf-{}-{tag}", std::process::id()), SPOKES);
 
     // dmvpnd: the hub with `multicast dynamic`, spokes with the hub as NHS
     // and multicast peer (common/netns.rs), per design.
@@ -126,38 +125,26 @@ async fn scenario(design: Design, tag: &str) {
     if design == Design::Phase2 {
         nhrp(&mut hub_config)["redirect"] = json!(false);
     }
-    let mut hub = Node::start(&ns[0], &format!("ospf-{tag}-hub"), &hub_config);
-    let mut spokes = vec![];
-    for i in 1..=SPOKES {
-        let mut config = spoke_config(&format!("10.0.0.1{i}"), &format!("192.0.2.1{i}"));
-        if design == Design::Phase2 {
-            nhrp(&mut config)["shortcut"] = json!(false);
-        }
-        spokes.push(Node::start(
-            &ns[usize::from(i)],
-            &format!("ospf-{tag}-s{i}"),
-            &config,
-        ));
-    }
-    hub.wait_tunnel();
-    for s in &mut spokes {
+    let mut cloud = Cloud::start(
+        format!("dmvpnd-ospf-{}-{tag}", std::process::id()),
+        &format!("ospf-{tag}"),
+        &hub_config,
+        SPOKES,
+        |n| {
+            let mut config = spoke_config(&spoke_tunnel(n), &spoke_nbma(n));
+            if design == Design::Phase2 {
+                nhrp(&mut config)["shortcut"] = json!(false);
+            }
+            config
+        },
+    );
+    cloud.hub.wait_tunnel();
+    for s in &mut cloud.spokes {
         s.wait_tunnel();
     }
-    let mut hub_client = connect(&hub.socket()).await;
-    let all: Vec<String> = (1..=SPOKES).map(|i| format!("10.0.0.1{i}")).collect();
-    let all_refs: Vec<&str> = all.iter().map(String::as_str).collect();
-    if let Err(state) = wait_state(
-        &mut hub_client,
-        Duration::from_secs(15),
-        registered(&all_refs),
-    )
-    .await
-    {
-        panic!(
-            "spokes did not register: {state:#}\nhub log:\n{}",
-            hub.site.log()
-        );
-    }
+    cloud.wait_registered(Duration::from_secs(15), &[]).await;
+    let (hub, spokes, ns) = (&cloud.hub, &cloud.spokes, &cloud.ns);
+    let all: Vec<String> = (1..=SPOKES).map(spoke_tunnel).collect();
 
     // FRR: zebra + ospfd in each namespace.
     let zebra = |name: &str| format!("hostname {name}\n");

@@ -305,12 +305,3 @@ pub fn unstable(samples: &[BTreeSet<RouteKey>], protocol: &str) -> BTreeSet<Rout
         .cloned()
         .collect()
 }
-
-/// A DMVPN cloud for the routing tests: the namespaces `<prefix>-ul` (the
-/// underlay bridge), `<prefix>-hub` (NBMA 192.0.2.1) and `<prefix>-s<i>`
-/// for i in 1..=`spokes` (NBMA 192.0.2.1<i>, LAN 172.16.<i>.1/24 on lan0);
-/// the hub's and spokes' namespaces in that order. No routes: the routing
-/// daemons bring them.
-pub fn cloud(prefix: String, spokes: u8) -> (super::netns::Topology, Vec<String>) {
-    super::netns::topology_with(prefix, spokes)
-}
