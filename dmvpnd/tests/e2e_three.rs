@@ -68,6 +68,26 @@ fn spoke(n: u8) -> Value {
     spoke_config(&spoke_tunnel(n), &spoke_nbma(n))
 }
 
+/// A hub and three spokes with holding time `holding`, Phase 3 routes, all
+/// registered, and s1 and s3 going straight to s2's LAN over a shortcut:
+/// the starting point of the tests that take s2 away.
+async fn shortcuts_to_s2(tag: &str, holding: u16) -> Cloud {
+    let mut cloud = Cloud::start(
+        prefix(tag),
+        &format!("e3-{tag}"),
+        &with_holding(hub_config(), holding),
+        3,
+        |n| with_holding(spoke(n), holding),
+    );
+    cloud.phase3_routes();
+    cloud.wait_registered(Duration::from_secs(15), &[]).await;
+    for from in [1, 3] {
+        wait_direct(&cloud, from, 2, Duration::from_secs(15));
+        wait_shortcut(cloud.spoke(from), &spoke_net(2), "10.0.0.12").await;
+    }
+    cloud
+}
+
 fn with_holding(mut config: Value, seconds: u16) -> Value {
     nhrp(&mut config)["holding-time"] = json!(seconds);
     config
@@ -240,19 +260,7 @@ async fn a_restarted_spoke_registers_again_and_shortcuts_to_it_recover() {
     root();
     let started = Instant::now();
     let holding = 60;
-    let mut cloud = Cloud::start(
-        prefix("rs"),
-        "e3-rs",
-        &with_holding(hub_config(), holding),
-        3,
-        |n| with_holding(spoke(n), holding),
-    );
-    cloud.phase3_routes();
-    cloud.wait_registered(Duration::from_secs(15), &[]).await;
-    for from in [1, 3] {
-        wait_direct(&cloud, from, 2, Duration::from_secs(15));
-        wait_shortcut(cloud.spoke(from), &spoke_net(2), "10.0.0.12").await;
-    }
+    let mut cloud = shortcuts_to_s2("rs", holding).await;
 
     cloud.spoke(2).kill();
     let killed = Instant::now();
@@ -545,19 +553,7 @@ async fn a_dead_spoke_expires_from_the_hub_and_the_other_spokes() {
     root();
     let started = Instant::now();
     let holding = 12;
-    let mut cloud = Cloud::start(
-        prefix("ex"),
-        "e3-ex",
-        &with_holding(hub_config(), holding),
-        3,
-        |n| with_holding(spoke(n), holding),
-    );
-    cloud.phase3_routes();
-    cloud.wait_registered(Duration::from_secs(15), &[]).await;
-    for from in [1, 3] {
-        wait_direct(&cloud, from, 2, Duration::from_secs(15));
-        wait_shortcut(cloud.spoke(from), &spoke_net(2), "10.0.0.12").await;
-    }
+    let mut cloud = shortcuts_to_s2("ex", holding).await;
 
     cloud.spoke(2).kill();
     let killed = Instant::now();
