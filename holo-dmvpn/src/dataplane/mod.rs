@@ -69,7 +69,7 @@ use serde::Serialize;
 use tokio::sync::{mpsc, oneshot};
 use tokio::task::JoinHandle;
 
-use crate::packet::gre::{self, GreProtocol, GreRepr};
+use crate::packet::gre::{GreProtocol, GreRepr};
 pub use counters::{Counters, Traffic};
 pub use forwarding::{Decision, DropReason, ForwardingConfig, Inbound};
 use forwarding::{Forwarding, classify_inbound, gre_protocol};
@@ -330,9 +330,11 @@ impl Task {
             tokio::select! {
                 read = self.tun.recv(&mut from_tun) => match read {
                     Ok(n) => {
+                        // One clock read per TUN read, not per segment.
+                        let now = Instant::now();
                         for i in 0..n {
                             if let Some(frame) = from_tun.frame_mut(i) {
-                                self.outbound(i, frame).await;
+                                self.outbound(i, frame, now).await;
                             }
                         }
                         self.send_pending(&from_tun).await;
@@ -396,8 +398,7 @@ impl Task {
     /// super-packet: `frame[HEADROOM..]`, with room for the GRE header in
     /// front. Everything here is per wire packet: the MTU check, MSS
     /// clamping, the forwarding decision and the counters.
-    async fn outbound(&mut self, segment: usize, frame: &mut [u8]) {
-        let now = Instant::now();
+    async fn outbound(&mut self, segment: usize, frame: &mut [u8], now: Instant) {
         let tunnel = self.forwarding.config().tunnel.ip();
         let Some(packet) = frame.get_mut(HEADROOM..) else {
             return;
@@ -515,9 +516,9 @@ impl Task {
         protocol: GreProtocol,
         frame: &mut [u8],
     ) {
-        let key = self.forwarding.config().key;
-        let start = HEADROOM - gre_header_len(key);
-        write_gre_header(&mut frame[start..HEADROOM], key, protocol);
+        let header = gre_header(self.forwarding.config().key, protocol);
+        let start = HEADROOM - header.header_len();
+        header.write_header(&mut frame[start..HEADROOM]);
         match nbma {
             IpAddr::V4(nbma) => self.pending.push(Pending {
                 segment,
@@ -570,13 +571,7 @@ impl Task {
 
     /// Wraps `payload` in GRE and sends it to `nbma`.
     async fn send(&mut self, nbma: IpAddr, protocol: GreProtocol, payload: &[u8]) {
-        let header = GreRepr {
-            checksum_present: false,
-            reserved1: 0,
-            key: self.forwarding.config().key,
-            sequence: None,
-            protocol,
-        };
+        let header = gre_header(self.forwarding.config().key, protocol);
         self.gre.clear();
         header.emit_into(payload, &mut self.gre);
         match self.underlay.send_to(&self.gre, nbma).await {
@@ -617,19 +612,15 @@ struct Pending {
     nbma: Ipv4Addr,
 }
 
-/// Length of the GRE header we send: no checksum, no sequence number.
-fn gre_header_len(key: Option<u32>) -> usize {
-    gre::BASE_LEN + if key.is_some() { gre::OPTION_LEN } else { 0 }
-}
-
-/// The GRE header `GreRepr::emit_into` would write (K bit and key only),
-/// into `out`, which is exactly `gre_header_len(key)` long.
-fn write_gre_header(out: &mut [u8], key: Option<u32>, protocol: GreProtocol) {
-    let flags = if key.is_some() { gre::FLAG_K } else { 0 };
-    out[..2].copy_from_slice(&flags.to_be_bytes());
-    out[2..4].copy_from_slice(&protocol.0.to_be_bytes());
-    if let Some(key) = key {
-        out[4..8].copy_from_slice(&key.to_be_bytes());
+/// The GRE header we send: the tunnel's key, no checksum, no sequence
+/// number.
+fn gre_header(key: Option<u32>, protocol: GreProtocol) -> GreRepr {
+    GreRepr {
+        checksum_present: false,
+        reserved1: 0,
+        key,
+        sequence: None,
+        protocol,
     }
 }
 
@@ -637,21 +628,16 @@ fn write_gre_header(out: &mut [u8], key: Option<u32>, protocol: GreProtocol) {
 mod tests {
     use super::*;
 
-    /// The in-place header is the codec's, with and without a key.
+    /// The header written in place in front of a segment is the codec's,
+    /// with and without a key, and fits the headroom.
     #[test]
     fn in_place_gre_header_matches_the_codec() {
         for key in [None, Some(0xdead_beef)] {
-            let repr = GreRepr {
-                checksum_present: false,
-                reserved1: 0,
-                key,
-                sequence: None,
-                protocol: GreProtocol::IPV6,
-            };
-            let mut out = vec![0; gre_header_len(key)];
-            write_gre_header(&mut out, key, GreProtocol::IPV6);
-            assert_eq!(out, repr.emit(&[]));
-            assert!(out.len() <= HEADROOM);
+            let header = gre_header(key, GreProtocol::IPV6);
+            let mut frame = [0xaa; HEADROOM + 3];
+            let start = HEADROOM - header.header_len();
+            header.write_header(&mut frame[start..HEADROOM]);
+            assert_eq!(frame[start..], header.emit(&[0xaa; 3])[..]);
         }
     }
 }

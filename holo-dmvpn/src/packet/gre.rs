@@ -292,10 +292,10 @@ impl GreRepr {
         out
     }
 
-    /// Appends the header and `payload` to `out` (clear it first to reuse a
-    /// buffer). The checksum covers only what this call appends.
-    pub fn emit_into(&self, payload: &[u8], out: &mut Vec<u8>) {
-        let start = out.len();
+    /// Writes the header into `out`, which must be `header_len()` long,
+    /// with a zero checksum: for a payload already in place after it (the
+    /// data plane's zero-copy path); `emit_into` computes the checksum.
+    pub fn write_header(&self, out: &mut [u8]) {
         let mut flags = 0;
         if self.checksum_present {
             flags |= FLAG_C;
@@ -306,19 +306,30 @@ impl GreRepr {
         if self.sequence.is_some() {
             flags |= FLAG_S;
         }
-        out.reserve(self.header_len() + payload.len());
-        out.extend_from_slice(&flags.to_be_bytes());
-        out.extend_from_slice(&self.protocol.0.to_be_bytes());
+        out[..2].copy_from_slice(&flags.to_be_bytes());
+        out[2..4].copy_from_slice(&self.protocol.0.to_be_bytes());
+        let mut at = BASE_LEN;
         if self.checksum_present {
-            out.extend_from_slice(&[0, 0]);
-            out.extend_from_slice(&self.reserved1.to_be_bytes());
+            out[at..at + 2].copy_from_slice(&[0, 0]);
+            out[at + 2..at + 4].copy_from_slice(&self.reserved1.to_be_bytes());
+            at += OPTION_LEN;
         }
         if let Some(key) = self.key {
-            out.extend_from_slice(&key.to_be_bytes());
+            out[at..at + 4].copy_from_slice(&key.to_be_bytes());
+            at += OPTION_LEN;
         }
         if let Some(sequence) = self.sequence {
-            out.extend_from_slice(&sequence.to_be_bytes());
+            out[at..at + 4].copy_from_slice(&sequence.to_be_bytes());
         }
+    }
+
+    /// Appends the header and `payload` to `out` (clear it first to reuse a
+    /// buffer). The checksum covers only what this call appends.
+    pub fn emit_into(&self, payload: &[u8], out: &mut Vec<u8>) {
+        let start = out.len();
+        out.reserve(self.header_len() + payload.len());
+        out.resize(start + self.header_len(), 0);
+        self.write_header(&mut out[start..]);
         out.extend_from_slice(payload);
         if self.checksum_present {
             let sum = internet_checksum(out.get(start..).unwrap_or_default());
