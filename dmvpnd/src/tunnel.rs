@@ -246,22 +246,16 @@ fn tunnel_mtu(underlay: u32, key: bool) -> u16 {
 }
 
 /// The interface holding `source` and its MTU, in network namespace
-/// `netns` when given (a front-door VRF), else the daemon's.
+/// `netns` when given (a front-door VRF), else the daemon's. The MTU comes
+/// over rtnetlink: /sys/class/net shows the namespace sysfs was mounted in,
+/// whatever the thread's.
 fn underlay_mtu(source: std::net::Ipv4Addr, netns: Option<&str>) -> Result<(String, u32), String> {
-    let Some(name) = netns else {
-        let interface = source_interface(source)?;
-        return Ok((interface.clone(), sysfs_mtu(&interface)?));
-    };
-    // /sys/class/net shows the namespace sysfs was mounted in (the
-    // daemon's), whatever the thread's: in the underlay's namespace the MTU
-    // comes over rtnetlink instead.
-    netns::run_in(name, || {
-        let found = source_interface(source).and_then(|interface| {
+    netns::run_in_opt(netns, || {
+        Ok(source_interface(source).and_then(|interface| {
             netns::link_mtu(&interface)
                 .map(|mtu| (interface, mtu))
                 .map_err(|e| e.to_string())
-        });
-        Ok(found)
+        }))
     })
     .map_err(|e| e.to_string())
     .flatten()
@@ -282,16 +276,6 @@ fn source_interface(source: std::net::Ipv4Addr) -> Result<String, String> {
         .map(|a| a.interface_name)
         .next()
         .ok_or_else(|| format!("no interface has the tunnel source {source}"))
-}
-
-/// The MTU of `interface` in the daemon's network namespace (sysfs).
-fn sysfs_mtu(interface: &str) -> Result<u32, String> {
-    let file = format!("/sys/class/net/{interface}/mtu");
-    std::fs::read_to_string(&file)
-        .map_err(|e| format!("{file}: {e}"))?
-        .trim()
-        .parse()
-        .map_err(|e| format!("{file}: {e}"))
 }
 
 /// Tells NHRP which prefixes are behind this node (answered in Resolution
