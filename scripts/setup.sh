@@ -15,6 +15,7 @@ APT_PACKAGES=(
     iperf3          # TCP throughput in scripts/bench.sh (tunnel vs bare veth)
     frr             # zebra, ospfd, bgpd, vtysh: OSPF and BGP over the tunnel (dmvpnd/tests/routing_*.rs)
     iptables        # MASQUERADE in a NAT namespace: a spoke behind NAT (dmvpnd/tests/e2e_nat.rs)
+    ethtool         # GRO on the underlay veths, as a NIC does it (dmvpnd/tests/e2e.rs, scripts/bench.sh)
 )
 
 did=()

@@ -53,6 +53,8 @@ impl StateProvider for TunnelState {
                     let mut statistics = traffic_json(&snapshot.counters.tunnel);
                     statistics["oversize-out"] =
                         json!(snapshot.counters.tunnel.oversize_out.to_string());
+                    statistics["coalesced-in"] =
+                        json!(snapshot.counters.tunnel.coalesced_in.to_string());
                     tunnel["statistics"] = statistics;
                     if !snapshot.multicast.is_empty() {
                         tunnel["multicast-nbma-address"] = json!(snapshot.multicast);

@@ -21,6 +21,9 @@ pub struct Traffic {
     /// IPv4 packets without DF above the tunnel MTU, sent anyway: the
     /// underlay fragments their GRE datagrams (tunnel totals only).
     pub oversize_out: u64,
+    /// GRE datagrams the underlay's receive offload (GRO) had coalesced:
+    /// several TCP segments of one flow each (tunnel totals only).
+    pub coalesced_in: u64,
     pub drops: BTreeMap<DropReason, u64>,
 }
 

@@ -29,6 +29,11 @@
 //!   a flow (GRO), then one write(2) per coalesced packet or other packet.
 //!   A batch ends when the socket has nothing more queued or at `BATCH`
 //!   packets.
+//! - In, when the underlay interface coalesces on receive (GRO, what NICs
+//!   do): one recv(2) may carry a GRE datagram of up to 64 KB holding many
+//!   TCP segments of one flow, their checksum left to complete
+//!   (`offload::underlay_gro_header`); it goes to the TUN device as one TCP
+//!   super-packet, one write(2), and is counted `coalesced_in`.
 //! - Everything that decides is still per wire packet: the MTU check
 //!   (`pmtu`) runs on each segment, so a super-packet is never "too big"
 //!   as a whole and a segment above the MTU with DF still gets its ICMP
@@ -256,6 +261,7 @@ impl DataPlane {
             nhrp,
             gre: Vec::with_capacity(BUFFER + 16),
             to_tun: ToTun::default(),
+            coalesced: Vec::new(),
             pending: Vec::with_capacity(offload::BATCH),
             mtu: config.mtu,
             mss_clamp: config.mss_clamp,
@@ -301,6 +307,9 @@ struct Task {
     gre: Vec<u8>,
     /// Decapsulated packets waiting for the TUN write that ends a burst.
     to_tun: ToTun,
+    /// The TUN write of a TCP super-packet the underlay had coalesced,
+    /// reused.
+    coalesced: Vec<u8>,
     /// GRE datagrams built in place in the segments of the last TUN read,
     /// for one sendmmsg(2).
     pending: Vec<Pending>,
@@ -458,6 +467,21 @@ impl Task {
             }
             Inbound::Ip(packet) => {
                 self.counters.data_in(from, packet.len());
+                if let Some(hdr) = offload::underlay_gro_header(packet, self.mtu) {
+                    // After what came before it, alone: tun-rs's batch
+                    // would write its own header over ours.
+                    self.counters.tunnel.coalesced_in += 1;
+                    self.flush_to_tun().await;
+                    let sent = self
+                        .tun
+                        .send_coalesced(hdr, packet, &mut self.coalesced)
+                        .await;
+                    if let Err(error) = sent {
+                        tracing::debug!(%error, "TUN write (coalesced TCP)");
+                        self.counters.drop(Some(from), DropReason::TunWriteError);
+                    }
+                    return;
+                }
                 if self.to_tun.is_full() {
                     self.flush_to_tun().await;
                 }

@@ -18,7 +18,10 @@
 //! tests below pin the properties the data plane relies on, so an upgrade
 //! that changes them fails here rather than on the wire.
 
-use tun_rs::{GROTable, IDEAL_BATCH_SIZE, VIRTIO_NET_HDR_LEN};
+use tun_rs::{
+    GROTable, IDEAL_BATCH_SIZE, VIRTIO_NET_HDR_GSO_TCPV4, VIRTIO_NET_HDR_GSO_TCPV6,
+    VIRTIO_NET_HDR_LEN, VirtioNetHdr,
+};
 
 /// Room left in front of every outbound segment for the GRE header we send
 /// (4 bytes, plus 4 for the key; never checksum or sequence), so the header
@@ -144,6 +147,129 @@ impl std::fmt::Debug for ToTun {
 
 /// Offset of the packets in `ToTun`'s buffers, for `send_multiple`.
 pub const TO_TUN_OFFSET: usize = VIRTIO_NET_HDR_LEN;
+
+/// virtio-net header flag: the kernel completes the checksum at
+/// `csum_start + csum_offset` (the field holds the pseudo-header sum).
+const NEEDS_CSUM: u8 = 1;
+/// virtio-net GSO flag: the segments carry ECN (CWR seen).
+const GSO_ECN: u8 = 0x80;
+/// Offset of the checksum field in the TCP header.
+const TCP_CHECKSUM: usize = 16;
+
+/// The virtio-net header for an inner TCP packet that the underlay's
+/// receive offload had already coalesced, or `None` for any other packet.
+///
+/// A NIC (or veth with NAPI) doing GRO merges consecutive GRE datagrams of
+/// one inner TCP flow into one (`gre_gro_receive`), and the raw socket gets
+/// that: one datagram of up to 64 KB whose inner IP length is the merged
+/// one and whose inner TCP checksum field holds only the pseudo-header sum
+/// (the kernel marks such a packet CHECKSUM_PARTIAL, which a raw socket
+/// cannot tell us). Written to the TUN device as a plain packet it fails
+/// TCP's checksum check and is dropped, flow after flow. That field is how
+/// it is recognised: a TCP packet whose checksum field equals its
+/// pseudo-header sum. It goes to the kernel as what it is, a TCP
+/// super-packet with the checksum left to complete (`NEEDS_CSUM`) and, when
+/// it is longer than one segment, GSO with segments that fit the tunnel MTU
+/// (`mtu`), as the sender cut them; the kernel's TCP takes it as one large
+/// segment, and re-segments it if it forwards it. (A complete packet whose
+/// checksum happens to equal that sum, one in 65 536, gets the same,
+/// correct checksum back from the kernel.)
+pub fn underlay_gro_header(packet: &[u8], mtu: u16) -> Option<VirtioNetHdr> {
+    let (ip_len, pseudo, gso_type) = tcp_pseudo_header(packet)?;
+    let tcp = packet.get(ip_len..)?;
+    let tcp_len = usize::from(*tcp.get(12)? >> 4) * 4;
+    if tcp_len < 20 || tcp.len() < tcp_len {
+        return None;
+    }
+    let field = u16::from_be_bytes([tcp[TCP_CHECKSUM], tcp[TCP_CHECKSUM + 1]]);
+    if field != pseudo {
+        return None;
+    }
+    let headers = ip_len + tcp_len;
+    let payload = packet.len() - headers;
+    let gso_size = usize::from(mtu).saturating_sub(headers);
+    let mut hdr = VirtioNetHdr {
+        flags: NEEDS_CSUM,
+        hdr_len: u16::try_from(headers).ok()?,
+        csum_start: u16::try_from(ip_len).ok()?,
+        csum_offset: TCP_CHECKSUM as u16,
+        ..VirtioNetHdr::default()
+    };
+    if gso_size > 0 && payload > gso_size {
+        let cwr = tcp[13] & 0x80 != 0;
+        hdr.gso_type = gso_type | if cwr { GSO_ECN } else { 0 };
+        hdr.gso_size = u16::try_from(gso_size).ok()?;
+    }
+    Some(hdr)
+}
+
+/// For an unfragmented IPv4 or IPv6 packet carrying TCP right after the
+/// fixed header (no IPv6 extension headers) whose IP length is the
+/// packet's: the IP header length, the folded pseudo-header sum and the
+/// virtio GSO type.
+fn tcp_pseudo_header(packet: &[u8]) -> Option<(usize, u16, u8)> {
+    const TCP: u8 = 6;
+    let first = *packet.first()?;
+    let (ip_len, addresses, tcp_len, gso_type) = match first >> 4 {
+        4 => {
+            let ip_len = usize::from(first & 0x0f) * 4;
+            let total = usize::from(u16::from_be_bytes([*packet.get(2)?, *packet.get(3)?]));
+            let fragment = u16::from_be_bytes([*packet.get(6)?, *packet.get(7)?]) & 0x3fff;
+            if ip_len < 20 || total != packet.len() || fragment != 0 || packet.get(9)? != &TCP {
+                return None;
+            }
+            (
+                ip_len,
+                packet.get(12..20)?,
+                total.checked_sub(ip_len)?,
+                VIRTIO_NET_HDR_GSO_TCPV4,
+            )
+        }
+        6 => {
+            let payload = usize::from(u16::from_be_bytes([*packet.get(4)?, *packet.get(5)?]));
+            if payload + 40 != packet.len() || packet.get(6)? != &TCP {
+                return None;
+            }
+            (40, packet.get(8..40)?, payload, VIRTIO_NET_HDR_GSO_TCPV6)
+        }
+        _ => return None,
+    };
+    let mut sum = u32::from(TCP) + u32::try_from(tcp_len).ok()?;
+    for word in addresses.chunks_exact(2) {
+        sum += u32::from(u16::from_be_bytes([word[0], word[1]]));
+    }
+    Some((ip_len, fold(sum), gso_type))
+}
+
+/// One's complement fold of a 32-bit sum into 16 bits.
+fn fold(mut sum: u32) -> u16 {
+    while sum > 0xffff {
+        sum = (sum >> 16) + (sum & 0xffff);
+    }
+    sum as u16
+}
+
+/// Completes the TCP checksum of a packet `underlay_gro_header` accepted
+/// (its field holds the pseudo-header sum), for a TUN device without
+/// offloads: the one's complement of the sum over the TCP header and data.
+pub fn complete_tcp_checksum(packet: &mut [u8], csum_start: usize) {
+    let Some(tcp) = packet.get_mut(csum_start..) else {
+        return;
+    };
+    let mut sum = 0u32;
+    let mut words = tcp.chunks_exact(2);
+    for word in &mut words {
+        sum += u32::from(u16::from_be_bytes([word[0], word[1]]));
+        sum = (sum >> 16) + (sum & 0xffff);
+    }
+    if let [last] = words.remainder() {
+        sum += u32::from(*last) << 8;
+    }
+    let checksum = !fold(sum);
+    if let Some(field) = tcp.get_mut(TCP_CHECKSUM..TCP_CHECKSUM + 2) {
+        field.copy_from_slice(&checksum.to_be_bytes());
+    }
+}
 
 #[cfg(test)]
 #[path = "offload_tests.rs"]

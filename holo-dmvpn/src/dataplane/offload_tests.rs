@@ -287,3 +287,93 @@ fn batches_reuse_their_buffers() {
     }
     assert_eq!(to_tun.len(), BATCH);
 }
+
+/// `packet` as the underlay's GRO hands it over: the TCP checksum field
+/// holds only the folded pseudo-header sum (computed here from the
+/// addresses and lengths, apart from the code under test).
+fn as_coalesced(mut packet: Vec<u8>) -> Vec<u8> {
+    let (tcp, pseudo) = match packet[0] >> 4 {
+        4 => {
+            let mut p = packet[12..20].to_vec();
+            p.extend_from_slice(&[0, 6]);
+            p.extend_from_slice(&((packet.len() - 20) as u16).to_be_bytes());
+            (20, p)
+        }
+        _ => {
+            let mut p = packet[8..40].to_vec();
+            p.extend_from_slice(&((packet.len() - 40) as u32).to_be_bytes());
+            p.extend_from_slice(&[0, 0, 0, 6]);
+            (40, p)
+        }
+    };
+    let sum = ones_complement_sum(&pseudo);
+    packet[tcp + 16..tcp + 18].copy_from_slice(&sum.to_be_bytes());
+    packet
+}
+
+#[test]
+fn a_tcp_packet_the_underlay_coalesced_goes_up_as_gso_with_the_checksum_to_complete() {
+    // Three 1420-byte segments merged by GRO on a 1472-byte tunnel.
+    let merged = as_coalesced(ipv4_tcp(9, 1000, ACK | PSH, &payload(3 * 1420)));
+    assert!(!tcp_checksum_ok(&merged));
+    let hdr = underlay_gro_header(&merged, 1472).expect("recognised as coalesced");
+    assert_eq!(hdr.flags, NEEDS_CSUM);
+    assert_eq!(hdr.gso_type, VIRTIO_NET_HDR_GSO_TCPV4);
+    assert_eq!(hdr.gso_size, 1472 - 40);
+    assert_eq!((hdr.hdr_len, hdr.csum_start, hdr.csum_offset), (40, 20, 16));
+    // Without TUN offloads the checksum is completed in userspace.
+    let mut completed = merged.clone();
+    complete_tcp_checksum(&mut completed, 20);
+    assert!(tcp_checksum_ok(&completed));
+    assert_eq!(completed, ipv4_tcp(9, 1000, ACK | PSH, &payload(3 * 1420)));
+
+    let merged6 = as_coalesced(ipv6_tcp(5, ACK, &payload(5000)));
+    let hdr = underlay_gro_header(&merged6, 1472).expect("IPv6 recognised as coalesced");
+    assert_eq!(hdr.gso_type, VIRTIO_NET_HDR_GSO_TCPV6);
+    assert_eq!(hdr.gso_size, 1472 - 60);
+    assert_eq!((hdr.hdr_len, hdr.csum_start, hdr.csum_offset), (60, 40, 16));
+    let mut completed = merged6.clone();
+    complete_tcp_checksum(&mut completed, 40);
+    assert!(tcp_checksum_ok(&completed));
+
+    // Two small segments merged: one segment's worth, no GSO, but the
+    // checksum still left to the kernel.
+    let small = as_coalesced(ipv4_tcp(9, 1000, ACK, &payload(201)));
+    let hdr = underlay_gro_header(&small, 1472).unwrap();
+    assert_eq!((hdr.flags, hdr.gso_type, hdr.gso_size), (NEEDS_CSUM, 0, 0));
+    // CWR: the segments carry ECN.
+    let cwr = as_coalesced(ipv4_tcp(9, 1000, ACK | 0x80, &payload(4000)));
+    assert_eq!(
+        underlay_gro_header(&cwr, 1472).unwrap().gso_type,
+        VIRTIO_NET_HDR_GSO_TCPV4 | 0x80
+    );
+}
+
+#[test]
+fn packets_with_a_complete_checksum_and_others_are_not_taken_for_coalesced() {
+    let data = payload(1420);
+    assert!(underlay_gro_header(&ipv4_tcp(1, 1, ACK, &data), 1472).is_none());
+    assert!(underlay_gro_header(&ipv6_tcp(1, ACK, &data), 1472).is_none());
+    // A fragment, a length that is not the packet's, UDP, an IPv6
+    // extension header, truncations and garbage: never, and no panic.
+    let mut fragment = as_coalesced(ipv4_tcp(1, 1, ACK, &data));
+    fragment[6] = 0x20; // MF
+    assert!(underlay_gro_header(&fragment, 1472).is_none());
+    let merged = as_coalesced(ipv4_tcp(1, 1, ACK, &data));
+    assert!(underlay_gro_header(&merged[..merged.len() - 1], 1472).is_none());
+    let mut udp = merged.clone();
+    udp[9] = 17;
+    assert!(underlay_gro_header(&udp, 1472).is_none());
+    let mut ext = as_coalesced(ipv6_tcp(1, ACK, &data));
+    ext[6] = 0; // hop-by-hop options
+    assert!(underlay_gro_header(&ext, 1472).is_none());
+    let mut short_tcp = merged[..40].to_vec();
+    short_tcp[2..4].copy_from_slice(&40u16.to_be_bytes());
+    short_tcp[32] = 0xf0; // data offset 60 bytes, beyond the packet
+    assert!(underlay_gro_header(&short_tcp, 1472).is_none());
+    for len in 0..64 {
+        let _ = underlay_gro_header(&merged[..len], 1472);
+        let _ = underlay_gro_header(&vec![0x45; len], 1472);
+        let _ = underlay_gro_header(&vec![0x60; len], 1472);
+    }
+}

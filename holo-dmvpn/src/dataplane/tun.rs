@@ -7,9 +7,9 @@
 use std::io;
 
 use ipnetwork::IpNetwork;
-use tun_rs::{AsyncDevice, DeviceBuilder, VIRTIO_NET_HDR_LEN};
+use tun_rs::{AsyncDevice, DeviceBuilder, VIRTIO_NET_HDR_LEN, VirtioNetHdr};
 
-use super::offload::{HEADROOM, Segments, TO_TUN_OFFSET, ToTun};
+use super::offload::{HEADROOM, Segments, TO_TUN_OFFSET, ToTun, complete_tcp_checksum};
 
 pub struct Tun {
     device: AsyncDevice,
@@ -104,6 +104,28 @@ impl Tun {
             .await;
         batch.clear();
         sent.map(|_| ())
+    }
+
+    /// Hands one TCP packet that the underlay had coalesced to the kernel
+    /// (one write(2)), with `hdr` from `offload::underlay_gro_header`;
+    /// `scratch` is reused between calls. Without offloads its checksum is
+    /// completed here instead and it goes as one large packet.
+    pub async fn send_coalesced(
+        &self,
+        hdr: VirtioNetHdr,
+        packet: &[u8],
+        scratch: &mut Vec<u8>,
+    ) -> io::Result<()> {
+        scratch.clear();
+        if self.offload() {
+            scratch.resize(VIRTIO_NET_HDR_LEN, 0);
+            hdr.encode(scratch)?;
+            scratch.extend_from_slice(packet);
+        } else {
+            scratch.extend_from_slice(packet);
+            complete_tcp_checksum(scratch, usize::from(hdr.csum_start));
+        }
+        self.device.send(scratch).await.map(|_| ())
     }
 
     /// Hands one IP packet to the kernel (one write(2)): for the data
