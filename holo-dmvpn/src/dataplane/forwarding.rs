@@ -42,6 +42,9 @@ const RATE_LIMIT_ENTRIES: usize = 4096;
 pub enum DropReason {
     /// Not an IPv4/IPv6 packet, or shorter than its header.
     Malformed,
+    /// A GRE datagram longer than the receive buffer (64 KB), cut by the
+    /// socket: only an underlay coalescing beyond 64 KB sends those.
+    Truncated,
     /// Neither a tunnel route nor the tunnel subnet covers the destination,
     /// and there is no NHS to fall back on.
     NoRoute,

@@ -84,7 +84,7 @@ use forwarding::{Forwarding, classify_inbound, gre_protocol};
 use kernel_routes::KernelRoutes;
 use offload::{HEADROOM, Segments, ToTun};
 use tun::Tun;
-use underlay::Underlay;
+use underlay::{Received, Underlay};
 
 /// Tunnel MTU of a data plane built from an NHRP configuration alone:
 /// Cisco's usual `ip mtu 1400`, which leaves room for GRE with key and,
@@ -315,6 +315,8 @@ struct Task {
     /// The TUN write of a TCP super-packet the underlay had coalesced,
     /// reused.
     coalesced: Vec<u8>,
+    /// Whether the warning about truncated datagrams was logged.
+    warned_truncated: bool,
     /// GRE datagrams built in place in the segments of the last TUN read,
     /// for one sendmmsg(2).
     pending: Vec<Pending>,
@@ -387,6 +389,7 @@ impl Task {
             gre: Vec::with_capacity(BUFFER + 16),
             to_tun: ToTun::default(),
             coalesced: Vec::new(),
+            warned_truncated: false,
             pending: Vec::with_capacity(offload::BATCH),
             mtu: config.mtu,
             mss_clamp: config.mss_clamp,
@@ -432,14 +435,14 @@ impl Task {
                 },
                 read = self.underlay.recv(&mut from_underlay) => {
                     match read {
-                        Ok((from, gre)) => self.inbound(from, gre).await,
+                        Ok(received) => self.received(received).await,
                         Err(error) => tracing::warn!(%error, "GRE socket read"),
                     }
                     // Whatever else is queued joins the same TUN write
                     // batch (and its TCP coalescing), without waiting.
                     while !self.to_tun.is_full() {
                         match self.underlay.try_recv(&mut from_underlay) {
-                            Ok(Some((from, gre))) => self.inbound(from, gre).await,
+                            Ok(Some(received)) => self.received(received).await,
                             Ok(None) => break,
                             Err(error) => {
                                 tracing::warn!(%error, "GRE socket read");
@@ -524,6 +527,25 @@ impl Task {
     }
 
     /// A GRE datagram from `from` on the underlay.
+    async fn received(&mut self, received: Received<'_>) {
+        match received {
+            Received::Gre(from, gre) => self.inbound(from, gre).await,
+            Received::Truncated(from, len) => {
+                self.counters.drop(Some(from), DropReason::Truncated);
+                if !self.warned_truncated {
+                    self.warned_truncated = true;
+                    tracing::warn!(
+                        %from,
+                        len,
+                        "GRE datagram longer than 64 KB dropped: the underlay coalesces \
+                         beyond 64 KB (GRO with BIG TCP); set its gro_ipv4_max_size to 65536 \
+                         (counted as drop reason truncated; warned once)"
+                    );
+                }
+            }
+        }
+    }
+
     async fn inbound(&mut self, from: IpAddr, gre: &[u8]) {
         match classify_inbound(gre, self.forwarding.config().key) {
             Inbound::Nhrp(bytes) => {

@@ -6,11 +6,11 @@
 //! with every datagram, which gives the source without recvfrom's address
 //! buffer (uninitialised memory in socket2's safe API).
 
-use std::io::{self, IoSlice, Read};
+use std::io::{self, IoSlice};
 use std::net::{IpAddr, Ipv4Addr, SocketAddr, SocketAddrV4};
 use std::os::fd::{AsRawFd, RawFd};
 
-use nix::sys::socket::{ControlMessage, MsgFlags, MultiHeaders, SockaddrIn, sendmmsg};
+use nix::sys::socket::{ControlMessage, MsgFlags, MultiHeaders, SockaddrIn, recv, sendmmsg};
 
 use socket2::{Domain, Protocol, SockAddr, Socket, Type};
 use tokio::io::Interest;
@@ -55,32 +55,32 @@ impl Underlay {
 
     /// One GRE datagram (one recv(2)): the outer source and the GRE header
     /// onwards. Datagrams with a broken outer header are skipped.
-    pub async fn recv<'b>(&self, buf: &'b mut [u8]) -> io::Result<(IpAddr, &'b [u8])> {
+    pub async fn recv<'b>(&self, buf: &'b mut [u8]) -> io::Result<Received<'b>> {
         loop {
             let n = self
                 .socket
-                .async_io(Interest::READABLE, |mut s| s.read(buf))
+                .async_io(Interest::READABLE, |s| recv_datagram(s.as_raw_fd(), buf))
                 .await?;
-            if let Some((src, start)) = outer_ipv4(&buf[..n]) {
-                return Ok((src.into(), &buf[start..n]));
+            if let Some(parsed) = parse(buf, n) {
+                return Ok(parsed.received(buf));
             }
         }
     }
 
     /// Like `recv`, but only what is already queued: `None` when nothing
     /// is (one recv(2)).
-    pub fn try_recv<'b>(&self, buf: &'b mut [u8]) -> io::Result<Option<(IpAddr, &'b [u8])>> {
+    pub fn try_recv<'b>(&self, buf: &'b mut [u8]) -> io::Result<Option<Received<'b>>> {
         loop {
             let n = match self
                 .socket
-                .try_io(Interest::READABLE, |mut s| s.read(&mut *buf))
+                .try_io(Interest::READABLE, |s| recv_datagram(s.as_raw_fd(), buf))
             {
                 Ok(n) => n,
                 Err(error) if error.kind() == io::ErrorKind::WouldBlock => return Ok(None),
                 Err(error) => return Err(error),
             };
-            if let Some((src, start)) = outer_ipv4(&buf[..n]) {
-                return Ok(Some((src.into(), &buf[start..n])));
+            if let Some(parsed) = parse(buf, n) {
+                return Ok(Some(parsed.received(buf)));
             }
         }
     }
@@ -161,6 +161,51 @@ fn sendmmsg_once(fd: RawFd, datagrams: &[(&[u8], Ipv4Addr)]) -> io::Result<usize
     Ok(sent.count())
 }
 
+/// What one recv(2) on the GRE socket gave.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Received<'b> {
+    /// The outer source and the GRE header onwards.
+    Gre(IpAddr, &'b [u8]),
+    /// A datagram longer than the buffer, cut: the outer source and its
+    /// real length. Only an underlay coalescing beyond 64 KB (GRO with BIG
+    /// TCP, `gro_ipv4_max_size`) sends such datagrams; their content is
+    /// lost.
+    Truncated(IpAddr, usize),
+}
+
+/// One recv(2) with MSG_TRUNC: the datagram's real length, which is more
+/// than `buf` holds when it was cut.
+fn recv_datagram(fd: RawFd, buf: &mut [u8]) -> io::Result<usize> {
+    Ok(recv(fd, buf, MsgFlags::MSG_TRUNC)?)
+}
+
+/// Where in the buffer `Received` is, without borrowing it (the receive
+/// loops borrow the buffer again on their next turn).
+enum Parsed {
+    Gre(IpAddr, std::ops::Range<usize>),
+    Truncated(IpAddr, usize),
+}
+
+impl Parsed {
+    fn received(self, buf: &[u8]) -> Received<'_> {
+        match self {
+            Parsed::Gre(src, range) => Received::Gre(src, &buf[range]),
+            Parsed::Truncated(src, len) => Received::Truncated(src, len),
+        }
+    }
+}
+
+/// The datagram `recv_datagram` put into `buf` (real length `n`), unless
+/// its outer header is broken.
+fn parse(buf: &[u8], n: usize) -> Option<Parsed> {
+    let end = n.min(buf.len());
+    let (src, start) = outer_ipv4(&buf[..end])?;
+    Some(match n > buf.len() {
+        true => Parsed::Truncated(src.into(), n),
+        false => Parsed::Gre(src.into(), start..end),
+    })
+}
+
 /// The source address and header length of the outer IPv4 header.
 pub fn outer_ipv4(datagram: &[u8]) -> Option<(Ipv4Addr, usize)> {
     let first = *datagram.first()?;
@@ -182,6 +227,29 @@ mod tests {
     async fn the_outer_ttl_is_the_configured_one() {
         let underlay = Underlay::bind(Ipv4Addr::LOCALHOST, 7, None).expect("raw socket (root)");
         assert_eq!(underlay.ttl().unwrap(), 7);
+    }
+
+    /// A datagram longer than the buffer is reported with its real length,
+    /// not passed on cut (root: raw socket, on loopback only).
+    #[tokio::test]
+    async fn a_datagram_longer_than_the_buffer_is_reported_truncated() {
+        let underlay = Underlay::bind(Ipv4Addr::LOCALHOST, 64, None).expect("raw socket (root)");
+        let mut gre = vec![0, 0, 0x08, 0x00];
+        gre.resize(500, 0x45);
+        underlay
+            .send_to(&gre, Ipv4Addr::LOCALHOST.into())
+            .await
+            .unwrap();
+        underlay
+            .send_to(&gre[..100], Ipv4Addr::LOCALHOST.into())
+            .await
+            .unwrap();
+        let mut small = [0; 200];
+        let localhost = IpAddr::from(Ipv4Addr::LOCALHOST);
+        let first = underlay.recv(&mut small).await.unwrap();
+        assert_eq!(first, Received::Truncated(localhost, 520));
+        let second = underlay.recv(&mut small).await.unwrap();
+        assert_eq!(second, Received::Gre(localhost, &gre[..100]));
     }
 
     #[test]
