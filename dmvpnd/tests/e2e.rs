@@ -27,7 +27,7 @@ use std::net::{SocketAddr, TcpListener, TcpStream};
 
 use common::netns::{
     Echo, Node, TUNNEL, cache, connect, has_link, hub_config, ping_ttls, registered, routes, run,
-    spoke_config, state, topology, wait_state,
+    spoke_config, state, topology, wait_both_registered, wait_state,
 };
 use holo_dmvpn::dataplane::kernel_routes::RTPROT_DMVPN;
 use holo_dmvpn::dataplane::netns::run_in;
@@ -210,14 +210,7 @@ async fn tcp_arrives_whole_over_an_underlay_that_coalesces_gre() {
     let mut s1 = Node::start(s1_ns, "gro-s1", &spoke_config("10.0.0.11", "192.0.2.11"));
     let mut s2 = Node::start(s2_ns, "gro-s2", &spoke_config("10.0.0.12", "192.0.2.12"));
     routes(&mut hub, [&mut s1, &mut s2]);
-    let mut hub_client = connect(&hub.socket()).await;
-    let both = registered(&["10.0.0.11", "10.0.0.12"]);
-    if let Err(state) = wait_state(&mut hub_client, Duration::from_secs(8), both).await {
-        panic!(
-            "spokes did not register: {state:#}\nhub log:\n{}",
-            hub.site.log()
-        );
-    }
+    wait_both_registered(&mut hub).await;
     let csum_errors = tcp_counter(s2_ns, "InCsumErrors");
 
     const SIZE: usize = 32 << 20;

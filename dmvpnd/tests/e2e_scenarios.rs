@@ -21,7 +21,7 @@ use std::time::{Duration, Instant};
 
 use common::netns::{
     Echo, Entry, Node, TUNNEL, cache, connect, has_link, hub_config, ip_in, nhrp, ping_ttls,
-    registered, routes, run, spoke_config, state, topology, wait_state,
+    registered, routes, run, spoke_config, state, topology, wait_both_registered, wait_state,
 };
 use serde_json::{Value, json};
 
@@ -88,14 +88,7 @@ async fn phase1_without_shortcuts_traffic_keeps_crossing_the_hub() {
     let mut s2 = spoke(&ns[2], "e2s-p1-s2", "10.0.0.12", "192.0.2.12");
     routes(&mut hub, [&mut s1, &mut s2]);
 
-    let mut hub_client = connect(&hub.socket()).await;
-    let both = registered(&["10.0.0.11", "10.0.0.12"]);
-    if let Err(state) = wait_state(&mut hub_client, Duration::from_secs(8), both).await {
-        panic!(
-            "spokes did not register: {state:#}\nhub log:\n{}",
-            hub.site.log()
-        );
-    }
+    wait_both_registered(&mut hub).await;
 
     // Long enough for a Phase 3 redirect and resolution to have happened,
     // were they enabled (they take well under a second in e2e.rs).

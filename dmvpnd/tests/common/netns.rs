@@ -440,6 +440,21 @@ pub async fn wait_state(
     }
 }
 
+/// Waits (8 s at most) until both spokes of `topology` (10.0.0.11 and
+/// .12) are registered with `hub`; panics with the hub's state and log
+/// otherwise. The hub's client.
+pub async fn wait_both_registered(hub: &mut Node) -> Client {
+    let mut client = connect(&hub.socket()).await;
+    let both = registered(&["10.0.0.11", "10.0.0.12"]);
+    if let Err(state) = wait_state(&mut client, Duration::from_secs(8), both).await {
+        panic!(
+            "spokes did not register: {state:#}\nhub log:\n{}",
+            hub.site.log()
+        );
+    }
+    client
+}
+
 /// True when every one of `peers` is a dynamic entry of the cache.
 pub fn registered(peers: &[&str]) -> impl Fn(&Value) -> bool {
     move |state: &Value| {
