@@ -35,9 +35,10 @@ fn tcp_header(seq: u32, flags: u8) -> Vec<u8> {
     tcp
 }
 
-/// Sum of the pseudo-header and the TCP segment of `packet`.
-fn tcp_sum(packet: &[u8]) -> u16 {
-    let (ip_len, mut pseudo) = match packet[0] >> 4 {
+/// The IP header length and the pseudo-header of the TCP segment of
+/// `packet`.
+fn pseudo_header(packet: &[u8]) -> (usize, Vec<u8>) {
+    match packet[0] >> 4 {
         4 => {
             let ihl = usize::from(packet[0] & 0x0f) * 4;
             let mut p = packet[12..20].to_vec();
@@ -51,7 +52,12 @@ fn tcp_sum(packet: &[u8]) -> u16 {
             p.extend_from_slice(&[0, 0, 0, 6]);
             (40, p)
         }
-    };
+    }
+}
+
+/// Sum of the pseudo-header and the TCP segment of `packet`.
+fn tcp_sum(packet: &[u8]) -> u16 {
+    let (ip_len, mut pseudo) = pseudo_header(packet);
     pseudo.extend_from_slice(&packet[ip_len..]);
     ones_complement_sum(&pseudo)
 }
@@ -292,20 +298,7 @@ fn batches_reuse_their_buffers() {
 /// holds only the folded pseudo-header sum (computed here from the
 /// addresses and lengths, apart from the code under test).
 fn as_coalesced(mut packet: Vec<u8>) -> Vec<u8> {
-    let (tcp, pseudo) = match packet[0] >> 4 {
-        4 => {
-            let mut p = packet[12..20].to_vec();
-            p.extend_from_slice(&[0, 6]);
-            p.extend_from_slice(&((packet.len() - 20) as u16).to_be_bytes());
-            (20, p)
-        }
-        _ => {
-            let mut p = packet[8..40].to_vec();
-            p.extend_from_slice(&((packet.len() - 40) as u32).to_be_bytes());
-            p.extend_from_slice(&[0, 0, 0, 6]);
-            (40, p)
-        }
-    };
+    let (tcp, pseudo) = pseudo_header(&packet);
     let sum = ones_complement_sum(&pseudo);
     packet[tcp + 16..tcp + 18].copy_from_slice(&sum.to_be_bytes());
     packet
