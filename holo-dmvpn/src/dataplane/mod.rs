@@ -231,11 +231,19 @@ impl DataPlane {
         outputs: mpsc::Receiver<Output>,
     ) -> Result<DataPlane, Error> {
         let interface = config.interface.clone();
-        let name = interface.clone();
+        let thread_error = {
+            let interface = interface.clone();
+            move |source| Error::Thread {
+                interface: interface.clone(),
+                source,
+            }
+        };
+        let runtime_error = thread_error.clone();
+        let (control_tx, control) = mpsc::channel(16);
         let (ready_tx, ready) = oneshot::channel();
         let (done_tx, done) = oneshot::channel();
         let thread = std::thread::Builder::new()
-            .name(format!("dp-{name}"))
+            .name(format!("dp-{interface}"))
             .spawn(move || {
                 let runtime = tokio::runtime::Builder::new_current_thread()
                     .enable_all()
@@ -243,14 +251,14 @@ impl DataPlane {
                 let runtime = match runtime {
                     Ok(runtime) => runtime,
                     Err(source) => {
-                        let _ = ready_tx.send(Err(Error::Thread { interface, source }));
+                        let _ = ready_tx.send(Err(runtime_error(source)));
                         return;
                     }
                 };
                 runtime.block_on(async move {
                     match Task::open(config, nhrp).await {
-                        Ok((task, control_tx, control, routes)) => {
-                            if ready_tx.send(Ok(control_tx)).is_ok() {
+                        Ok((task, routes)) => {
+                            if ready_tx.send(Ok(())).is_ok() {
                                 task.run(control, outputs, routes).await;
                             }
                         }
@@ -259,23 +267,21 @@ impl DataPlane {
                         }
                     }
                 });
-                // Dropped last, so `shutdown` returns after the TUN device
-                // and the socket are closed.
+                // The runtime's own tasks (route monitor, netlink) end with
+                // it; then `shutdown` may return.
+                drop(runtime);
                 drop(done_tx);
             });
-        if let Err(source) = thread {
-            return Err(Error::Thread {
-                interface: name,
-                source,
-            });
-        }
+        thread.map_err(&thread_error)?;
         match ready.await {
-            Ok(Ok(control)) => Ok(DataPlane { control, done }),
-            Ok(Err(error)) => Err(error),
-            Err(_) => Err(Error::Thread {
-                interface: name,
-                source: std::io::Error::other("the data-plane thread ended while starting"),
+            Ok(Ok(())) => Ok(DataPlane {
+                control: control_tx,
+                done,
             }),
+            Ok(Err(error)) => Err(error),
+            Err(_) => Err(thread_error(std::io::Error::other(
+                "the data-plane thread ended while starting",
+            ))),
         }
     }
 
@@ -328,21 +334,12 @@ struct Task {
 
 impl Task {
     /// The TUN device, the raw socket, the route monitor and the kernel
-    /// routes of `config`, and the control channel; on the data-plane
-    /// thread's runtime, which their descriptors are registered with.
-    #[allow(clippy::type_complexity)]
+    /// routes of `config`; on the data-plane thread's runtime, which their
+    /// descriptors are registered with.
     async fn open(
         config: DataPlaneConfig,
         nhrp: mpsc::Sender<Request>,
-    ) -> Result<
-        (
-            Task,
-            mpsc::Sender<Control>,
-            mpsc::Receiver<Control>,
-            mpsc::Receiver<routes::TunnelRoutes>,
-        ),
-        Error,
-    > {
+    ) -> Result<(Task, mpsc::Receiver<routes::TunnelRoutes>), Error> {
         let tun = Tun::create(&config.interface, config.mtu, config.address).map_err(|source| {
             Error::Tun {
                 interface: config.interface.clone(),
@@ -378,7 +375,6 @@ impl Task {
         } else {
             None
         };
-        let (control_tx, control) = mpsc::channel(16);
         let task = Task {
             kernel,
             tun,
@@ -395,7 +391,7 @@ impl Task {
             mss_clamp: config.mss_clamp,
             icmp: pmtu::IcmpLimiter::default(),
         };
-        Ok((task, control_tx, control, routes))
+        Ok((task, routes))
     }
 
     async fn run(
