@@ -29,7 +29,7 @@ cd "$REPO"
 SECONDS_RUN=${IPERF_SECONDS:-10}
 GOAL_PERCENT=40
 
-netns_preflight bench ip ping iperf3 awk
+netns_preflight bench ip ping iperf3 awk ethtool tc
 
 say "build dmvpnd and dmvpn-cli (release)"
 cargo build --locked --release -p dmvpnd -p dmvpn-cli
