@@ -283,3 +283,49 @@ async fn a_spoke_behind_masquerading_nat_gets_shortcuts_without_black_holes() {
 
     eprintln!("e2e nat took {:?}", started.elapsed());
 }
+
+/// A spoke behind NAT stays reachable from the hub while it is idle: its
+/// registration refresh (every 30 s behind NAT, instead of a third of the
+/// 2 h holding time) keeps the NAT's GRE mapping alive. Here the NAT
+/// forgets a GRE mapping after 40 s without packets; after 55 s of
+/// silence the hub still reaches s1 through it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_idle_spoke_behind_nat_stays_reachable_from_the_hub() {
+    root();
+    let mut cloud = NatCloud::start();
+    sysctl(
+        &cloud.nat,
+        &[
+            "net.netfilter.nf_conntrack_gre_timeout=40",
+            "net.netfilter.nf_conntrack_gre_timeout_stream=40",
+        ],
+    );
+    cloud.routes();
+    // No IPv6 on the tunnels: the kernel's router solicitations, replicated
+    // as multicast between s1 and the hub, would keep the mapping alive on
+    // their own for the first minutes.
+    for ns in [&cloud.hub.ns, &cloud.s1.ns] {
+        sysctl(ns, &["net.ipv6.conf.dmvpn0.disable_ipv6=1"]);
+    }
+    let mut hub = cloud.hub.client().await;
+    let ok = registered(&["10.0.0.11", "10.0.0.12"]);
+    if let Err(s) = wait_state(&mut hub, Duration::from_secs(20), ok).await {
+        panic!("not registered: {s:#}\n{}", cloud.logs());
+    }
+    tokio::time::sleep(Duration::from_secs(55)).await;
+    let replies = ping_ttls(&cloud.hub.ns, "10.0.0.1", "10.0.0.11", 3, echo()).len();
+    assert!(
+        replies >= 2,
+        "{replies}/3 echoes from the hub answered by s1 after 55 s idle\n{}",
+        cloud.logs()
+    );
+    assert!(
+        cloud
+            .s1
+            .site
+            .log()
+            .contains("behind NAT: the NHS sees us at another address"),
+        "{}",
+        cloud.logs()
+    );
+}

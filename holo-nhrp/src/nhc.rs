@@ -20,6 +20,13 @@ const FIRST_RETRY: Duration = Duration::from_secs(1);
 const MAX_RETRY: Duration = Duration::from_secs(64);
 /// Unanswered registrations after which an NHS is declared down.
 const DOWN_AFTER: u32 = 3;
+/// Registration refresh towards an NHS that sees us behind NAT, when no
+/// interval is configured: the refresh is what keeps the NAT's GRE mapping
+/// (Linux conntrack: 180 s once answered, 30 s before) and with it the
+/// path from the hub to us. The default refresh, a third of the holding
+/// time (40 min), outlives every NAT's mapping. 30 s is of the order of
+/// IKE's NAT keepalive (20 s).
+pub const NAT_REFRESH: Duration = Duration::from_secs(30);
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "snake_case")]
@@ -168,7 +175,9 @@ impl Instance {
         out: &mut Vec<Output>,
     ) {
         let interval = self.config.registration_interval();
+        let configured = self.config.registration_interval.is_some();
         let own = self.config.protocol.ip();
+        let own_nbma = self.config.nbma;
         let Some(nhs) = self
             .nhs
             .iter_mut()
@@ -192,10 +201,24 @@ impl Instance {
             return;
         }
         nhs.attempts = 0;
-        nhs.next_action = now + interval;
         // The NHS echoes our NAT extension (its own CIE first) and adds
         // one for us when it saw us at another address.
-        nhs.seen_as = crate::instance::nat_address(pkt, own);
+        let seen_as = crate::instance::nat_address(pkt, own);
+        let behind_nat = seen_as.is_some_and(|a| a != own_nbma);
+        if behind_nat && seen_as != nhs.seen_as {
+            tracing::info!(
+                nhs = %nhs.config.protocol,
+                seen_as = ?seen_as,
+                refresh = ?if configured { interval } else { interval.min(NAT_REFRESH) },
+                "behind NAT: the NHS sees us at another address"
+            );
+        }
+        nhs.seen_as = seen_as;
+        nhs.next_action = now
+            + match behind_nat && !configured {
+                true => interval.min(NAT_REFRESH),
+                false => interval,
+            };
         if nhs.status != NhsStatus::Up {
             nhs.status = NhsStatus::Up;
             tracing::info!(nhs = %nhs.config.protocol, "NHS up");

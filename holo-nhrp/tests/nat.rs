@@ -461,3 +461,45 @@ fn the_responder_answers_a_nated_requester_through_the_hub_and_waits_for_proof()
         }]
     );
 }
+
+/// Registration Requests spoke `nbma` sent so far.
+fn registrations(net: &Network, nbma: &str) -> u64 {
+    net.node(nbma).instance.nhs_states()[0].registrations_sent
+}
+
+/// A spoke behind NAT keeps its NAT's GRE mapping (and so the hub's path to
+/// it) alive by refreshing every 30 s, instead of every third of the
+/// holding time (40 min by default: long after any NAT forgot it). A spoke
+/// not behind NAT keeps the usual refresh, and an interval the operator
+/// configured is kept behind NAT too.
+#[test]
+fn a_spoke_behind_nat_refreshes_its_registration_every_30_s() {
+    let mut net = cloud(11, InstanceConfig::DEFAULT_HOLDING_TIME);
+    let (nated, other) = (registrations(&net, NATED), registrations(&net, OTHER));
+    net.run_for(secs(300), STEP);
+    let nated = registrations(&net, NATED) - nated;
+    let other = registrations(&net, OTHER) - other;
+    assert_eq!(nated, 10, "registrations behind NAT in 300 s");
+    assert_eq!(other, 0, "registrations not behind NAT in 300 s");
+    // Each refresh is answered: the hub entry and the NHS state stay.
+    assert_eq!(
+        net.node(NATED).instance.nhs_states()[0].seen_as,
+        Some(ip(PUBLIC))
+    );
+
+    let mut net = Network::new(12);
+    net.add(hub());
+    let mut s = spoke(1);
+    s.registration_interval = Some(secs(100));
+    net.add(s);
+    net.nat.insert(ip(NATED), ip(PUBLIC));
+    net.masquerade.insert(ip(NATED));
+    net.run_for(secs(5), STEP);
+    let before = registrations(&net, NATED);
+    net.run_for(secs(300), STEP);
+    assert_eq!(
+        registrations(&net, NATED) - before,
+        3,
+        "a configured interval of 100 s is kept behind NAT"
+    );
+}
