@@ -147,6 +147,17 @@ impl NatCloud {
         }
     }
 
+    /// Waits until both spokes are registered with the hub (20 s at most;
+    /// panics with the logs); the hub's client.
+    async fn wait_registered(&mut self) -> common::Client {
+        let mut hub = self.hub.client().await;
+        let ok = registered(&["10.0.0.11", "10.0.0.12"]);
+        if let Err(s) = wait_state(&mut hub, Duration::from_secs(20), ok).await {
+            panic!("not registered: {s:#}\n{}", self.logs());
+        }
+        hub
+    }
+
     fn logs(&self) -> String {
         format!(
             "hub log:\n{}\ns1 log:\n{}\ns2 log:\n{}\nnat rules:\n{}",
@@ -209,11 +220,7 @@ async fn a_spoke_behind_masquerading_nat_gets_shortcuts_without_black_holes() {
     cloud.routes();
 
     // Registration through the NAT: the hub records where s1 really is.
-    let mut hub = cloud.hub.client().await;
-    let ok = registered(&["10.0.0.11", "10.0.0.12"]);
-    if let Err(s) = wait_state(&mut hub, Duration::from_secs(20), ok).await {
-        panic!("not registered: {s:#}\n{}", cloud.logs());
-    }
+    let mut hub = cloud.wait_registered().await;
     let s = state(&mut hub).await;
     let e = entries_via(&s, "dynamic", "10.0.0.11");
     assert_eq!(e[0]["nbma-address"], NAT_PUBLIC, "{s:#}");
@@ -307,11 +314,7 @@ async fn an_idle_spoke_behind_nat_stays_reachable_from_the_hub() {
     for ns in [&cloud.hub.ns, &cloud.s1.ns] {
         sysctl(ns, &["net.ipv6.conf.dmvpn0.disable_ipv6=1"]);
     }
-    let mut hub = cloud.hub.client().await;
-    let ok = registered(&["10.0.0.11", "10.0.0.12"]);
-    if let Err(s) = wait_state(&mut hub, Duration::from_secs(20), ok).await {
-        panic!("not registered: {s:#}\n{}", cloud.logs());
-    }
+    cloud.wait_registered().await;
     tokio::time::sleep(Duration::from_secs(55)).await;
     let replies = ping_ttls(&cloud.hub.ns, "10.0.0.1", "10.0.0.11", 3, echo()).len();
     assert!(

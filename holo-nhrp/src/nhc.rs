@@ -205,20 +205,20 @@ impl Instance {
         // one for us when it saw us at another address.
         let seen_as = crate::instance::nat_address(pkt, own);
         let behind_nat = seen_as.is_some_and(|a| a != own_nbma);
+        let refresh = match behind_nat && !configured {
+            true => interval.min(NAT_REFRESH),
+            false => interval,
+        };
         if behind_nat && seen_as != nhs.seen_as {
             tracing::info!(
                 nhs = %nhs.config.protocol,
                 seen_as = ?seen_as,
-                refresh = ?if configured { interval } else { interval.min(NAT_REFRESH) },
+                ?refresh,
                 "behind NAT: the NHS sees us at another address"
             );
         }
         nhs.seen_as = seen_as;
-        nhs.next_action = now
-            + match behind_nat && !configured {
-                true => interval.min(NAT_REFRESH),
-                false => interval,
-            };
+        nhs.next_action = now + refresh;
         if nhs.status != NhsStatus::Up {
             nhs.status = NhsStatus::Up;
             tracing::info!(nhs = %nhs.config.protocol, "NHS up");
