@@ -17,6 +17,7 @@ use crate::packet::{
     Address, Authentication, Cie, CieCode, ErrorCode, ErrorIndication, Extension, ExtensionBody,
     Flags, Message, MessageType, NbmaAddress, Packet, ProtocolType, RequestReply, header,
 };
+use crate::purge::OutstandingPurge;
 use crate::resolution::{Pending, Probe};
 
 /// Error Indications we send to one destination in one second, at most.
@@ -52,6 +53,8 @@ pub struct Instance {
     pub(crate) probes: BTreeMap<IpAddr, Probe>,
     /// Probe series given up in a row per NBMA address (negative backoff).
     pub(crate) nat_failures: HashMap<IpAddr, u32>,
+    /// Purge Requests we sent and await a reply to, by request id.
+    pub(crate) purges: BTreeMap<u32, OutstandingPurge>,
 }
 
 impl Instance {
@@ -89,6 +92,7 @@ impl Instance {
             multicast_peers: BTreeMap::new(),
             probes: BTreeMap::new(),
             nat_failures: HashMap::new(),
+            purges: BTreeMap::new(),
         };
         // The configured part of the multicast map: NHSs and static entries.
         let mut fixed: Vec<IpAddr> = instance
@@ -122,9 +126,11 @@ impl Instance {
         let nhs = self.nhs.iter().map(|n| n.next_action);
         let pending = self.pending.values().map(|p| p.next_retry);
         let probes = self.probes.values().map(|p| p.next_retry);
+        let purges = self.purges.values().map(|p| p.next_retry);
         let refresh = self.cache.iter().filter_map(crate::resolution::refresh_at);
         nhs.chain(pending)
             .chain(probes)
+            .chain(purges)
             .chain(self.cache.next_expiry())
             .chain(refresh)
             .min()
@@ -207,6 +213,7 @@ impl Instance {
         }
         self.registration_timers(now, out);
         self.resolution_timers(now, out);
+        self.purge_timers(now, out);
         self.redirects
             .retain(|_, at| now.duration_since(*at) < Duration::from_secs(60));
         self.error_budget
@@ -230,6 +237,7 @@ impl Instance {
                 return;
             }
         };
+        tracing::debug!(%from, summary = %summary(&pkt), "NHRP in");
         let ty = pkt.message_type();
         self.counters.rx(ty);
 
@@ -277,7 +285,7 @@ impl Instance {
             }
             Message::ResolutionReply(m) => self.on_resolution_reply(from, &pkt, m, now, out),
             Message::PurgeRequest(m) => self.on_purge_request(from, &pkt, m, out),
-            Message::PurgeReply(_) => {}
+            Message::PurgeReply(m) => self.on_purge_reply(m),
             Message::ErrorIndication(ei) => self.on_error_indication(from, ei, now, out),
             Message::TrafficIndication(ti) => self.on_traffic_indication(&pkt, ti, now, out),
         }

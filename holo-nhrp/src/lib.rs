@@ -14,6 +14,7 @@ pub mod nhs;
 #[cfg(feature = "northbound")]
 pub mod northbound;
 pub mod packet;
+mod purge;
 pub mod resolution;
 pub mod sim;
 

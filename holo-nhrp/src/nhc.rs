@@ -226,6 +226,10 @@ impl Instance {
                 nhs: nhs.config.protocol,
             }));
         }
+        // The NHS holds our binding as just registered: a purge of an older
+        // one (NBMA address change) must not remove it when retransmitted.
+        let registered_at = nhs.config.protocol;
+        self.purges_superseded(registered_at, host(own));
     }
 
     /// The driver resolved an NHS's name. A new address replaces the NHS's
@@ -281,19 +285,20 @@ impl Instance {
         let own = self.config.protocol.ip();
         for i in 0..self.nhs.len() {
             let nhs = self.nhs[i].config.clone();
-            let id = self.request_id();
             let cie = Cie {
                 holding_time: 0,
                 nbma: NbmaAddress::new(old),
                 ..self.own_cie(max_prefix(own))
             };
-            let purge = self.new_packet(
-                nhs.protocol,
-                Message::PurgeRequest(self.request(0, id, vec![cie])),
-            );
-            self.send(nhs.nbma, &purge, out);
+            self.send_purge(nhs.nbma, nhs.protocol, cie, now, out);
         }
         self.config.nbma = nbma;
+        self.register_now(now, out);
+    }
+
+    /// Registers with every NHS at once, as the first time: fresh request
+    /// ids, backoff reset.
+    pub(crate) fn register_now(&mut self, now: Instant, out: &mut Vec<Output>) {
         for nhs in &mut self.nhs {
             nhs.next_action = now;
             nhs.attempts = 0;

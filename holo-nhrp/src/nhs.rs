@@ -200,7 +200,8 @@ impl Instance {
     }
 
     /// `clear ip nhrp`: drop learnt entries; tell each shortcut peer to drop
-    /// what it learnt about us (RFC 2332, 5.2.5) so both ends agree.
+    /// what it learnt about us (RFC 2332, 5.2.5) so both ends agree; and,
+    /// as Cisco does on a spoke, register again with every NHS at once.
     pub(crate) fn clear(&mut self, now: Instant, out: &mut Vec<Output>) {
         let learnt: Vec<IpNetwork> = self
             .cache
@@ -220,9 +221,10 @@ impl Instance {
             self.purge_entry(prefix, now, out);
         }
         self.pending.clear();
+        self.register_now(now, out);
     }
 
-    pub(crate) fn purge_entry(&mut self, prefix: IpNetwork, _now: Instant, out: &mut Vec<Output>) {
+    pub(crate) fn purge_entry(&mut self, prefix: IpNetwork, now: Instant, out: &mut Vec<Output>) {
         let Some(entry) = self.cache.remove(&prefix, out) else {
             return;
         };
@@ -250,15 +252,10 @@ impl Instance {
             self.cache.remove(&route, out);
         }
         let own = self.config.protocol.ip();
-        let id = self.request_id();
         let cie = Cie {
             holding_time: 0,
             ..self.own_cie(max_prefix(own))
         };
-        let purge = self.new_packet(
-            entry.next_hop,
-            Message::PurgeRequest(self.request(0, id, vec![cie])),
-        );
-        self.send(nbma, &purge, out);
+        self.send_purge(nbma, entry.next_hop, cie, now, out);
     }
 }

@@ -268,6 +268,15 @@ impl Instance {
                 nbma
             };
             self.remember_answer(target, requester, nbma, now, out);
+            // The requester learns us (and the prefix) afresh from this
+            // answer: a purge of them still in flight must not undo it.
+            let own = self.config.protocol.ip();
+            self.purges_superseded(requester, host(own));
+            if let Ok(answered) = IpNetwork::new(target, prefix_length)
+                .and_then(|p| IpNetwork::new(p.network(), p.prefix()))
+            {
+                self.purges_superseded(requester, answered);
+            }
             let mut learnt = Entry::new(host(requester), EntryType::Shortcut, requester, now);
             learnt.nbma = Some(nbma);
             learnt.claimed_nbma = claimed;
@@ -422,7 +431,7 @@ impl Instance {
     pub(crate) fn local_prefixes_changed(
         &mut self,
         prefixes: Vec<IpNetwork>,
-        _now: Instant,
+        now: Instant,
         out: &mut Vec<Output>,
     ) {
         let withdrawn: Vec<IpNetwork> = self
@@ -436,18 +445,13 @@ impl Instance {
             let requesters = self.answered.remove(&prefix).unwrap_or_default();
             self.cache.remove(&prefix, out);
             for (requester, nbma) in requesters {
-                let id = self.request_id();
                 let cie = Cie {
                     prefix_length: prefix.prefix(),
                     holding_time: 0,
                     protocol: Address::Ip(prefix.network()),
                     ..self.own_cie(prefix.prefix())
                 };
-                let purge = self.new_packet(
-                    requester,
-                    Message::PurgeRequest(self.request(0, id, vec![cie])),
-                );
-                self.send(nbma, &purge, out);
+                self.send_purge(nbma, requester, cie, now, out);
             }
         }
     }
@@ -562,6 +566,9 @@ impl Instance {
             self.counters.error("bad-address");
             return;
         };
+        // The responder learnt us afresh from our request: a purge of that
+        // binding still in flight must not undo it.
+        self.purges_superseded(peer, host(requester));
         // A reply that came straight from the responder tells us where it
         // really is (NAT); otherwise trust what it claims.
         let nbma =
