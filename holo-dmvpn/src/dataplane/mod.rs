@@ -58,6 +58,7 @@
 
 pub mod counters;
 pub mod forwarding;
+pub mod interfaces;
 pub mod kernel_routes;
 pub mod netns;
 pub mod offload;

@@ -139,40 +139,19 @@ pub async fn spawn(name: &str, updates: mpsc::Sender<TunnelRoutes>) -> io::Resul
     Ok(())
 }
 
-/// The prefixes behind this node, for NHRP's `LocalPrefixes`: the subnets of
-/// the global (universe-scope) IPv4 addresses of every interface except the
-/// tunnel `tunnel`, minus the underlay subnet holding `underlay` (the NBMA
-/// side is not a destination behind the tunnel). Read in the calling
-/// thread's network namespace.
+/// The prefixes behind this node, for NHRP's `LocalPrefixes`, read once in
+/// the calling thread's network namespace: see
+/// [`interfaces::local_prefixes`](super::interfaces::local_prefixes), which
+/// an interface monitor's snapshots can feed instead.
 pub async fn local_prefixes(tunnel: &str, underlay: IpAddr) -> io::Result<Vec<IpNetwork>> {
-    use rtnetlink::packet_route::address::{AddressAttribute, AddressScope};
-    let (connection, handle, _) = rtnetlink::new_connection()?;
-    let connection = tokio::spawn(connection);
-    let result = async {
-        let tunnel = ifindex(&handle, tunnel).await.ok();
-        let mut prefixes = vec![];
-        let mut dump = handle.address().get().execute();
-        while let Some(msg) = dump.try_next().await.map_err(io::Error::other)? {
-            if Some(msg.header.index) == tunnel || msg.header.scope != AddressScope::Universe {
-                continue;
-            }
-            for attribute in &msg.attributes {
-                if let AddressAttribute::Address(ip @ IpAddr::V4(_)) = attribute
-                    && let Ok(net) = IpNetwork::new(*ip, msg.header.prefix_len)
-                    && let Ok(net) = IpNetwork::new(net.network(), net.prefix())
-                    && !net.contains(underlay)
-                    && !prefixes.contains(&net)
-                {
-                    prefixes.push(net);
-                }
-            }
-        }
-        prefixes.sort();
-        Ok(prefixes)
-    }
-    .await;
-    connection.abort();
-    result
+    let interfaces = super::interfaces::dump(None)
+        .await
+        .map_err(io::Error::other)?;
+    Ok(super::interfaces::local_prefixes(
+        &interfaces,
+        tunnel,
+        underlay,
+    ))
 }
 
 async fn ifindex(handle: &Handle, name: &str) -> io::Result<u32> {
