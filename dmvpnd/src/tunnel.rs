@@ -7,6 +7,7 @@
 //!   commit --prepare--> check: refuses data-plane "kernel" (not built yet)
 //!          --apply----> NHRP instance + start: DataPlane::spawn
 //!                       + local prefixes (the LANs behind us) every 5 s
+//!                       (a running one: reconfigure, DataPlane::reconfigure)
 //!   instance stops / daemon exits --> stop: DataPlane::shutdown (TUN gone)
 //!   Get STATE --> Planes::snapshot (the peer table, `peers`)
 //! ```
@@ -131,47 +132,70 @@ impl Tunnel for Userspace {
     ) -> BoxFuture<'static, Result<Box<dyn TunnelHandle>, String>> {
         let planes = self.planes.clone();
         Box::pin(async move {
-            let mut dp = DataPlaneConfig::from_nhrp(&interface, &config, params.gre_key)
-                .map_err(|e| e.to_string())?;
-            if let Some(ttl) = params.ttl {
-                dp.ttl = ttl;
-            }
-            dp.underlay_netns = params.underlay_netns.clone();
-            dp.mtu = match params.mtu {
-                Some(mtu) => mtu,
-                None => match underlay_mtu(dp.source, dp.underlay_netns.as_deref()) {
-                    Ok((underlay, mtu)) => {
-                        let mtu = tunnel_mtu(mtu, dp.key.is_some());
-                        let netns = &dp.underlay_netns;
-                        tracing::info!(%interface, %underlay, ?netns, mtu, "tunnel MTU from the underlay");
-                        mtu
-                    }
-                    Err(error) => {
-                        tracing::warn!(%interface, %error, mtu = dp.mtu, "underlay MTU unknown: default tunnel MTU");
-                        dp.mtu
-                    }
-                },
-            };
-            dp.mss_clamp = params.tcp_mss;
+            let dp = dataplane_config(&interface, &config, &params)?;
             tracing::info!(%interface, mtu = dp.mtu, key = ?dp.key, underlay_netns = ?dp.underlay_netns, "data plane starting");
-            let dataplane = DataPlane::spawn(dp, requests.clone(), outputs)
+            let dataplane = DataPlane::spawn(dp.clone(), requests.clone(), outputs)
                 .await
                 .map_err(|e| e.to_string())?;
-            let prefixes = tokio::spawn(local_prefixes(interface.clone(), config.nbma, requests));
+            let prefixes = tokio::spawn(local_prefixes(
+                interface.clone(),
+                config.nbma,
+                requests.clone(),
+            ));
             let (queries_tx, queries) = mpsc::channel(8);
+            let (reconfigure, configs) = mpsc::channel(1);
             let (stop, stopped) = oneshot::channel();
-            let owner = tokio::spawn(own(dataplane, queries, stopped));
+            let owner = tokio::spawn(own(dataplane, queries, configs, stopped));
             planes.insert(&interface, queries_tx);
             Ok(Box::new(Running {
                 interface,
                 planes,
                 owner,
                 stop,
+                reconfigure,
+                config: dp,
+                requests,
                 prefixes,
             }) as Box<dyn TunnelHandle>)
         })
     }
 }
+
+/// The data-plane settings of a tunnel: the NHRP side (address, NHSs,
+/// redirect) and the `dmvpn-tunnel` parameters; without a configured MTU,
+/// the underlay interface's less the GRE overhead.
+fn dataplane_config(
+    interface: &str,
+    config: &InstanceConfig,
+    params: &TunnelParams,
+) -> Result<DataPlaneConfig, String> {
+    let mut dp =
+        DataPlaneConfig::from_nhrp(interface, config, params.gre_key).map_err(|e| e.to_string())?;
+    if let Some(ttl) = params.ttl {
+        dp.ttl = ttl;
+    }
+    dp.underlay_netns = params.underlay_netns.clone();
+    dp.mtu = match params.mtu {
+        Some(mtu) => mtu,
+        None => match underlay_mtu(dp.source, dp.underlay_netns.as_deref()) {
+            Ok((underlay, mtu)) => {
+                let mtu = tunnel_mtu(mtu, dp.key.is_some());
+                let netns = &dp.underlay_netns;
+                tracing::debug!(%interface, %underlay, ?netns, mtu, "tunnel MTU from the underlay");
+                mtu
+            }
+            Err(error) => {
+                tracing::warn!(%interface, %error, mtu = dp.mtu, "underlay MTU unknown: default tunnel MTU");
+                dp.mtu
+            }
+        },
+    };
+    dp.mss_clamp = params.tcp_mss;
+    Ok(dp)
+}
+
+/// A data plane reconfiguration, answered when applied.
+type Reconfigure = (DataPlaneConfig, oneshot::Sender<Result<(), String>>);
 
 struct Running {
     interface: String,
@@ -179,10 +203,45 @@ struct Running {
     /// The task owning the data plane; ends when `stop` is sent or dropped.
     owner: JoinHandle<()>,
     stop: oneshot::Sender<()>,
+    reconfigure: mpsc::Sender<Reconfigure>,
+    /// The settings in force.
+    config: DataPlaneConfig,
+    requests: mpsc::Sender<Request>,
     prefixes: JoinHandle<()>,
 }
 
 impl TunnelHandle for Running {
+    fn reconfigure(
+        &mut self,
+        config: InstanceConfig,
+        params: TunnelParams,
+    ) -> BoxFuture<'_, Result<(), String>> {
+        Box::pin(async move {
+            let dp = dataplane_config(&self.interface, &config, &params)?;
+            if dp == self.config {
+                return Ok(());
+            }
+            let (tx, rx) = oneshot::channel();
+            let gone = || "the data plane has stopped".to_owned();
+            self.reconfigure
+                .send((dp.clone(), tx))
+                .await
+                .map_err(|_| gone())?;
+            rx.await.map_err(|_| gone())??;
+            if dp.source != self.config.source {
+                // The local prefixes leave out the tunnel source's subnet.
+                self.prefixes.abort();
+                self.prefixes = tokio::spawn(local_prefixes(
+                    self.interface.clone(),
+                    config.nbma,
+                    self.requests.clone(),
+                ));
+            }
+            self.config = dp;
+            Ok(())
+        })
+    }
+
     fn stop(self: Box<Self>) -> BoxFuture<'static, ()> {
         Box::pin(async move {
             self.prefixes.abort();
@@ -198,6 +257,7 @@ impl TunnelHandle for Running {
 async fn own(
     dataplane: DataPlane,
     mut queries: mpsc::Receiver<oneshot::Sender<Snapshot>>,
+    mut configs: mpsc::Receiver<Reconfigure>,
     mut stopped: oneshot::Receiver<()>,
 ) {
     loop {
@@ -209,6 +269,10 @@ async fn own(
                     }
                 }
                 None => break,
+            },
+            Some((config, reply)) = configs.recv() => {
+                let result = dataplane.reconfigure(config).await;
+                let _ = reply.send(result.map_err(|e| e.to_string()));
             },
             _ = &mut stopped => break,
         }

@@ -8,7 +8,7 @@
 //! ```
 
 use serde::Serialize;
-use tokio::sync::{mpsc, oneshot};
+use tokio::sync::{mpsc, oneshot, watch};
 use tokio::task::JoinHandle;
 use tokio::time::Instant;
 
@@ -50,21 +50,51 @@ pub fn spawn(
     requests: mpsc::Receiver<Request>,
     outputs: mpsc::Sender<Output>,
 ) -> JoinHandle<Instance> {
+    let (keep, config) = watch::channel(config);
+    tokio::spawn(async move {
+        let instance = run(config, requests, outputs).await;
+        drop(keep);
+        instance
+    })
+}
+
+/// Starts the instance task with the configuration of `config`; every
+/// later value of `config` is applied to the running instance in place
+/// (`Input::Configure`), the newest when several came quickly (each is a
+/// whole configuration). Ends as [`spawn`]'s does.
+pub fn spawn_configured(
+    config: watch::Receiver<InstanceConfig>,
+    requests: mpsc::Receiver<Request>,
+    outputs: mpsc::Sender<Output>,
+) -> JoinHandle<Instance> {
     tokio::spawn(run(config, requests, outputs))
 }
 
 async fn run(
-    config: InstanceConfig,
+    mut config: watch::Receiver<InstanceConfig>,
     mut requests: mpsc::Receiver<Request>,
     outputs: mpsc::Sender<Output>,
 ) -> Instance {
-    let (mut instance, initial) = Instance::new(config, Instant::now().into_std());
+    let first = config.borrow_and_update().clone();
+    let (mut instance, initial) = Instance::new(first, Instant::now().into_std());
     if forward(initial, &outputs).await.is_err() {
         return instance;
     }
+    let mut configurable = true;
     loop {
         let wakeup = instance.next_wakeup().map(Instant::from_std);
         let out = tokio::select! {
+            changed = config.changed(), if configurable => match changed {
+                Ok(()) => {
+                    let new = config.borrow_and_update().clone();
+                    instance.handle(Input::Configure(Box::new(new)), Instant::now().into_std())
+                }
+                // The configuration's owner is gone: the one we have stays.
+                Err(_) => {
+                    configurable = false;
+                    continue;
+                }
+            },
             request = requests.recv() => match request {
                 Some(Request::Input(input)) => instance.handle(input, Instant::now().into_std()),
                 Some(Request::State(reply)) => {

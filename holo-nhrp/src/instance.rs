@@ -94,19 +94,9 @@ impl Instance {
             nat_failures: HashMap::new(),
             purges: BTreeMap::new(),
         };
-        // The configured part of the multicast map: NHSs and static entries.
-        let mut fixed: Vec<IpAddr> = instance
-            .config
-            .nhs
-            .iter()
-            .map(|n| n.nbma)
-            .filter(|a| !a.is_unspecified())
-            .collect();
-        fixed.extend(&instance.config.multicast_static);
-        fixed.sort();
-        fixed.dedup();
         out.extend(
-            fixed
+            instance
+                .fixed_multicast()
                 .into_iter()
                 .map(|nbma| Output::MulticastAdded { nbma }),
         );
@@ -163,6 +153,7 @@ impl Instance {
             Input::Command(Command::NameResolved { fqdn, addresses }) => {
                 self.nhs_resolved(&fqdn, &addresses, now, &mut out)
             }
+            Input::Configure(config) => self.reconfigure(*config, now, &mut out),
         }
         self.update_multicast(&mut out);
         out

@@ -5,7 +5,8 @@
 //!   GRE 0x2001 from NBMA X ---Input::Packet-->  Instance::handle(input, now)
 //!   timer expired ------------Input::Tick---->        |
 //!   data plane miss/hairpin --Input::DataPlane->      |
-//!   northbound RPC -----------Input::Command-->       v
+//!   northbound RPC -----------Input::Command-->       |
+//!   northbound commit --------Input::Configure->      v
 //!   raw socket <-------------Output::Send------- Vec<Output>
 //!   kernel neighbors/routes <-Output::Binding*/Route*
 //!   northbound notifications <-Output::Notify
@@ -16,6 +17,8 @@ use std::net::IpAddr;
 
 use ipnetwork::IpNetwork;
 use serde::{Deserialize, Serialize};
+
+use crate::config::InstanceConfig;
 
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Input {
@@ -29,6 +32,9 @@ pub enum Input {
     Tick,
     DataPlane(DataPlaneEvent),
     Command(Command),
+    /// A new configuration (a commit): applied in place, only what changed
+    /// moves (`reconfigure`).
+    Configure(Box<InstanceConfig>),
 }
 
 /// JSON (conformance steps): `{"miss": {"next_hop": "10.0.0.12"}}`,

@@ -15,6 +15,7 @@ pub mod nhs;
 pub mod northbound;
 pub mod packet;
 mod purge;
+mod reconfigure;
 pub mod resolution;
 pub mod sim;
 

@@ -6,7 +6,8 @@
 //! ```text
 //!   commit --Change--> NhrpProvider: prepare builds each touched interface's
 //!                        InstanceConfig (refuses what the core cannot run),
-//!                        apply starts / restarts / stops the instance tasks
+//!                        apply starts / reconfigures (in place) / stops
+//!                        the instance tasks
 //!   Get STATE ------> NhrpState: Request::State to every instance -> JSON
 //!   Execute --------> clear-cache / purge -> Input::Command
 //!   instance Output -> forward_outputs: Notify -> YANG notification;
@@ -21,9 +22,12 @@
 //! with it; on a restart the old one is gone before the new one starts, so
 //! the device name is free again.
 //!
-//! A changed configuration restarts the instance with the new one (simple
-//! and honest: its cache and registrations start over; no in-place
-//! reconfiguration in the core yet).
+//! A changed configuration is applied in place (Holo's model: the commit
+//! hands the new configuration over as an event, the instance task and the
+//! data plane apply it after the whole transaction): the core keeps its
+//! cache and registrations (`reconfigure.rs`), the data plane its TUN
+//! device and routes. Only a new tunnel address or data-plane kind starts
+//! the instance and its data plane over.
 //!
 //! [`Instance`]: crate::Instance
 
@@ -36,7 +40,7 @@ use ipnetwork::IpNetwork;
 use northbound::grpc::{BoxFuture, Notifier, RpcHandler, StateProvider};
 use northbound::{Change, Operation, Provider, Refusal};
 use serde_json::{Value, json};
-use tokio::sync::{mpsc, oneshot};
+use tokio::sync::{mpsc, oneshot, watch};
 use tokio::task::JoinHandle;
 
 use crate::cache::{EntryType, NatPath};
@@ -66,11 +70,17 @@ struct RunningInstance {
     config: InstanceConfig,
     params: TunnelParams,
     requests: mpsc::Sender<Request>,
+    /// The instance's configuration: a new value is applied in place.
+    /// Without a data plane only; with one, `run_tunnel` holds it.
+    configure: watch::Sender<InstanceConfig>,
     task: JoinHandle<crate::Instance>,
-    /// The data-plane task: starts the data plane, waits for `stop` to be
-    /// dropped, stops it.
-    tunnel: Option<(oneshot::Sender<()>, JoinHandle<()>)>,
+    /// The data-plane task: starts the data plane, hands it each new
+    /// configuration, stops it when this sender is dropped.
+    tunnel: Option<(watch::Sender<TunnelConfig>, JoinHandle<()>)>,
 }
+
+/// What a data plane is configured with: the NHRP side and the tunnel's.
+type TunnelConfig = (InstanceConfig, TunnelParams);
 
 impl RunningInstance {
     /// Stops the instance; the data plane's task, to await its end.
@@ -81,6 +91,32 @@ impl RunningInstance {
             drop(stop);
             task
         })
+    }
+
+    /// Whether `config` and `params` can be applied to this instance in
+    /// place. A new tunnel address is a new NHRP identity (every binding
+    /// and registration names it), and a new data-plane kind a new data
+    /// plane: both start over.
+    fn takes_in_place(&self, config: &InstanceConfig, params: &TunnelParams) -> bool {
+        self.config.protocol == config.protocol && self.params.data_plane == params.data_plane
+    }
+
+    /// Hands the new configuration to the running instance and its data
+    /// plane; each applies it in place. With a data plane, the data plane
+    /// first: NHRP's first packets after a new tunnel source must leave
+    /// from it (`run_tunnel` hands the instance its configuration after).
+    fn reconfigure(&mut self, name: &str, config: InstanceConfig, params: TunnelParams) {
+        tracing::info!(interface = %name, "NHRP instance reconfigured in place");
+        match &self.tunnel {
+            Some((tunnel, _)) => {
+                tunnel.send_replace((config.clone(), params.clone()));
+            }
+            None => {
+                self.configure.send_replace(config.clone());
+            }
+        }
+        self.config = config;
+        self.params = params;
     }
 }
 
@@ -141,6 +177,15 @@ pub trait Tunnel: Send + Sync + std::fmt::Debug {
 
 /// A running data plane.
 pub trait TunnelHandle: Send {
+    /// Applies a new configuration in place: the tunnel interface, its
+    /// addresses and the routes through it stay. An error leaves the data
+    /// plane as it was (logged by the caller).
+    fn reconfigure(
+        &mut self,
+        config: InstanceConfig,
+        params: TunnelParams,
+    ) -> BoxFuture<'_, Result<(), String>>;
+
     /// Stops it and waits until it is gone (its device removed).
     fn stop(self: Box<Self>) -> BoxFuture<'static, ()>;
 }
@@ -318,13 +363,14 @@ impl Provider for NhrpProvider {
         self.leaves = pending.leaves;
         let mut instances = lock(&self.shared.instances);
         for (name, config) in pending.configs {
-            let unchanged = matches!(
-                (instances.get(&name), &config),
-                (Some(running), Some((config, params)))
-                    if &running.config == config && &running.params == params
-            );
-            if unchanged {
-                continue;
+            if let (Some(running), Some((config, params))) = (instances.get_mut(&name), &config) {
+                if &running.config == config && &running.params == params {
+                    continue;
+                }
+                if running.takes_in_place(config, params) {
+                    running.reconfigure(&name, config.clone(), params.clone());
+                    continue;
+                }
             }
             let previous = instances.remove(&name).and_then(|old| old.stop(&name));
             if let Some((config, params)) = config {
@@ -348,20 +394,20 @@ fn start(
 ) -> RunningInstance {
     let (requests, requests_rx) = mpsc::channel(256);
     let (outputs, outputs_rx) = mpsc::channel(256);
-    let task = driver::spawn(config.clone(), requests_rx, outputs);
+    let (configure, configured) = watch::channel(config.clone());
+    let task = driver::spawn_configured(configured, requests_rx, outputs);
     let hook = lock(&shared.tunnel).clone();
     let (to_tunnel, tunnel) = match hook {
         Some(hook) => {
             let (to_tunnel, from_nhrp) = mpsc::channel(256);
-            let (stop, stopped) = oneshot::channel();
+            let (reconfigure, configs) = watch::channel((config.clone(), params.clone()));
             let run = TunnelRun {
                 name: name.to_owned(),
-                config: config.clone(),
-                params: params.clone(),
                 requests: requests.clone(),
+                configure: configure.clone(),
             };
-            let task = tokio::spawn(run_tunnel(hook, run, from_nhrp, stopped, previous));
-            (Some(to_tunnel), Some((stop, task)))
+            let task = tokio::spawn(run_tunnel(hook, run, from_nhrp, configs, previous));
+            (Some(to_tunnel), Some((reconfigure, task)))
         }
         None => (None, None),
     };
@@ -376,6 +422,7 @@ fn start(
         config,
         params,
         requests,
+        configure,
         task,
         tunnel,
     }
@@ -383,32 +430,50 @@ fn start(
 
 struct TunnelRun {
     name: String,
-    config: InstanceConfig,
-    params: TunnelParams,
     requests: mpsc::Sender<Request>,
+    /// The NHRP instance's configuration, handed on once the data plane
+    /// has taken its part.
+    configure: watch::Sender<InstanceConfig>,
 }
 
-/// The life of one data plane: after the one it replaces, until `stopped`.
+/// The life of one data plane: after the one it replaces, reconfigured
+/// with each new value of `configs`, until their sender is dropped.
 async fn run_tunnel(
     hook: Arc<dyn Tunnel>,
     run: TunnelRun,
     outputs: mpsc::Receiver<Output>,
-    stopped: oneshot::Receiver<()>,
+    mut configs: watch::Receiver<TunnelConfig>,
     previous: Option<JoinHandle<()>>,
 ) {
     if let Some(previous) = previous {
         let _ = previous.await;
     }
     let name = run.name.clone();
-    let started = hook.start(run.name, run.config, run.params, run.requests, outputs);
-    let handle = match started.await {
+    let configure = run.configure;
+    let (config, params) = configs.borrow_and_update().clone();
+    let started = hook.start(run.name, config, params, run.requests, outputs);
+    let mut handle = match started.await {
         Ok(handle) => handle,
         Err(error) => {
             tracing::error!(interface = %name, %error, "data plane not started");
+            // Until the instance stops: its end ends this task.
+            while configs.changed().await.is_ok() {
+                configure.send_replace(configs.borrow_and_update().0.clone());
+            }
             return;
         }
     };
-    let _ = stopped.await;
+    while configs.changed().await.is_ok() {
+        let (config, params) = configs.borrow_and_update().clone();
+        if let Err(error) = handle.reconfigure(config.clone(), params).await {
+            tracing::error!(interface = %name, %error, "data plane not reconfigured");
+        }
+        configure.send_if_modified(|current| {
+            let changed = *current != config;
+            *current = config;
+            changed
+        });
+    }
     handle.stop().await;
     tracing::info!(interface = %name, "data plane stopped");
 }
@@ -1105,6 +1170,23 @@ mod tests {
     }
 
     impl TunnelHandle for FakeHandle {
+        fn reconfigure(
+            &mut self,
+            _config: InstanceConfig,
+            params: TunnelParams,
+        ) -> BoxFuture<'_, Result<(), String>> {
+            Box::pin(async move {
+                let name = format!(
+                    "{} key {:?}",
+                    self.name.split(' ').next().unwrap_or(""),
+                    params.gre_key
+                );
+                lock(&self.events).push(format!("reconfigure {name}"));
+                self.name = name;
+                Ok(())
+            })
+        }
+
         fn stop(self: Box<Self>) -> BoxFuture<'static, ()> {
             Box::pin(async move {
                 self.task.abort();
@@ -1135,7 +1217,8 @@ mod tests {
     }
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-    async fn the_tunnel_hook_starts_gets_outputs_restarts_in_order_and_stops() {
+    async fn the_tunnel_hook_starts_is_reconfigured_in_place_restarts_for_a_new_address_and_stops()
+    {
         let nhrp = Nhrp::new();
         let fake = Arc::new(FakeTunnel::default());
         let (events, sends) = (fake.events.clone(), fake.sends.clone());
@@ -1182,7 +1265,7 @@ mod tests {
         assert!(refusal.path.unwrap().ends_with("dmvpn-tunnel:tunnel"));
         provider.abort(&kernel);
 
-        // A new key restarts it: the old data plane is gone first.
+        // A new key is applied to the running data plane.
         let rekey = [change(
             Operation::Modify,
             "dmvpn-tunnel:tunnel/gre-key",
@@ -1191,12 +1274,29 @@ mod tests {
         provider.prepare(&rekey).unwrap();
         provider.apply(&rekey);
         assert_eq!(
-            wait_for(&events, 3).await,
-            [
-                "start tun0 key Some(42)",
-                "stop tun0 key Some(42)",
-                "start tun0 key Some(43)"
-            ]
+            wait_for(&events, 2).await,
+            ["start tun0 key Some(42)", "reconfigure tun0 key Some(43)"]
+        );
+
+        // A new tunnel address starts over: the old data plane is gone
+        // first.
+        let readdress = [
+            change(
+                Operation::Delete,
+                "ietf-ip:ipv4/address[ip='10.0.0.2']",
+                None,
+            ),
+            change(
+                Operation::Create,
+                "ietf-ip:ipv4/address[ip='10.0.0.3']/prefix-length",
+                Some("24"),
+            ),
+        ];
+        provider.prepare(&readdress).unwrap();
+        provider.apply(&readdress);
+        assert_eq!(
+            wait_for(&events, 4).await[2..],
+            ["stop tun0 key Some(43)", "start tun0 key Some(43)"]
         );
 
         nhrp.stop_all().await;

@@ -218,6 +218,12 @@ impl Forwarding {
         &self.config
     }
 
+    /// New settings (a commit on the running tunnel): the key, the NHSs
+    /// and redirect apply from the next packet; the learnt state stays.
+    pub fn set_config(&mut self, config: ForwardingConfig) {
+        self.config = config;
+    }
+
     /// Replaces the mirror of the kernel's tunnel routes.
     pub fn set_tunnel_routes(&mut self, routes: &[(IpNetwork, IpAddr)]) {
         self.kernel_routes = routes.iter().copied().collect();

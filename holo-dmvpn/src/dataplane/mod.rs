@@ -180,6 +180,14 @@ pub enum Error {
     },
     #[error("underlay address {0}: only an IPv4 underlay is supported yet")]
     UnsupportedUnderlay(IpAddr),
+    #[error("{field} cannot change on a running data plane")]
+    NotInPlace { field: &'static str },
+    #[error("setting the MTU of {interface} to {mtu}: {source}")]
+    Mtu {
+        interface: String,
+        mtu: u16,
+        source: std::io::Error,
+    },
     #[error("starting the data-plane thread of {interface}: {source}")]
     Thread {
         interface: String,
@@ -204,6 +212,7 @@ pub struct Snapshot {
 enum Control {
     TunnelRoutes(Vec<(IpNetwork, IpAddr)>),
     Snapshot(oneshot::Sender<Snapshot>),
+    Reconfigure(Box<DataPlaneConfig>, oneshot::Sender<Result<(), Error>>),
 }
 
 /// A running data plane: the handle to its task. Dropping it (or calling
@@ -293,6 +302,22 @@ impl DataPlane {
         let _ = self.control.send(Control::TunnelRoutes(routes)).await;
     }
 
+    /// Applies a new configuration to the running data plane, in place:
+    /// the TUN device, its addresses and every route through it stay, and
+    /// so do the bindings and counters (`Task::reconfigure` says what each
+    /// setting does). The interface name and the tunnel address cannot
+    /// change (`Error::NotInPlace`); on any error nothing changed.
+    pub async fn reconfigure(&self, config: DataPlaneConfig) -> Result<(), Error> {
+        let (tx, rx) = oneshot::channel();
+        let gone = || Error::Thread {
+            interface: config.interface.clone(),
+            source: std::io::Error::other("the data plane has stopped"),
+        };
+        let message = Control::Reconfigure(Box::new(config.clone()), tx);
+        self.control.send(message).await.map_err(|_| gone())?;
+        rx.await.map_err(|_| gone())?
+    }
+
     /// Counters and forwarding state; `None` once the task has ended.
     pub async fn snapshot(&self) -> Option<Snapshot> {
         let (tx, rx) = oneshot::channel();
@@ -308,6 +333,8 @@ impl DataPlane {
 }
 
 struct Task {
+    /// The settings in force (`reconfigure` compares against them).
+    config: DataPlaneConfig,
     /// NHRP routes in the kernel; deleted before the TUN device goes.
     kernel: Option<KernelRoutes>,
     tun: Tun,
@@ -377,6 +404,7 @@ impl Task {
             None
         };
         let task = Task {
+            config: config.clone(),
             kernel,
             tun,
             underlay,
@@ -462,6 +490,9 @@ impl Task {
                     Some(Control::Snapshot(reply)) => {
                         let _ = reply.send(self.snapshot());
                     }
+                    Some(Control::Reconfigure(config, reply)) => {
+                        let _ = reply.send(self.reconfigure(*config));
+                    }
                     None => break,
                 },
             }
@@ -470,6 +501,76 @@ impl Task {
             kernel.shutdown().await;
         }
         tracing::info!(interface = self.tun.name(), "data plane down");
+    }
+
+    /// A commit on the running tunnel: each setting takes effect on the
+    /// next packet, nothing is torn down. MTU: set on the TUN device (the
+    /// kernel keeps its routes). TTL: the socket's. Key, NHSs, redirect:
+    /// the forwarding's (peers still on the old key are dropped, as the
+    /// operator asked). Source address or underlay namespace: a new GRE
+    /// socket, opened before the old one closes, so a failure changes
+    /// nothing.
+    fn reconfigure(&mut self, new: DataPlaneConfig) -> Result<(), Error> {
+        let old = &self.config;
+        if new.interface != old.interface {
+            return Err(Error::NotInPlace { field: "interface" });
+        }
+        if new.address != old.address {
+            return Err(Error::NotInPlace {
+                field: "tunnel address",
+            });
+        }
+        if new.mirror_routes != old.mirror_routes {
+            return Err(Error::NotInPlace {
+                field: "mirror_routes",
+            });
+        }
+        let rebind = new.source != old.source || new.underlay_netns != old.underlay_netns;
+        let underlay = match rebind {
+            true => Some(
+                Underlay::bind(new.source, new.ttl, new.underlay_netns.as_deref()).map_err(
+                    |source| Error::Underlay {
+                        address: new.source,
+                        source,
+                    },
+                )?,
+            ),
+            false => None,
+        };
+        if new.mtu != old.mtu {
+            self.tun.set_mtu(new.mtu).map_err(|source| Error::Mtu {
+                interface: new.interface.clone(),
+                mtu: new.mtu,
+                source,
+            })?;
+            self.mtu = new.mtu;
+        }
+        match underlay {
+            Some(underlay) => self.underlay = underlay,
+            None if new.ttl != old.ttl => {
+                if let Err(error) = self.underlay.set_ttl(new.ttl) {
+                    tracing::warn!(%error, ttl = new.ttl, "GRE socket TTL not changed");
+                }
+            }
+            None => {}
+        }
+        self.mss_clamp = new.mss_clamp;
+        self.forwarding.set_config(ForwardingConfig {
+            tunnel: new.address,
+            key: new.key,
+            nhs: new.nhs.clone(),
+            redirect: new.redirect,
+        });
+        tracing::info!(
+            interface = %new.interface,
+            mtu = new.mtu,
+            key = ?new.key,
+            source = %new.source,
+            underlay_netns = ?new.underlay_netns,
+            "data plane reconfigured in place"
+        );
+        self.config = new;
+        Ok(())
     }
 
     fn tunnel_routes(&mut self, routes: Vec<(IpNetwork, IpAddr)>) {

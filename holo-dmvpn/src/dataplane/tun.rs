@@ -64,6 +64,17 @@ impl Tun {
         builder.enable(true).build_async()
     }
 
+    /// A new MTU on the running device (an `ip link set mtu`): no packet
+    /// and no route through the device is lost.
+    pub fn set_mtu(&self, mtu: u16) -> io::Result<()> {
+        self.device.set_mtu(mtu)
+    }
+
+    /// The kernel's index of the device (it stays for the device's life).
+    pub fn if_index(&self) -> io::Result<u32> {
+        self.device.if_index()
+    }
+
     pub fn name(&self) -> &str {
         &self.name
     }

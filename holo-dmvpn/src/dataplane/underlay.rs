@@ -49,6 +49,11 @@ impl Underlay {
         self.socket.get_ref().ttl_v4()
     }
 
+    /// A new TTL for the GRE packets sent from now on.
+    pub fn set_ttl(&self, ttl: u8) -> io::Result<()> {
+        self.socket.get_ref().set_ttl_v4(u32::from(ttl))
+    }
+
     pub fn source(&self) -> Ipv4Addr {
         self.source
     }
