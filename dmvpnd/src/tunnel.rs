@@ -6,7 +6,8 @@
 //! ```text
 //!   commit --prepare--> check: refuses data-plane "kernel" (not built yet)
 //!          --apply----> NHRP instance + start: DataPlane::spawn
-//!                       + local prefixes (the LANs behind us) every 5 s
+//!                       + local prefixes (the LANs behind us), followed
+//!                         by a netlink monitor of interfaces and addresses
 //!                       (a running one: reconfigure, DataPlane::reconfigure)
 //!   instance stops / daemon exits --> stop: DataPlane::shutdown (TUN gone)
 //!   Get STATE --> Planes::snapshot (the peer table, `peers`)
@@ -21,17 +22,20 @@ use std::net::IpAddr;
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
+use holo_dmvpn::dataplane::interfaces::{self, InterfaceMonitor};
 use holo_dmvpn::dataplane::{DataPlane, DataPlaneConfig, Snapshot, netns, routes};
 use holo_nhrp::InstanceConfig;
 use holo_nhrp::driver::Request;
 use holo_nhrp::northbound::{Tunnel, TunnelHandle, TunnelParams};
 use holo_nhrp::{DataPlaneEvent, Input, Output};
+use ipnetwork::IpNetwork;
 use northbound::Refusal;
 use northbound::grpc::BoxFuture;
 use tokio::sync::{mpsc, oneshot};
 use tokio::task::JoinHandle;
 
-/// How often the prefixes behind this node are read again.
+/// How often the prefixes behind this node are read again when the
+/// interface monitor could not start.
 const LOCAL_PREFIXES_INTERVAL: Duration = Duration::from_secs(5);
 
 /// One userspace data plane per NHRP instance, in the daemon's network
@@ -343,24 +347,47 @@ fn source_interface(source: std::net::Ipv4Addr) -> Result<String, String> {
 }
 
 /// Tells NHRP which prefixes are behind this node (answered in Resolution
-/// Replies, Phase 2/3): the subnets of the other interfaces' addresses,
-/// whenever they change.
+/// Replies, Phase 2/3): the subnets of the other interfaces' addresses, at
+/// once whenever an address or a link changes (netlink monitor). Should
+/// the monitor not start, they are read every `LOCAL_PREFIXES_INTERVAL`.
 async fn local_prefixes(interface: String, nbma: IpAddr, requests: mpsc::Sender<Request>) {
     let mut known = None;
-    loop {
-        match routes::local_prefixes(&interface, nbma).await {
-            Ok(prefixes) if known.as_ref() != Some(&prefixes) => {
-                tracing::info!(%interface, ?prefixes, "local prefixes");
-                known = Some(prefixes.clone());
-                let event = Input::DataPlane(DataPlaneEvent::LocalPrefixes(prefixes));
-                if requests.send(Request::Input(event)).await.is_err() {
+    let mut tell = async |prefixes: Vec<IpNetwork>| {
+        if known.as_ref() == Some(&prefixes) {
+            return true;
+        }
+        tracing::info!(%interface, ?prefixes, "local prefixes");
+        known = Some(prefixes.clone());
+        let event = Input::DataPlane(DataPlaneEvent::LocalPrefixes(prefixes));
+        requests.send(Request::Input(event)).await.is_ok()
+    };
+    match InterfaceMonitor::spawn(None).await {
+        Ok(monitor) => {
+            let mut snapshots = monitor.subscribe();
+            loop {
+                let current = snapshots.borrow_and_update().clone();
+                if !tell(interfaces::local_prefixes(&current, &interface, nbma)).await {
+                    return;
+                }
+                if snapshots.changed().await.is_err() {
                     return;
                 }
             }
-            Ok(_) => {}
-            Err(error) => tracing::warn!(%interface, %error, "reading the local prefixes"),
         }
-        tokio::time::sleep(LOCAL_PREFIXES_INTERVAL).await;
+        Err(error) => {
+            tracing::warn!(%interface, %error, "no interface monitor: local prefixes polled");
+            loop {
+                match routes::local_prefixes(&interface, nbma).await {
+                    Ok(prefixes) => {
+                        if !tell(prefixes).await {
+                            return;
+                        }
+                    }
+                    Err(error) => tracing::warn!(%interface, %error, "reading the local prefixes"),
+                }
+                tokio::time::sleep(LOCAL_PREFIXES_INTERVAL).await;
+            }
+        }
     }
 }
 

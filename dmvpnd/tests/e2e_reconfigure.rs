@@ -446,3 +446,28 @@ async fn check(leaf: &str, value: Option<&str>, client: &mut Client, c: &mut Clo
     }
     let _ = &mut c.s2;
 }
+
+/// The prefixes behind a spoke follow its LAN addresses at once (netlink
+/// monitor), not at the next poll: NHRP hears of a new LAN within a second.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn local_prefixes_follow_a_lan_address_at_once() {
+    root();
+    let (_topo, ns) = topology(scenario("lan"));
+    let config = spoke_config("10.0.0.11", "192.0.2.11");
+    let mut s1 = Node::start(&ns[1], "rc-lan-s1", &config);
+    s1.wait_tunnel();
+    let told = |s1: &Node, prefix: &str| {
+        (s1.site.log().lines()).any(|l| l.contains("local prefixes") && l.contains(prefix))
+    };
+    assert!(
+        common::netns::poll(Duration::from_secs(5), || told(&s1, "172.16.1.0")),
+        "{}",
+        s1.site.log()
+    );
+    ip_in(&ns[1], "address add 172.18.5.1/24 dev lan0");
+    assert!(
+        common::netns::poll(Duration::from_secs(1), || told(&s1, "172.18.5.0")),
+        "not told within a second:\n{}",
+        s1.site.log()
+    );
+}
