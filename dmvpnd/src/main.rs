@@ -23,8 +23,8 @@ use std::process::ExitCode;
 use std::sync::Arc;
 
 use clap::Parser;
-use northbound::grpc::{Builder, TlsFiles, UnixEndpoint};
-use northbound::{Config, Format, Northbound};
+use northbound::grpc::{TlsFiles, UnixEndpoint};
+use northbound::{Builder, Config, Format, Northbound};
 use tokio::signal::unix::{SignalKind, signal};
 use tokio::sync::watch;
 
@@ -128,14 +128,14 @@ async fn run(settings: Settings, startup: Option<PathBuf>) -> Result<(), String>
             builder.rpc_handler(path, handler)
         });
     nhrp.set_notifier(builder.notifier());
-    let (service, task) = builder.spawn();
+    let (handle, task) = builder.spawn();
 
     let (stop, stopped) = watch::channel(false);
     let mut servers = tokio::task::JoinSet::new();
     if settings.grpc.enabled {
         let endpoint = UnixEndpoint::bind(&settings.grpc.socket).map_err(|e| e.to_string())?;
         tracing::info!(socket = %endpoint.path().display(), "gRPC listening");
-        servers.spawn(endpoint.serve(service.clone(), wait_stop(stopped.clone())));
+        servers.spawn(endpoint.serve(handle.clone(), wait_stop(stopped.clone())));
         if let Some(address) = settings.grpc.tcp {
             let tls = match (&settings.grpc.tls_cert, &settings.grpc.tls_key) {
                 (Some(cert), Some(key)) => Some(TlsFiles {
@@ -148,12 +148,12 @@ async fn run(settings: Settings, startup: Option<PathBuf>) -> Result<(), String>
             servers.spawn(northbound::grpc::serve_tcp(
                 address,
                 tls,
-                service.clone(),
+                handle.clone(),
                 wait_stop(stopped.clone()),
             ));
         }
     }
-    drop(service);
+    drop(handle);
 
     let mut term = signal(SignalKind::terminate()).map_err(|e| format!("SIGTERM: {e}"))?;
     let mut int = signal(SignalKind::interrupt()).map_err(|e| format!("SIGINT: {e}"))?;
@@ -175,7 +175,7 @@ async fn run(settings: Settings, startup: Option<PathBuf>) -> Result<(), String>
             tracing::warn!(%error, "management server");
         }
     }
-    // The northbound task ends once the servers dropped the service.
+    // The northbound task ends once the servers dropped their handles.
     let _ = task.await;
     // Data planes down: TUN devices and GRE sockets gone before we exit.
     nhrp.stop_all().await;

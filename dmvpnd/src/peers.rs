@@ -22,7 +22,7 @@ use holo_nhrp::cache::{EntryType, NatPath};
 use holo_nhrp::driver::State;
 use holo_nhrp::nhc::NhsStatus;
 use holo_nhrp::northbound::Nhrp;
-use northbound::grpc::{BoxFuture, StateProvider};
+use northbound::{BoxFuture, StateProvider};
 use serde_json::{Value, json};
 
 use crate::tunnel::Planes;

@@ -29,8 +29,7 @@ use holo_nhrp::driver::Request;
 use holo_nhrp::northbound::{Tunnel, TunnelHandle, TunnelParams};
 use holo_nhrp::{DataPlaneEvent, Input, Output};
 use ipnetwork::IpNetwork;
-use northbound::Refusal;
-use northbound::grpc::BoxFuture;
+use northbound::{BoxFuture, Refusal};
 use tokio::sync::{mpsc, oneshot};
 use tokio::task::JoinHandle;
 

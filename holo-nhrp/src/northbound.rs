@@ -37,8 +37,9 @@ use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Instant;
 
 use ipnetwork::IpNetwork;
-use northbound::grpc::{BoxFuture, Notifier, RpcHandler, StateProvider};
-use northbound::{Change, Operation, Provider, Refusal};
+use northbound::{
+    BoxFuture, Change, Notifier, Operation, Provider, Refusal, RpcHandler, StateProvider,
+};
 use serde_json::{Value, json};
 use tokio::sync::{mpsc, oneshot, watch};
 use tokio::task::JoinHandle;

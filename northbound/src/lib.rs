@@ -1,17 +1,22 @@
 //! The YANG management spine: the running datastore, per-session
 //! candidates, transactions (validate with libyang, prepare/abort/apply in
 //! every provider), atomic persistence with a transaction log, rollback and
-//! confirmed commit. The gRPC, gNMI and NETCONF servers come on top.
+//! confirmed commit; the provider API protocol crates implement
+//! (configuration, state, RPCs, notifications) and the northbound task that
+//! serves it to every front end. The gRPC server (`grpc`) is the first
+//! front end; gNMI and NETCONF come next, on the same providers and task.
 #![forbid(unsafe_code)]
 
 mod candidate;
 mod change;
 mod clock;
 mod config;
+mod data;
 mod error;
 pub mod grpc;
 mod provider;
 mod storage;
+mod task;
 mod transaction;
 
 pub use candidate::{Candidate, LoadMode};
@@ -19,6 +24,9 @@ pub use change::{Change, Operation, diff};
 pub use clock::{Clock, ManualClock, SystemClock};
 pub use config::{Config, Format};
 pub use error::Error;
-pub use provider::{Provider, Refusal};
+pub use provider::{
+    BoxFuture, Notifier, Provider, Refusal, RpcHandler, StateProvider, YangNotification,
+};
 pub use storage::{PendingConfirm, TransactionRecord, write_atomic};
+pub use task::{Builder, Handle};
 pub use transaction::{DEFAULT_MAX_TRANSACTIONS, Northbound};

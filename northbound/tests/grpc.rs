@@ -12,8 +12,10 @@ use std::time::{Duration, Instant};
 use common::{Calls, HUB, Recorder, SPOKE, TUN0, TempDir, calls};
 use dmvpn_api::v1 as api;
 use dmvpn_api::v1::northbound_client::NorthboundClient;
-use northbound::grpc::{self, BoxFuture, Builder, Notifier, RpcHandler, StateProvider};
-use northbound::{Northbound, Provider, Refusal};
+use northbound::grpc;
+use northbound::{
+    BoxFuture, Builder, Northbound, Notifier, Provider, Refusal, RpcHandler, StateProvider,
+};
 use tokio::sync::oneshot;
 use tonic::Code;
 use tonic::transport::Channel;
@@ -75,11 +77,11 @@ async fn start(name: &str, providers: Vec<Box<dyn Provider>>) -> Server {
         .state_provider(Arc::new(FixedState(NHRP_STATE)))
         .rpc_handler("/dmvpn-nhrp:clear-cache", Arc::new(Echo));
     let notifier = builder.notifier();
-    let (service, _task) = builder.spawn();
+    let (handle, _task) = builder.spawn();
     let socket = dir.path().join("grpc.sock");
     let endpoint = grpc::UnixEndpoint::bind(&socket).unwrap();
     let (stop, stopped) = oneshot::channel::<()>();
-    tokio::spawn(endpoint.serve(service, async {
+    tokio::spawn(endpoint.serve(handle, async {
         let _ = stopped.await;
     }));
     let client = grpc::connect_unix(&socket).await.unwrap();

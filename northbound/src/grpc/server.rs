@@ -14,6 +14,7 @@ use tokio_stream::wrappers::UnixListenerStream;
 use tonic::transport::{Channel, Endpoint, Server, Uri};
 
 use super::service::Service;
+use crate::task::Handle;
 
 #[derive(Debug, thiserror::Error)]
 pub enum ServeError {
@@ -81,12 +82,12 @@ impl UnixEndpoint {
     /// Serves until `shutdown` completes, then removes the socket file.
     pub async fn serve(
         self,
-        service: Service,
+        handle: Handle,
         shutdown: impl Future<Output = ()> + Send,
     ) -> Result<(), ServeError> {
         let UnixEndpoint { listener, path } = self;
         let result = Server::builder()
-            .add_service(service.into_server())
+            .add_service(Service::new(handle).into_server())
             .serve_with_incoming_shutdown(UnixListenerStream::new(listener), shutdown)
             .await;
         if let Err(error) = std::fs::remove_file(&path) {
@@ -101,7 +102,7 @@ impl UnixEndpoint {
 pub async fn serve_tcp(
     address: SocketAddr,
     tls: Option<TlsFiles>,
-    service: Service,
+    handle: Handle,
     shutdown: impl Future<Output = ()> + Send,
 ) -> Result<(), ServeError> {
     let mut server = Server::builder();
@@ -109,7 +110,7 @@ pub async fn serve_tcp(
         server = with_tls(server, &tls)?;
     }
     server
-        .add_service(service.into_server())
+        .add_service(Service::new(handle).into_server())
         .serve_with_shutdown(address, shutdown)
         .await?;
     Ok(())

@@ -1,57 +1,43 @@
 //! The tonic service: each RPC of the proto, translated into a request to
-//! the northbound task, a state or RPC provider call, or a subscription.
+//! the northbound task, a state or RPC provider call, or a subscription,
+//! all through the transport-neutral [`Handle`].
 
-use std::collections::HashMap;
 use std::pin::Pin;
-use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
 use dmvpn_api::v1 as api;
 use dmvpn_api::v1::northbound_server::{self, NorthboundServer};
-use tokio::sync::{mpsc, oneshot};
+use tokio::sync::oneshot;
 use tokio_stream::wrappers::BroadcastStream;
 use tokio_stream::{Stream, StreamExt};
 use tonic::{Request, Response, Status};
 use yang2::data::{Data, DataOperation, DataPrinterFlags};
 use yang2::schema::SchemaPathFormat;
 
-use super::data::{self, Tree};
-use super::state::{Notifier, RpcHandler, StateProvider, YangNotification};
-use super::task::{self, Edit};
 use crate::candidate::LoadMode;
 use crate::change::Operation;
 use crate::clock::unix_ms;
 use crate::config::{Config, Format};
+use crate::data;
 use crate::error::Error;
+use crate::provider::{Notifier, YangNotification};
 use crate::storage::TransactionRecord;
+use crate::task::{self, Edit, Handle, Stopped};
 
 /// The gRPC service; clones share the northbound task and the providers.
 #[derive(Clone, Debug)]
 pub struct Service {
-    requests: mpsc::Sender<task::Request>,
-    state: Arc<[Arc<dyn StateProvider>]>,
-    rpcs: Arc<HashMap<String, Arc<dyn RpcHandler>>>,
-    notifier: Notifier,
+    handle: Handle,
 }
 
 impl Service {
-    pub(crate) fn new(
-        requests: mpsc::Sender<task::Request>,
-        state: Vec<Arc<dyn StateProvider>>,
-        rpcs: HashMap<String, Arc<dyn RpcHandler>>,
-        notifier: Notifier,
-    ) -> Self {
-        Service {
-            requests,
-            state: state.into(),
-            rpcs: Arc::new(rpcs),
-            notifier,
-        }
+    pub fn new(handle: Handle) -> Self {
+        Service { handle }
     }
 
     /// Where protocol tasks publish notifications.
     pub fn notifier(&self) -> Notifier {
-        self.notifier.clone()
+        self.handle.notifier()
     }
 
     /// The tonic server wrapper, for `tonic::transport::Server::add_service`.
@@ -63,35 +49,16 @@ impl Service {
         &self,
         request: impl FnOnce(oneshot::Sender<T>) -> task::Request,
     ) -> Result<T, Status> {
-        let (tx, rx) = oneshot::channel();
-        let gone = || Status::unavailable("the northbound task has stopped");
-        self.requests.send(request(tx)).await.map_err(|_| gone())?;
-        rx.await.map_err(|_| gone())
+        self.handle.ask(request).await.map_err(unavailable)
     }
 
     async fn running(&self) -> Result<Config, Status> {
         self.ask(task::Request::Running).await
     }
+}
 
-    /// Every provider's state merged into one tree.
-    async fn state_tree(&self) -> Result<Tree, Status> {
-        let mut tree = yang2::data::DataTree::new(dmvpn_yang::context());
-        for provider in self.state.iter() {
-            let merged = match provider.state().await {
-                Ok(json) => {
-                    data::parse_state(&json, Format::Json).and_then(|state| Ok(tree.merge(&state)?))
-                }
-                Err(reason) => Err(Error::Yang {
-                    path: None,
-                    message: reason,
-                }),
-            };
-            if let Err(error) = merged {
-                tracing::warn!(provider = provider.name(), %error, "state left out");
-            }
-        }
-        Ok(tree)
-    }
+fn unavailable(stopped: Stopped) -> Status {
+    Status::unavailable(stopped.to_string())
 }
 
 /// Errors as gRPC codes; the message is the northbound error as it prints
@@ -219,7 +186,7 @@ impl northbound_server::Northbound for Service {
                 .duplicate()
                 .map_err(Error::from)
                 .map_err(status)?,
-            api::get_request::DataType::State => self.state_tree().await?,
+            api::get_request::DataType::State => self.handle.state().await,
             api::get_request::DataType::All => {
                 let mut tree = self
                     .running()
@@ -228,7 +195,7 @@ impl northbound_server::Northbound for Service {
                     .duplicate()
                     .map_err(Error::from)
                     .map_err(status)?;
-                tree.merge(&self.state_tree().await?)
+                tree.merge(&self.handle.state().await)
                     .map_err(Error::from)
                     .map_err(status)?;
                 tree
@@ -365,8 +332,8 @@ impl northbound_server::Northbound for Service {
             (path, json)
         };
         let handler = self
-            .rpcs
-            .get(&path)
+            .handle
+            .rpc_handler(&path)
             .ok_or_else(|| Status::not_found(format!("{path}: no handler for this RPC")))?;
         let output = handler.execute(json).await.map_err(|refusal| {
             Status::failed_precondition(match refusal.path {
@@ -422,17 +389,17 @@ impl northbound_server::Northbound for Service {
         let request = request.into_inner();
         let fmt = format(request.encoding());
         let prefix = request.path;
-        let stream =
-            BroadcastStream::new(self.notifier.subscribe()).filter_map(move |item| match item {
-                Ok(notification) if notification.path.starts_with(&prefix) => {
-                    Some(notification_message(notification, fmt))
-                }
-                Ok(_) => None,
-                Err(lagged) => {
-                    tracing::warn!(%lagged, "a subscriber missed notifications");
-                    None
-                }
-            });
+        let notifications = self.handle.notifier().subscribe();
+        let stream = BroadcastStream::new(notifications).filter_map(move |item| match item {
+            Ok(notification) if notification.path.starts_with(&prefix) => {
+                Some(notification_message(notification, fmt))
+            }
+            Ok(_) => None,
+            Err(lagged) => {
+                tracing::warn!(%lagged, "a subscriber missed notifications");
+                None
+            }
+        });
         Ok(Response::new(Box::pin(stream)))
     }
 }

@@ -1,4 +1,4 @@
-//! The provider API: how a protocol crate takes part in configuration
+//! Configuration: how a protocol crate takes part in configuration
 //! transactions.
 //!
 //! A commit runs in three phases, as in Holo's northbound:

@@ -1,5 +1,5 @@
-//! Data trees as the API carries them: parsing with the NUL libyang needs,
-//! state merged from providers, XPath selection, printing.
+//! Data trees as the front ends carry them: parsing with the NUL libyang
+//! needs, state merged from providers, XPath selection, printing.
 
 use yang2::data::{
     Data, DataFormat, DataOperation, DataParserFlags, DataPrinterFlags, DataTree,

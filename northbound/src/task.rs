@@ -1,6 +1,20 @@
-//! The northbound task: the one owner of the [`Northbound`]. Requests come
-//! over a channel, each with a oneshot for the reply; between requests the
-//! task sleeps until the confirmed-commit deadline and then ticks.
+//! The northbound task: the one owner of the [`Northbound`], shared by
+//! every management front end (gRPC today, gNMI and NETCONF next) through
+//! a [`Handle`]. Requests come over a channel, each with a oneshot for the
+//! reply; between requests the task sleeps until the confirmed-commit
+//! deadline and then ticks.
+//!
+//! ```text
+//!   front end --Request--> [ northbound task ]  owns Northbound: running,
+//!    (Handle)  <--oneshot--  sleeps until        candidates, log, providers
+//!       |                    next_deadline(), then tick()
+//!       +--> StateProvider::state / RpcHandler::execute (async, per request)
+//!   protocol tasks --Notifier::publish--> broadcast --> subscribers
+//! ```
+//!
+//! The [`Northbound`] is never locked: front ends only send it requests.
+//! State and RPCs do not go through the task, so a slow protocol instance
+//! never holds up a commit.
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -9,11 +23,11 @@ use std::time::{Duration, SystemTime};
 use tokio::sync::{broadcast, mpsc, oneshot};
 use tokio::task::JoinHandle;
 
-use super::service::Service;
-use super::state::{Notifier, RpcHandler, StateProvider};
 use crate::candidate::LoadMode;
 use crate::config::{Config, Format};
+use crate::data::{self, Tree};
 use crate::error::Error;
+use crate::provider::{Notifier, RpcHandler, StateProvider};
 use crate::storage::TransactionRecord;
 use crate::transaction::Northbound;
 
@@ -25,6 +39,8 @@ pub(crate) enum Edit {
     Delete(String),
 }
 
+/// What a front end asks the northbound task; each carries the oneshot
+/// for its reply.
 #[derive(Debug)]
 pub(crate) enum Request {
     Running(oneshot::Sender<Config>),
@@ -43,8 +59,24 @@ pub(crate) enum Request {
     Transactions(oneshot::Sender<Vec<TransactionRecord>>),
 }
 
-/// Assembles the server side: the northbound (with its configuration
+/// The northbound task has stopped: the daemon is shutting down.
+#[derive(Debug, thiserror::Error)]
+#[error("the northbound task has stopped")]
+pub(crate) struct Stopped;
+
+/// Assembles the management side: the northbound (with its configuration
 /// providers already registered), state providers, RPC handlers.
+///
+/// ```no_run
+/// # async fn run(nb: northbound::Northbound) -> Result<(), Box<dyn std::error::Error>> {
+/// use northbound::Builder;
+/// use northbound::grpc::UnixEndpoint;
+/// let (handle, task) = Builder::new(nb).spawn();
+/// let endpoint = UnixEndpoint::bind("/run/dmvpnd/grpc.sock".as_ref())?;
+/// endpoint.serve(handle, std::future::pending()).await?;
+/// # drop(task);
+/// # Ok(()) }
+/// ```
 #[derive(Debug)]
 pub struct Builder {
     northbound: Northbound,
@@ -80,12 +112,70 @@ impl Builder {
     }
 
     /// Starts the northbound task (inside a tokio runtime). It ends,
-    /// returning the northbound, when every clone of the service is dropped.
-    pub fn spawn(self) -> (Service, JoinHandle<Northbound>) {
+    /// returning the northbound, when every clone of the handle is dropped.
+    pub fn spawn(self) -> (Handle, JoinHandle<Northbound>) {
         let (tx, rx) = mpsc::channel(64);
         let task = tokio::spawn(run(self.northbound, rx));
-        let service = Service::new(tx, self.state, self.rpcs, self.notifier);
-        (service, task)
+        let handle = Handle {
+            requests: tx,
+            state: self.state.into(),
+            rpcs: Arc::new(self.rpcs),
+            notifier: self.notifier,
+        };
+        (handle, task)
+    }
+}
+
+/// What a front end serves: the northbound task and the providers. Clones
+/// share them; the task ends when the last clone is dropped.
+#[derive(Clone, Debug)]
+pub struct Handle {
+    requests: mpsc::Sender<Request>,
+    state: Arc<[Arc<dyn StateProvider>]>,
+    rpcs: Arc<HashMap<String, Arc<dyn RpcHandler>>>,
+    notifier: Notifier,
+}
+
+impl Handle {
+    /// Where protocol tasks publish notifications, and front ends subscribe.
+    pub fn notifier(&self) -> Notifier {
+        self.notifier.clone()
+    }
+
+    /// Sends a request to the northbound task and waits for its reply.
+    pub(crate) async fn ask<T>(
+        &self,
+        request: impl FnOnce(oneshot::Sender<T>) -> Request,
+    ) -> Result<T, Stopped> {
+        let (tx, rx) = oneshot::channel();
+        self.requests.send(request(tx)).await.map_err(|_| Stopped)?;
+        rx.await.map_err(|_| Stopped)
+    }
+
+    /// Every provider's state merged into one tree; a provider that fails
+    /// is logged and left out.
+    pub(crate) async fn state(&self) -> Tree {
+        let mut tree = yang2::data::DataTree::new(dmvpn_yang::context());
+        for provider in self.state.iter() {
+            let merged = match provider.state().await {
+                Ok(json) => {
+                    data::parse_state(&json, Format::Json).and_then(|state| Ok(tree.merge(&state)?))
+                }
+                Err(reason) => Err(Error::Yang {
+                    path: None,
+                    message: reason,
+                }),
+            };
+            if let Err(error) = merged {
+                tracing::warn!(provider = provider.name(), %error, "state left out");
+            }
+        }
+        tree
+    }
+
+    /// The handler of the RPC at `path` (`/dmvpn-nhrp:clear-cache`).
+    pub(crate) fn rpc_handler(&self, path: &str) -> Option<&Arc<dyn RpcHandler>> {
+        self.rpcs.get(path)
     }
 }
 
