@@ -372,7 +372,11 @@ impl Session {
             }
             ["show", "ip", "nhrp", rest @ ..] => self.show_nhrp(rest, out).await?,
             ["show", "dmvpn"] => {
-                out.push_str(&views::render_dmvpn(&views::peers(&self.state().await?)))
+                let state = self.state().await?;
+                out.push_str(&views::render_dmvpn(
+                    &views::peers(&state),
+                    &views::tunnels(&state),
+                ))
             }
             ["show", "dmvpn", "json"] => {
                 out.push_str(&pretty(&views::peers(&self.state().await?))?)

@@ -201,6 +201,40 @@ pub fn traffic(state: &Value) -> Vec<Traffic> {
         .collect()
 }
 
+/// Whether a tunnel can carry traffic (dmvpn-tunnel `oper-status`), as
+/// `show dmvpn` heads its interface with it.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize)]
+pub struct TunnelStatus {
+    pub interface: String,
+    /// `up` or `down`.
+    pub oper_status: String,
+    pub source: Option<String>,
+    pub down_reason: Option<String>,
+}
+
+/// The `oper-status` of every tunnel interface that reports one.
+pub fn tunnels(state: &Value) -> Vec<TunnelStatus> {
+    let mut tunnels = Vec::new();
+    for interface in interfaces(state) {
+        let (Some(name), Some(tunnel)) = (
+            text(interface.get("name")),
+            interface.get("dmvpn-tunnel:tunnel"),
+        ) else {
+            continue;
+        };
+        let Some(oper_status) = text(tunnel.get("oper-status")) else {
+            continue;
+        };
+        tunnels.push(TunnelStatus {
+            interface: name,
+            oper_status,
+            source: text(tunnel.get("source-address-in-use")),
+            down_reason: text(tunnel.get("down-reason")),
+        });
+    }
+    tunnels
+}
+
 /// The peer table of `show dmvpn`: dmvpn-tunnel's `peer` list of every
 /// interface.
 pub fn peers(state: &Value) -> Vec<Peer> {
@@ -386,19 +420,37 @@ fn attribute_letter(bit: &str) -> &str {
     }
 }
 
-pub fn render_dmvpn(peers: &[Peer]) -> String {
+pub fn render_dmvpn(peers: &[Peer], tunnels: &[TunnelStatus]) -> String {
     let mut out = String::from(
         "Legend: Attrb --> S - Static, D - Dynamic, H - NHS, T - Shortcut, N - NATed\n\
          State --> UP, DOWN, NHRP (registering or resolving)\n",
     );
-    let mut names: Vec<&str> = peers.iter().map(|p| p.interface.as_str()).collect();
+    let mut names: Vec<&str> = (peers.iter().map(|p| p.interface.as_str()))
+        .chain(tunnels.iter().map(|t| t.interface.as_str()))
+        .collect();
+    names.sort();
     names.dedup();
     for interface in names {
         let of_interface: Vec<&Peer> = peers.iter().filter(|p| p.interface == interface).collect();
         out.push_str(&format!(
-            "\nInterface: {interface}, NHRP Peers: {}\n\n",
+            "\nInterface: {interface}, NHRP Peers: {}\n",
             of_interface.len()
         ));
+        match tunnels.iter().find(|t| t.interface == interface) {
+            Some(TunnelStatus {
+                source: Some(source),
+                ..
+            }) => out.push_str(&format!("Tunnel source: {source}, line protocol up\n")),
+            Some(tunnel) => out.push_str(&format!(
+                "Tunnel source: none, line protocol DOWN ({})\n",
+                tunnel.down_reason.as_deref().unwrap_or("no reason given")
+            )),
+            None => {}
+        }
+        out.push('\n');
+        if of_interface.is_empty() {
+            continue;
+        }
         let rows: Vec<Vec<String>> = of_interface
             .iter()
             .map(|p| {
@@ -501,7 +553,17 @@ mod tests {
         assert_eq!(peers[0].state, "nhrp");
         assert_eq!(peers[1].attributes, ["dynamic", "nat"]);
         assert_eq!(peers[1].drops, [("wrong-key".to_owned(), Some(3))]);
-        let text = render_dmvpn(&peers);
+        let tunnels = [TunnelStatus {
+            interface: "dmvpn0".to_owned(),
+            oper_status: "down".to_owned(),
+            source: None,
+            down_reason: Some("eth1 has no IPv4 address".to_owned()),
+        }];
+        let text = render_dmvpn(&peers, &tunnels);
+        assert!(
+            text.contains("line protocol DOWN (eth1 has no IPv4 address)"),
+            "{text}"
+        );
         let rows: Vec<Vec<&str>> = text
             .lines()
             .map(|l| l.split_whitespace().collect())

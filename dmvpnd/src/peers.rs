@@ -25,7 +25,7 @@ use holo_nhrp::northbound::Nhrp;
 use northbound::{BoxFuture, StateProvider};
 use serde_json::{Value, json};
 
-use crate::tunnel::Planes;
+use crate::tunnel::{Planes, SourceStatus};
 
 /// The state provider of `dmvpn-tunnel`'s `peer` list and `statistics`.
 #[derive(Debug)]
@@ -49,6 +49,17 @@ impl StateProvider for TunnelState {
                 let mut tunnel = json!({
                     "peer": peers.iter().map(Peer::to_json).collect::<Vec<_>>(),
                 });
+                match self.planes.source(&name) {
+                    Some(SourceStatus::Up(address)) => {
+                        tunnel["oper-status"] = json!("up");
+                        tunnel["source-address-in-use"] = json!(address);
+                    }
+                    Some(SourceStatus::Down(reason)) => {
+                        tunnel["oper-status"] = json!("down");
+                        tunnel["down-reason"] = json!(reason);
+                    }
+                    None => {}
+                }
                 if let Some(snapshot) = &snapshot {
                     let mut statistics = traffic_json(&snapshot.counters.tunnel);
                     statistics["oversize-out"] =

@@ -471,3 +471,93 @@ async fn local_prefixes_follow_a_lan_address_at_once() {
         s1.site.log()
     );
 }
+
+/// The hub's cache entries for `tunnel` (next hop), with their NBMA address.
+fn hub_entries(state: &Value, tunnel: &str) -> Vec<Value> {
+    common::netns::cache_entries(state)
+        .into_iter()
+        .filter(|e| e["next-hop"] == tunnel)
+        .collect()
+}
+
+/// The tunnel follows its underlay: s1 starts before its source address
+/// exists (a WAN address that comes from DHCP later), reports the tunnel
+/// down with the reason, and registers within a second of the address
+/// being added; s2 takes its source from eth0 (source-interface) and, when
+/// eth0's address changes, registers from the new one: the hub holds
+/// exactly one entry for it, at the new address.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_tunnel_follows_its_source_address() {
+    root();
+    let (_topo, ns) = topology(scenario("src"));
+    let mut hub = Node::start(&ns[0], "rc-src-hub", &hub_config());
+    let s1 = Node::start(
+        &ns[1],
+        "rc-src-s1",
+        &spoke_config("10.0.0.11", "192.0.2.21"),
+    );
+    let mut s2_config = spoke_config("10.0.0.12", "192.0.2.12");
+    let interfaces = &mut s2_config["ietf-interfaces:interfaces"]["interface"];
+    let tunnel = &mut interfaces[0]["dmvpn-tunnel:tunnel"];
+    tunnel.as_object_mut().unwrap().remove("source-address");
+    tunnel["source-interface"] = serde_json::json!("eth0");
+    interfaces
+        .as_array_mut()
+        .unwrap()
+        .push(serde_json::json!({"name": "eth0", "type": "iana-if-type:ethernetCsmacd"}));
+    let s2 = Node::start(&ns[2], "rc-src-s2", &s2_config);
+    let mut hub_client = hub.client().await;
+
+    // s1: down, saying why; its tunnel interface is there all the same.
+    let mut s1_client = connect(&s1.socket()).await;
+    let down = |state: &Value| {
+        let tunnel = &state["ietf-interfaces:interfaces"]["interface"][0]["dmvpn-tunnel:tunnel"];
+        tunnel["oper-status"] == "down"
+            && tunnel["down-reason"]
+                .as_str()
+                .is_some_and(|r| r.contains("192.0.2.21"))
+    };
+    if let Err(state) = wait_state(&mut s1_client, Duration::from_secs(5), down).await {
+        panic!("{state:#}\n{}", s1.site.log());
+    }
+    ifindex(&ns[1]);
+    let registered = |tunnel: &'static str, nbma: &'static str| {
+        move |state: &Value| {
+            let entries = hub_entries(state, tunnel);
+            entries.len() == 1 && entries[0]["nbma-address"] == nbma
+        }
+    };
+    let s2_up = registered("10.0.0.12", "192.0.2.12");
+    if let Err(state) = wait_state(&mut hub_client, Duration::from_secs(8), s2_up).await {
+        panic!("s2 not registered: {state:#}\n{}", s2.site.log());
+    }
+
+    // The WAN address comes: registered within a second.
+    let added = std::time::Instant::now();
+    ip_in(&ns[1], "address add 192.0.2.21/24 dev eth0");
+    let s1_up = registered("10.0.0.11", "192.0.2.21");
+    if let Err(state) = wait_state(&mut hub_client, Duration::from_secs(1), s1_up).await {
+        panic!(
+            "s1 not registered within a second: {state:#}\n{}",
+            s1.site.log()
+        );
+    }
+    eprintln!("s1 registered {:?} after its address came", added.elapsed());
+    let up = |state: &Value| {
+        let tunnel = &state["ietf-interfaces:interfaces"]["interface"][0]["dmvpn-tunnel:tunnel"];
+        tunnel["oper-status"] == "up" && tunnel["source-address-in-use"] == "192.0.2.21"
+    };
+    wait_state(&mut s1_client, Duration::from_secs(1), up)
+        .await
+        .unwrap();
+
+    // s2's address changes (DHCP: the old one goes, the new one comes):
+    // one entry at the hub, the new one.
+    ip_in(&ns[2], "address del 192.0.2.12/24 dev eth0");
+    ip_in(&ns[2], "address add 192.0.2.22/24 dev eth0");
+    let moved = registered("10.0.0.12", "192.0.2.22");
+    if let Err(state) = wait_state(&mut hub_client, Duration::from_secs(2), moved).await {
+        panic!("s2 did not move: {state:#}\n{}", s2.site.log());
+    }
+    let _ = &mut hub;
+}

@@ -55,6 +55,9 @@ pub struct Instance {
     pub(crate) nat_failures: HashMap<IpAddr, u32>,
     /// Purge Requests we sent and await a reply to, by request id.
     pub(crate) purges: BTreeMap<u32, OutstandingPurge>,
+    /// While the tunnel source is down: the NBMA address the NHSs last
+    /// knew us at (`nbma_changed`).
+    pub(crate) registered_from: Option<IpAddr>,
 }
 
 impl Instance {
@@ -93,6 +96,7 @@ impl Instance {
             probes: BTreeMap::new(),
             nat_failures: HashMap::new(),
             purges: BTreeMap::new(),
+            registered_from: None,
         };
         out.extend(
             instance
@@ -113,7 +117,9 @@ impl Instance {
 
     /// When the driver must call `handle(Input::Tick, ..)` next.
     pub fn next_wakeup(&self) -> Option<Instant> {
-        let nhs = self.nhs.iter().map(|n| n.next_action);
+        // Without a tunnel source, registrations wait for one.
+        let sourced = !self.config.nbma.is_unspecified();
+        let nhs = self.nhs.iter().filter(|_| sourced).map(|n| n.next_action);
         let pending = self.pending.values().map(|p| p.next_retry);
         let probes = self.probes.values().map(|p| p.next_retry);
         let purges = self.purges.values().map(|p| p.next_retry);

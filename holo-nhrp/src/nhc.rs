@@ -86,6 +86,10 @@ impl Instance {
     }
 
     pub(crate) fn registration_timers(&mut self, now: Instant, out: &mut Vec<Output>) {
+        if self.config.nbma.is_unspecified() {
+            // No tunnel source: `nbma_changed` registers once there is.
+            return;
+        }
         for i in 0..self.nhs.len() {
             if self.nhs[i].next_action > now {
                 continue;
@@ -277,11 +281,39 @@ impl Instance {
 
     /// Our NBMA address changed: purge the old binding at every NHS, then
     /// register the new one at once.
+    /// Unspecified (0.0.0.0) is "no source": the tunnel's source address
+    /// or interface is not up. Nothing can be sent then: registrations wait
+    /// for a source (and the old binding, unreachable, expires at the NHS);
+    /// from no source to one, there is nothing to purge.
     pub(crate) fn nbma_changed(&mut self, nbma: IpAddr, now: Instant, out: &mut Vec<Output>) {
         let old = self.config.nbma;
         if old == nbma {
             return;
         }
+        tracing::info!(%old, new = %nbma, "tunnel source changed");
+        if nbma.is_unspecified() {
+            // The binding the NHSs hold, to purge should we come back at
+            // another address (DHCP gave a new one while the link was out).
+            self.registered_from = Some(old);
+            self.config.nbma = nbma;
+            return;
+        }
+        let old = match old.is_unspecified() {
+            // Back at another address: the old binding is purged from the
+            // new one (the packet's source NBMA), the CIE naming the old.
+            true => match self.registered_from.take() {
+                Some(registered) if registered != nbma => {
+                    self.config.nbma = nbma;
+                    registered
+                }
+                _ => {
+                    self.config.nbma = nbma;
+                    self.register_now(now, out);
+                    return;
+                }
+            },
+            false => old,
+        };
         let own = self.config.protocol.ip();
         for i in 0..self.nhs.len() {
             let nhs = self.nhs[i].config.clone();

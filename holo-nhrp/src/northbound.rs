@@ -140,6 +140,9 @@ pub struct TunnelParams {
     /// `underlay-netns`: the network namespace (`ip netns` name) holding
     /// the underlay, a front-door VRF; `None`: the daemon's own.
     pub underlay_netns: Option<String>,
+    /// `source-interface`: the tunnel source is this interface's address
+    /// (whatever it is now); `None`: `source-address`, the instance's NBMA.
+    pub source_interface: Option<String>,
 }
 
 /// The data plane of the NHRP instances: given by the daemon, so holo-nhrp
@@ -180,12 +183,14 @@ pub trait Tunnel: Send + Sync + std::fmt::Debug {
 pub trait TunnelHandle: Send {
     /// Applies a new configuration in place: the tunnel interface, its
     /// addresses and the routes through it stay. An error leaves the data
-    /// plane as it was (logged by the caller).
+    /// plane as it was (logged by the caller). `Some(address)`: the tunnel
+    /// source in use (unspecified while none is up), which NHRP takes as
+    /// its NBMA address instead of the configured one.
     fn reconfigure(
         &mut self,
         config: InstanceConfig,
         params: TunnelParams,
-    ) -> BoxFuture<'_, Result<(), String>>;
+    ) -> BoxFuture<'_, Result<Option<IpAddr>, String>>;
 
     /// Stops it and waits until it is gone (its device removed).
     fn stop(self: Box<Self>) -> BoxFuture<'static, ()>;
@@ -465,9 +470,13 @@ async fn run_tunnel(
         }
     };
     while configs.changed().await.is_ok() {
-        let (config, params) = configs.borrow_and_update().clone();
-        if let Err(error) = handle.reconfigure(config.clone(), params).await {
-            tracing::error!(interface = %name, %error, "data plane not reconfigured");
+        let (mut config, params) = configs.borrow_and_update().clone();
+        match handle.reconfigure(config.clone(), params).await {
+            Ok(Some(nbma)) => config.nbma = nbma,
+            Ok(None) => {}
+            Err(error) => {
+                tracing::error!(interface = %name, %error, "data plane not reconfigured")
+            }
         }
         configure.send_if_modified(|current| {
             let changed = *current != config;
@@ -577,6 +586,10 @@ fn tunnel_params(
         ttl: parse_leaf(leaves, &format!("{path}/ttl"), "a TTL")?,
         tcp_mss: parse_leaf(leaves, &format!("{path}/tcp-mss"), "an MSS")?,
         underlay_netns: underlay_netns(leaves, name),
+        source_interface: leaves
+            .get(&format!("{path}/source-interface"))
+            .cloned()
+            .flatten(),
         path,
     })
 }
@@ -608,8 +621,13 @@ fn instance_config(
         get(&source_interface),
     ) {
         (Some(address), _) => address,
-        (None, Some(interface)) => address_of(&interface)
-            .map_err(|reason| Refusal::new(Some(&source_interface), reason))?,
+        // An interface without an address yet (DHCP, PPPoE at boot) is no
+        // error: the tunnel stays down until it has one (the data plane
+        // follows the interface), as on Cisco.
+        (None, Some(interface)) => address_of(&interface).unwrap_or_else(|reason| {
+            tracing::info!(%name, %reason, "tunnel source interface has no address yet");
+            IpAddr::V4(std::net::Ipv4Addr::UNSPECIFIED)
+        }),
         (None, None) => {
             return Err(Refusal::new(
                 Some(&nhrp),
@@ -984,11 +1002,13 @@ mod tests {
             .unwrap()
             .unwrap();
         assert_eq!(config.nbma, "192.0.2.7".parse::<IpAddr>().unwrap());
+        // Without an address yet: no source, the tunnel waits for one.
         let path = "/ietf-interfaces:interfaces/interface[name='tun0']/dmvpn-tunnel:tunnel/source-interface";
         leaves.insert(path.to_owned(), Some("eth9".to_owned()));
-        let refusal = instance_config(&leaves, "tun0", &no_interfaces).unwrap_err();
-        assert_eq!(refusal.path.as_deref(), Some(path));
-        assert!(refusal.reason.contains("eth9"), "{}", refusal.reason);
+        let config = instance_config(&leaves, "tun0", &no_interfaces)
+            .unwrap()
+            .unwrap();
+        assert!(config.nbma.is_unspecified());
     }
 
     fn leaves(pairs: &[(&str, &str)]) -> BTreeMap<String, Option<String>> {
@@ -1175,7 +1195,7 @@ mod tests {
             &mut self,
             _config: InstanceConfig,
             params: TunnelParams,
-        ) -> BoxFuture<'_, Result<(), String>> {
+        ) -> BoxFuture<'_, Result<Option<IpAddr>, String>> {
             Box::pin(async move {
                 let name = format!(
                     "{} key {:?}",
@@ -1184,7 +1204,7 @@ mod tests {
                 );
                 lock(&self.events).push(format!("reconfigure {name}"));
                 self.name = name;
-                Ok(())
+                Ok(None)
             })
         }
 

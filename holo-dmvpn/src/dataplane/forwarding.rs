@@ -71,6 +71,9 @@ pub enum DropReason {
     /// TUN device accepts local sources (for our own ICMP errors), so the
     /// data plane must refuse them from the wire.
     SpoofedSource,
+    /// The tunnel source is not up (its address missing, its interface
+    /// down): nothing can leave on the underlay.
+    NoSource,
 }
 
 /// Whether a decapsulated packet claims `own` as its source.

@@ -108,7 +108,9 @@ pub struct DataPlaneConfig {
     pub mtu: u16,
     /// Our tunnel address and prefix (the tunnel subnet).
     pub address: IpNetwork,
-    /// The tunnel source on the underlay (our NBMA address).
+    /// The tunnel source on the underlay (our NBMA address); unspecified
+    /// (0.0.0.0) while the source is not up: the TUN device, its address
+    /// and routes exist, no GRE socket does, nothing leaves (`NoSource`).
     pub source: Ipv4Addr,
     /// GRE key (RFC 2890) sent and required on receipt.
     pub key: Option<u32>,
@@ -338,7 +340,8 @@ struct Task {
     /// NHRP routes in the kernel; deleted before the TUN device goes.
     kernel: Option<KernelRoutes>,
     tun: Tun,
-    underlay: Underlay,
+    /// The GRE socket; `None` while the tunnel source is not up.
+    underlay: Option<Underlay>,
     forwarding: Forwarding,
     counters: Counters,
     nhrp: mpsc::Sender<Request>,
@@ -374,11 +377,7 @@ impl Task {
                 source,
             }
         })?;
-        let underlay = Underlay::bind(config.source, config.ttl, config.underlay_netns.as_deref())
-            .map_err(|source| Error::Underlay {
-                address: config.source,
-                source,
-            })?;
+        let underlay = bind(&config)?;
         let forwarding = Forwarding::new(ForwardingConfig {
             tunnel: config.address,
             key: config.key,
@@ -434,7 +433,7 @@ impl Task {
         let mut from_underlay = vec![0; BUFFER];
         tracing::info!(
             interface = self.tun.name(),
-            source = %self.underlay.source(),
+            source = ?self.underlay.as_ref().map(Underlay::source),
             offload = self.tun.offload(),
             "data plane up"
         );
@@ -458,15 +457,17 @@ impl Task {
                         self.counters.drop(None, DropReason::Malformed);
                     }
                 },
-                read = self.underlay.recv(&mut from_underlay) => {
+                read = recv(&self.underlay, &mut from_underlay) => {
                     match read {
                         Ok(received) => self.received(received).await,
                         Err(error) => tracing::warn!(%error, "GRE socket read"),
                     }
                     // Whatever else is queued joins the same TUN write
                     // batch (and its TCP coalescing), without waiting.
-                    while !self.to_tun.is_full() {
-                        match self.underlay.try_recv(&mut from_underlay) {
+                    while let Some(underlay) = &self.underlay
+                        && !self.to_tun.is_full()
+                    {
+                        match underlay.try_recv(&mut from_underlay) {
                             Ok(Some(received)) => self.received(received).await,
                             Ok(None) => break,
                             Err(error) => {
@@ -527,14 +528,7 @@ impl Task {
         }
         let rebind = new.source != old.source || new.underlay_netns != old.underlay_netns;
         let underlay = match rebind {
-            true => Some(
-                Underlay::bind(new.source, new.ttl, new.underlay_netns.as_deref()).map_err(
-                    |source| Error::Underlay {
-                        address: new.source,
-                        source,
-                    },
-                )?,
-            ),
+            true => Some(bind(&new)?),
             false => None,
         };
         if new.mtu != old.mtu {
@@ -545,14 +539,14 @@ impl Task {
             })?;
             self.mtu = new.mtu;
         }
-        match underlay {
-            Some(underlay) => self.underlay = underlay,
-            None if new.ttl != old.ttl => {
-                if let Err(error) = self.underlay.set_ttl(new.ttl) {
+        match (underlay, &self.underlay) {
+            (Some(underlay), _) => self.underlay = underlay,
+            (None, Some(socket)) if new.ttl != old.ttl => {
+                if let Err(error) = socket.set_ttl(new.ttl) {
                     tracing::warn!(%error, ttl = new.ttl, "GRE socket TTL not changed");
                 }
             }
-            None => {}
+            (None, _) => {}
         }
         self.mss_clamp = new.mss_clamp;
         self.forwarding.set_config(ForwardingConfig {
@@ -747,7 +741,9 @@ impl Task {
             // Not reachable over the IPv4 raw socket: sendto(2) fails and
             // the failure is counted.
             IpAddr::V6(_) => {
-                if let Err(error) = self.underlay.send_to(&frame[start..], nbma).await {
+                if let Some(underlay) = &self.underlay
+                    && let Err(error) = underlay.send_to(&frame[start..], nbma).await
+                {
                     tracing::debug!(%nbma, %error, "GRE send");
                 }
                 self.counters.drop(Some(nbma), DropReason::SendError);
@@ -762,12 +758,21 @@ impl Task {
             return;
         }
         let pending = std::mem::take(&mut self.pending);
+        let Some(underlay) = &self.underlay else {
+            for p in &pending {
+                self.counters
+                    .drop(Some(IpAddr::V4(p.nbma)), DropReason::NoSource);
+            }
+            self.pending = pending;
+            self.pending.clear();
+            return;
+        };
         let datagrams: Vec<(&[u8], Ipv4Addr)> = pending
             .iter()
             .filter_map(|p| Some((segments.frame(p.segment)?.get(p.start..)?, p.nbma)))
             .collect();
         let counters = &mut self.counters;
-        self.underlay
+        underlay
             .send_many(&datagrams, |i, result| {
                 let (datagram, nbma) = datagrams[i];
                 let nbma = IpAddr::V4(nbma);
@@ -793,7 +798,11 @@ impl Task {
         let header = gre_header(self.forwarding.config().key, protocol);
         self.gre.clear();
         header.emit_into(payload, &mut self.gre);
-        match self.underlay.send_to(&self.gre, nbma).await {
+        let Some(underlay) = &self.underlay else {
+            self.counters.drop(Some(nbma), DropReason::NoSource);
+            return;
+        };
+        match underlay.send_to(&self.gre, nbma).await {
             Ok(()) if protocol == GreProtocol::NHRP => self.counters.nhrp_out(nbma),
             Ok(()) => self.counters.data_out(nbma, payload.len()),
             Err(error) => {
@@ -819,6 +828,28 @@ impl Task {
             nhrp_routes: self.forwarding.nhrp_routes().clone(),
             multicast: self.forwarding.multicast().clone(),
         }
+    }
+}
+
+/// The GRE socket of `config`: none while the source is unspecified (not
+/// up).
+fn bind(config: &DataPlaneConfig) -> Result<Option<Underlay>, Error> {
+    if config.source.is_unspecified() {
+        return Ok(None);
+    }
+    Underlay::bind(config.source, config.ttl, config.underlay_netns.as_deref())
+        .map(Some)
+        .map_err(|source| Error::Underlay {
+            address: config.source,
+            source,
+        })
+}
+
+/// One GRE datagram from the socket; never, without one.
+async fn recv<'b>(underlay: &Option<Underlay>, buf: &'b mut [u8]) -> std::io::Result<Received<'b>> {
+    match underlay {
+        Some(underlay) => underlay.recv(buf).await,
+        None => std::future::pending().await,
     }
 }
 
