@@ -12,7 +12,7 @@ mod common;
 use std::process::Command;
 use std::time::{Duration, Instant};
 
-use common::{HOLDING_TIME, Site, running, set};
+use common::{HOLDING_TIME, Site, running, set, transactions};
 use dmvpn_api::v1 as api;
 use northbound::{Config, Format};
 
@@ -68,12 +68,7 @@ async fn sigkill_during_commits_never_corrupts_running() {
         if in_flight.as_ref() == Some(&now) {
             killed_in_flight += 1;
         }
-        let log = client
-            .list_transactions(api::ListTransactionsRequest {})
-            .await
-            .unwrap()
-            .into_inner()
-            .transactions;
+        let log = transactions(&mut client).await;
         let ids: Vec<u64> = log.iter().map(|t| t.id).collect();
         // Contiguous and newest-last; the oldest are pruned beyond the
         // daemon's max-transactions (100 by default), never below it.

@@ -8,7 +8,7 @@ mod common;
 
 use std::process::Command;
 
-use common::{HOLDING_TIME, Site, example, get, running, set};
+use common::{HOLDING_TIME, Site, example, get, running, set, transactions};
 use dmvpn_api::v1 as api;
 use northbound::{Config, Format};
 
@@ -34,12 +34,7 @@ async fn starts_from_an_empty_state_dir_with_the_spoke_example() {
     let mut daemon = site.start(Some("spoke-startup.json"));
     let mut client = daemon.connect(&site.socket()).await;
     assert_eq!(running(&mut client).await, canonical("spoke-startup.json"));
-    let log = client
-        .list_transactions(api::ListTransactionsRequest {})
-        .await
-        .unwrap()
-        .into_inner()
-        .transactions;
+    let log = transactions(&mut client).await;
     assert_eq!(log.len(), 1);
     assert_eq!(log[0].comment, "startup");
 

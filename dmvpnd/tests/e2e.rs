@@ -26,45 +26,23 @@ use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpListener, TcpStream};
 
 use common::netns::{
-    Echo, Node, TUNNEL, cache, connect, has_link, hub_config, ping_ttls, registered, routes, run,
-    spoke_config, state, topology, wait_both_registered, wait_state,
+    Echo, Node, TUNNEL, assert_root, cache, connect, dmvpn_routes, has_link, hub_config, ping_ttls,
+    registered, routes, run, spoke_config, state, topology, wait_both_registered, wait_state,
 };
 use holo_dmvpn::dataplane::kernel_routes::RTPROT_DMVPN;
 use holo_dmvpn::dataplane::netns::run_in;
 use serde_json::Value;
 
-/// `ip route show proto RTPROT_DMVPN` in `ns`: dmvpnd's routes.
-fn our_routes(ns: &str) -> String {
-    run(
-        "ip",
-        &[
-            "netns",
-            "exec",
-            ns,
-            "ip",
-            "route",
-            "show",
-            "proto",
-            &RTPROT_DMVPN.to_string(),
-        ],
-    )
-}
-
 /// ICMP echo from `from` to `to` in namespace `ns`: how many of `count`
 /// requests got their reply.
 fn ping(ns: &str, from: &str, to: &str, count: u16) -> usize {
-    let echo = Echo {
-        id: (std::process::id() & 0xffff) as u16,
-        payload: b"dmvpnd e2e",
-        gap: Duration::ZERO,
-    };
+    let echo = Echo::new(0, b"dmvpnd e2e", Duration::ZERO);
     ping_ttls(ns, from, to, count, echo).len()
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn hub_and_two_spoke_daemons_register_forward_and_build_a_shortcut() {
-    let uid = run("id", &["-u"]);
-    assert_eq!(uid.trim(), "0", "the namespace test needs root");
+    assert_root();
     let started = Instant::now();
 
     let (_topo, namespaces) = topology(format!("dmvpnd-e2e-{}", std::process::id()));
@@ -129,11 +107,11 @@ async fn hub_and_two_spoke_daemons_register_forward_and_build_a_shortcut() {
 
     // The shortcut is a kernel route of dmvpnd's own protocol on s1.
     let start = Instant::now();
-    while !our_routes(s1_ns).contains("172.16.2.0/24 via 10.0.0.12 dev dmvpn0") {
+    while !dmvpn_routes(s1_ns).contains("172.16.2.0/24 via 10.0.0.12 dev dmvpn0") {
         assert!(
             start.elapsed() < Duration::from_secs(3),
             "no shortcut route of proto {RTPROT_DMVPN} on s1: {:?}\n{}\ns1 log:\n{}",
-            our_routes(s1_ns),
+            dmvpn_routes(s1_ns),
             run("ip", &["-n", s1_ns, "route", "show"]),
             s1.site.log()
         );
@@ -142,7 +120,7 @@ async fn hub_and_two_spoke_daemons_register_forward_and_build_a_shortcut() {
     // SIGTERM: s1 exits cleanly and leaves no route of that protocol.
     let status = s1.terminate().expect("s1 did not exit on SIGTERM");
     assert!(status.success(), "s1 exit status {status}");
-    assert_eq!(our_routes(s1_ns), "", "routes left behind in s1");
+    assert_eq!(dmvpn_routes(s1_ns), "", "routes left behind in s1");
     // Deleted by dmvpnd itself, not only by the kernel with the TUN device.
     let log = s1.site.log();
     assert!(
@@ -185,8 +163,7 @@ fn pattern(i: usize) -> u8 {
 /// checksum error on the receiver.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn tcp_arrives_whole_over_an_underlay_that_coalesces_gre() {
-    let uid = run("id", &["-u"]);
-    assert_eq!(uid.trim(), "0", "the namespace test needs root");
+    assert_root();
     let prefix = format!("dmvpnd-gro-{}", std::process::id());
     let (_topo, namespaces) = topology(prefix.clone());
     let (hub_ns, s1_ns, s2_ns) = (&namespaces[0], &namespaces[1], &namespaces[2]);

@@ -21,22 +21,21 @@
 
 mod common;
 
-use std::fs::File;
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::time::{Duration, Instant};
 
 use common::netns::{
-    Cloud, Echo, cache_entries, dataplane_drops, entries_via, error_count, message_count, nhrp,
-    nhs_status, number, peer_received, ping_ttls, run, spoke_config, spoke_lan, spoke_nbma,
-    spoke_tunnel, state, tunnel_peer, wait_state,
+    Cloud, Echo, assert_root, cache_entries, dataplane_drops, enter, entries_via, error_count,
+    message_count, nhrp, nhs_status, number, peer_received, ping_ttls, spoke_config, spoke_lan,
+    spoke_nbma, spoke_tunnel, state, tunnel_peer, wait_state,
 };
-use holo_dmvpn::packet::gre::{GreProtocol, GreRepr};
+use dmvpn_test_support::gre;
+use holo_dmvpn::packet::gre::GreProtocol;
 use holo_nhrp::packet::header::afn;
 use holo_nhrp::packet::{
     Address, Authentication, Cie, CieCode, Extension, ExtensionBody, Flags, Message, NbmaAddress,
     Packet, ProtocolType, RequestReply,
 };
-use nix::sched::{CloneFlags, setns};
 use serde_json::{Value, json};
 use socket2::{Domain, Protocol, SockAddr, Socket, Type};
 
@@ -44,22 +43,13 @@ use socket2::{Domain, Protocol, SockAddr, Socket, Type};
 const KEY: u32 = 4242;
 const PASSWORD: &[u8] = b"e2e-auth";
 
-fn root() {
-    let uid = run("id", &["-u"]);
-    assert_eq!(uid.trim(), "0", "the namespace tests need root");
-}
-
 /// Namespaces `dmvpnd-ef-<pid>-<scenario>-<role>`.
 fn prefix(scenario: &str) -> String {
     format!("dmvpnd-ef-{}-{scenario}", std::process::id())
 }
 
 fn echo(gap: Duration) -> Echo {
-    Echo {
-        id: (std::process::id() & 0xffff) as u16 ^ 0xfa17,
-        payload: b"dmvpnd e2e faults",
-        gap,
-    }
+    Echo::new(0xfa17, b"dmvpnd e2e faults", gap)
 }
 
 fn spoke(n: u8) -> Value {
@@ -80,7 +70,7 @@ fn spoke(n: u8) -> Value {
 /// apart is the GRE key's job (or separate tunnel sources), as shown by s3.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn wrong_gre_key_is_dropped_before_nhrp_and_network_id_is_local() {
-    root();
+    assert_root();
     let started = Instant::now();
     let mut cloud = Cloud::start(
         prefix("key"),
@@ -218,14 +208,7 @@ fn forged_registration(n: u32, claimed: Ipv4Addr) -> Vec<u8> {
         ],
         trailer: vec![],
     };
-    let gre = GreRepr {
-        checksum_present: false,
-        reserved1: 0,
-        key: Some(KEY),
-        sequence: None,
-        protocol: GreProtocol::NHRP,
-    };
-    gre.emit(&packet.encode().unwrap())
+    gre::header(Some(KEY), GreProtocol::NHRP).emit(&packet.encode().unwrap())
 }
 
 /// The tunnel address the rogue's request `n` claims: every tenth the
@@ -248,8 +231,7 @@ fn claimed(n: u32) -> Ipv4Addr {
 /// `FLOOD_PACKETS`. The number sent.
 fn flood(ns: String) -> std::thread::JoinHandle<u32> {
     std::thread::spawn(move || {
-        let file = File::open(format!("/var/run/netns/{ns}")).unwrap();
-        setns(&file, CloneFlags::CLONE_NEWNET).unwrap();
+        enter(&ns).unwrap();
         let socket = Socket::new(Domain::IPV4, Type::RAW, Some(Protocol::from(47))).unwrap();
         let rogue: IpAddr = ROGUE.parse().unwrap();
         socket
@@ -293,7 +275,7 @@ async fn replies(client: &mut common::Client) -> u64 {
 /// the registrations it refused (limit, not unique).
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_registration_flood_does_not_disturb_registered_spokes() {
-    root();
+    assert_root();
     let started = Instant::now();
     let mut hub = common::netns::hub_config();
     nhrp(&mut hub)["redirect"] = json!(false);

@@ -22,19 +22,15 @@ mod common;
 use std::time::Duration;
 
 use common::netns::{
-    Echo, Node, TUNNEL, Topology, cache, connect, has_link, hub_config, ip_in, ping_ttls,
-    registered, run, spoke_config, spoke_lan, wait_state,
+    Echo, Node, TUNNEL, Topology, assert_root, cache, connect, has_link, hub_config, ip_in,
+    ping_ttls, registered, run, spoke_config, spoke_lan, wait_state,
 };
 use serde_json::{Value, json};
 
 /// ICMP echo from `from` to `to` in namespace `ns`: how many of `count`
 /// requests got their reply.
 fn ping(ns: &str, from: &str, to: &str, count: u16) -> usize {
-    let echo = Echo {
-        id: (std::process::id() & 0xffff) as u16 ^ 0x5f5f,
-        payload: b"dmvpnd fvrf",
-        gap: Duration::ZERO,
-    };
+    let echo = Echo::new(0x5f5f, b"dmvpnd fvrf", Duration::ZERO);
     ping_ttls(ns, from, to, count, echo).len()
 }
 
@@ -57,13 +53,9 @@ fn fvrf_spoke_config(fvrf: &str) -> Value {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_spoke_with_its_underlay_in_a_front_door_vrf_registers_and_forwards() {
-    let uid = run("id", &["-u"]);
-    assert_eq!(uid.trim(), "0", "the namespace test needs root");
+    assert_root();
 
-    let mut topo = Topology::new(format!("dmvpnd-fvrf-{}", std::process::id()));
-    let ul = topo.add("ul");
-    ip_in(&ul, "link add br0 type bridge");
-    ip_in(&ul, "link set br0 up");
+    let mut topo = Topology::with_underlay(format!("dmvpnd-fvrf-{}", std::process::id()));
     let hub_ns = topo.attach("hub", "192.0.2.1", None);
     let lan1 = format!("{}/24", spoke_lan(1));
     let (s1_ns, fvrf) = topo.attach_fvrf("s1", "192.0.2.11", Some(&lan1), 1450);

@@ -30,8 +30,9 @@ mod common;
 use std::time::{Duration, Instant};
 
 use common::netns::{
-    Echo, Node, Topology, add_lan, dmvpn_routes, entries_via, hub_config, ip_in, ping_ttls, poll,
-    registered, run, spoke_config, state, wait_state,
+    Echo, Node, Topology, add_lan, assert_root, dmvpn_routes, entries_via, hub_config, ip_in,
+    masquerade, ping_ttls, poll, private_segment, registered, run, spoke_config, state, sysctl,
+    wait_state,
 };
 use serde_json::Value;
 
@@ -41,23 +42,8 @@ const DIRECT: u8 = 64;
 const NAT_PUBLIC: &str = "192.0.2.22";
 const S1_PRIVATE: &str = "10.0.1.11";
 
-fn root() {
-    let uid = run("id", &["-u"]);
-    assert_eq!(uid.trim(), "0", "the namespace tests need root");
-}
-
 fn echo() -> Echo {
-    Echo {
-        id: (std::process::id() & 0xffff) as u16 ^ 0x4e41,
-        payload: b"dmvpnd e2e nat",
-        gap: Duration::from_millis(20),
-    }
-}
-
-fn sysctl(ns: &str, settings: &[&str]) {
-    let mut args = vec!["netns", "exec", ns, "sysctl", "-qw"];
-    args.extend(settings);
-    run("ip", &args);
+    Echo::new(0x4e41, b"dmvpnd e2e nat", Duration::from_millis(20))
 }
 
 /// The namespaces hub, s1 (behind nat), s2, nat, on an underlay bridge.
@@ -72,23 +58,12 @@ struct NatCloud {
 
 impl NatCloud {
     fn start() -> NatCloud {
-        let mut topo = Topology::new(format!("dmvpnd-nat-{}", std::process::id()));
-        let ul = topo.add("ul");
-        ip_in(&ul, "link add br0 type bridge");
-        ip_in(&ul, "link set br0 up");
+        let mut topo = Topology::with_underlay(format!("dmvpnd-nat-{}", std::process::id()));
         let hub = topo.attach("hub", "192.0.2.1", None);
         let s2 = topo.attach("s2", "192.0.2.12", Some("172.16.2.1/24"));
         let nat = topo.attach("nat", NAT_PUBLIC, None);
         let s1 = topo.add("s1");
-        ip_in(
-            &nat,
-            &format!("link add eth1 type veth peer name eth0 netns {s1}"),
-        );
-        ip_in(&nat, "addr add 10.0.1.1/24 dev eth1");
-        ip_in(&nat, "link set eth1 up");
-        ip_in(&s1, &format!("addr add {S1_PRIVATE}/24 dev eth0"));
-        ip_in(&s1, "link set eth0 up");
-        ip_in(&s1, "route add default via 10.0.1.1");
+        private_segment(&nat, &s1, "10.0.1.1", S1_PRIVATE);
         add_lan(&s1, "172.16.1.1/24");
         sysctl(
             &s1,
@@ -98,26 +73,9 @@ impl NatCloud {
                 "net.ipv4.conf.default.rp_filter=0",
             ],
         );
-        // Masquerade as a home router does: GRE has no ports, so conntrack
-        // keys on the address pair, and a packet to 192.0.2.22 only gets
-        // in if s1 sent to its source first.
-        run(
-            "ip",
-            &[
-                "netns",
-                "exec",
-                &nat,
-                "iptables",
-                "-t",
-                "nat",
-                "-A",
-                "POSTROUTING",
-                "-o",
-                "eth0",
-                "-j",
-                "MASQUERADE",
-            ],
-        );
+        // A packet to 192.0.2.22 only gets in if s1 sent to its source
+        // first.
+        masquerade(&nat, "eth0");
         let hub_node = Node::start(&hub, "nat-hub", &hub_config());
         let s1_node = Node::start(&s1, "nat-s1", &spoke_config("10.0.0.11", S1_PRIVATE));
         let s2_node = Node::start(&s2, "nat-s2", &spoke_config("10.0.0.12", "192.0.2.12"));
@@ -214,7 +172,7 @@ fn shortcut_to(state: &Value, next_hop: &str, prefix: &str) -> Option<Value> {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_spoke_behind_masquerading_nat_gets_shortcuts_without_black_holes() {
-    root();
+    assert_root();
     let started = Instant::now();
     let mut cloud = NatCloud::start();
     cloud.routes();
@@ -298,7 +256,7 @@ async fn a_spoke_behind_masquerading_nat_gets_shortcuts_without_black_holes() {
 /// silence the hub still reaches s1 through it.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_idle_spoke_behind_nat_stays_reachable_from_the_hub() {
-    root();
+    assert_root();
     let mut cloud = NatCloud::start();
     sysctl(
         &cloud.nat,

@@ -20,8 +20,9 @@ mod common;
 use std::time::{Duration, Instant};
 
 use common::netns::{
-    Echo, Entry, Node, TUNNEL, cache, connect, has_link, hub_config, ip_in, nhrp, ping_ttls,
-    registered, routes, run, spoke_config, state, topology, wait_both_registered, wait_state,
+    Echo, Entry, Node, TUNNEL, assert_root, cache, connect, error_count, has_link, hub_config,
+    ip_in, nhrp, ping_ttls, registered, routes, spoke_config, state, topology,
+    wait_both_registered, wait_state,
 };
 use serde_json::{Value, json};
 
@@ -33,47 +34,14 @@ fn scenario(scenario: &str) -> String {
 /// How these scenarios ping: an identifier apart from e2e.rs's, and a
 /// pause after each request.
 fn echo() -> Echo {
-    Echo {
-        id: (std::process::id() & 0xffff) as u16 ^ 0x5a5a,
-        payload: b"dmvpnd e2e scenarios",
-        gap: Duration::from_millis(50),
-    }
-}
-
-fn root() {
-    let uid = run("id", &["-u"]);
-    assert_eq!(uid.trim(), "0", "the namespace tests need root");
-}
-
-/// The NHRP error counter for `reason`, summed over the interfaces.
-fn errors(state: &Value, reason: &str) -> u64 {
-    let mut total = 0;
-    for interface in state["ietf-interfaces:interfaces"]["interface"]
-        .as_array()
-        .into_iter()
-        .flatten()
-    {
-        for e in interface["dmvpn-nhrp:nhrp"]["counters"]["error"]
-            .as_array()
-            .into_iter()
-            .flatten()
-        {
-            if e["reason"].as_str() == Some(reason) {
-                total += match &e["count"] {
-                    Value::String(s) => s.parse().unwrap_or(0),
-                    n => n.as_u64().unwrap_or(0),
-                };
-            }
-        }
-    }
-    total
+    Echo::new(0x5a5a, b"dmvpnd e2e scenarios", Duration::from_millis(50))
 }
 
 /// Phase 1: no redirect on the hub, no shortcuts on the spokes. Spoke to
 /// spoke traffic always crosses the hub (TTL 63) and s1 learns no shortcut.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn phase1_without_shortcuts_traffic_keeps_crossing_the_hub() {
-    root();
+    assert_root();
     let started = Instant::now();
     let (_topo, ns) = topology(scenario("p1"));
     let mut hub_config = hub_config();
@@ -119,7 +87,7 @@ async fn phase1_without_shortcuts_traffic_keeps_crossing_the_hub() {
 /// so both are registered again within 15 s after the hub is back.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn spokes_register_again_after_a_hub_restart() {
-    root();
+    assert_root();
     let started = Instant::now();
     let (_topo, ns) = topology(scenario("hr"));
     let holding = |mut config: Value| {
@@ -179,7 +147,7 @@ async fn spokes_register_again_after_a_hub_restart() {
 /// counts an authentication error.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_spoke_with_a_wrong_password_is_rejected_and_counted() {
-    root();
+    assert_root();
     let started = Instant::now();
     let (_topo, ns) = topology(scenario("au"));
     let mut hub = Node::start(&ns[0], "e2s-au-hub", &hub_config());
@@ -195,8 +163,9 @@ async fn a_spoke_with_a_wrong_password_is_rejected_and_counted() {
 
     let mut hub_client = connect(&hub.socket()).await;
     // The good spoke registers, and the hub counts the bad one's attempts.
-    let good_and_counted =
-        |state: &Value| registered(&["10.0.0.12"])(state) && errors(state, "authentication") > 0;
+    let good_and_counted = |state: &Value| {
+        registered(&["10.0.0.12"])(state) && error_count(state, "authentication") > 0
+    };
     if let Err(state) = wait_state(&mut hub_client, Duration::from_secs(8), good_and_counted).await
     {
         panic!(
@@ -215,7 +184,7 @@ async fn a_spoke_with_a_wrong_password_is_rejected_and_counted() {
     );
     eprintln!(
         "{} authentication errors; took {:?}",
-        errors(&hub_state, "authentication"),
+        error_count(&hub_state, "authentication"),
         started.elapsed()
     );
 }

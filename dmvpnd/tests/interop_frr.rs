@@ -29,11 +29,7 @@ use interop::{Guest, HOST_NBMA, config, host_ns, our_cache, route, tunnel_packet
 use serde_json::Value;
 
 fn echo() -> Echo {
-    Echo {
-        id: (std::process::id() & 0xffff) as u16 ^ 0x1f1f,
-        payload: b"dmvpnd frr interop",
-        gap: Duration::from_millis(200),
-    }
+    Echo::new(0x1f1f, b"dmvpnd frr interop", Duration::from_millis(200))
 }
 
 /// Our cache entry for `protocol` (a host address or a prefix).

@@ -30,10 +30,10 @@ mod common;
 
 use std::time::{Duration, Instant};
 
-use common::frr::{FibSampler, Frr, fib, flaps, poll, unstable};
+use common::frr::{FibSampler, Frr, assert_stable, fib, poll};
 use common::netns::{
-    Cloud, Echo, cache, connect, hub_config, nhrp, ping_ttls, run, spoke_config, spoke_nbma,
-    spoke_tunnel, state,
+    Cloud, Echo, assert_root, cache, connect, hub_config, nhrp, ping_ttls, run, spoke_config,
+    spoke_nbma, spoke_tunnel, state,
 };
 use serde_json::{Value, json};
 
@@ -41,17 +41,8 @@ const SPOKES: u8 = 3;
 /// The spokes' NHRP holding time: the lifetime of an unused shortcut.
 const HOLDING: u64 = 10;
 
-fn root() {
-    let uid = run("id", &["-u"]);
-    assert_eq!(uid.trim(), "0", "the namespace tests need root");
-}
-
 fn echo() -> Echo {
-    Echo {
-        id: (std::process::id() & 0xffff) as u16 ^ 0x0b6b,
-        payload: b"dmvpnd routing bgp",
-        gap: Duration::from_millis(50),
-    }
+    Echo::new(0x0b6b, b"dmvpnd routing bgp", Duration::from_millis(50))
 }
 
 /// The hub: route reflector for every spoke in the tunnel subnet, which
@@ -127,7 +118,7 @@ fn next_hop(ns: &str, dst: &str) -> String {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn ibgp_summary_from_the_hub_phase3_shortcut_overrides_it_for_the_flow() {
-    root();
+    assert_root();
     let started = Instant::now();
     let mut cloud = Cloud::start(
         format!("dmvpnd-bgp-{}", std::process::id()),
@@ -322,17 +313,7 @@ async fn ibgp_summary_from_the_hub_phase3_shortcut_overrides_it_for_the_flow() {
     // A couple more samples after the expiry, then the verdict.
     std::thread::sleep(Duration::from_secs(1));
     let samples = sampler.finish();
-    let flapped = flaps(&samples);
-    assert!(
-        flapped.is_empty(),
-        "routes flapped in s1's FIB over {} samples: {flapped:?}",
-        samples.len()
-    );
-    let churn = unstable(&samples, "bgp");
-    assert!(
-        churn.is_empty(),
-        "BGP routes changed in s1's FIB: {churn:?}"
-    );
+    assert_stable(&samples, "bgp");
     assert!(
         samples.iter().any(|s| s.iter().any(|r| r.1 == "205")),
         "the sampler never saw the shortcut"

@@ -33,26 +33,17 @@ mod common;
 
 use std::time::{Duration, Instant};
 
-use common::frr::{FibSampler, Frr, fib, flaps, poll, unstable};
+use common::frr::{FibSampler, Frr, assert_stable, fib, poll};
 use common::netns::{
-    Cloud, Echo, cache, connect, hub_config, nhrp, ping_ttls, run, spoke_config, spoke_nbma,
-    spoke_tunnel, state,
+    Cloud, Echo, assert_root, cache, connect, hub_config, nhrp, ping_ttls, spoke_config,
+    spoke_nbma, spoke_tunnel, state,
 };
 use serde_json::json;
 
 const SPOKES: u8 = 3;
 
-fn root() {
-    let uid = run("id", &["-u"]);
-    assert_eq!(uid.trim(), "0", "the namespace tests need root");
-}
-
 fn echo() -> Echo {
-    Echo {
-        id: (std::process::id() & 0xffff) as u16 ^ 0x0f5f,
-        payload: b"dmvpnd routing ospf",
-        gap: Duration::from_millis(50),
-    }
+    Echo::new(0x0f5f, b"dmvpnd routing ospf", Duration::from_millis(50))
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -116,7 +107,7 @@ fn ospf_route(ns: &str, dst: &str, gateway: &str) -> bool {
 }
 
 async fn scenario(design: Design, tag: &str) {
-    root();
+    assert_root();
     let started = Instant::now();
 
     // dmvpnd: the hub with `multicast dynamic`, spokes with the hub as NHS
@@ -339,17 +330,7 @@ async fn scenario(design: Design, tag: &str) {
     let more = ping_ttls(&ns[1], "172.16.1.1", "172.16.2.1", 40, echo());
     assert!(more.len() >= 36, "{}/40 replies later", more.len());
     let samples = sampler.finish();
-    let flapped = flaps(&samples);
-    assert!(
-        flapped.is_empty(),
-        "routes flapped in s1's FIB over {} samples: {flapped:?}",
-        samples.len()
-    );
-    let churn = unstable(&samples, "ospf");
-    assert!(
-        churn.is_empty(),
-        "OSPF routes changed in s1's FIB: {churn:?}"
-    );
+    assert_stable(&samples, "ospf");
     eprintln!(
         "{design:?}: Full after {adjacency:?}; TTLs {ttls:?}; {} FIB samples; took {:?}",
         samples.len(),

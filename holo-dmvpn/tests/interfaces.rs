@@ -15,6 +15,7 @@ use std::net::IpAddr;
 use std::process::Command;
 use std::time::Duration;
 
+use dmvpn_test_support::netns::{Netns, assert_root, ip_in};
 use holo_dmvpn::dataplane::interfaces::{
     self, InterfaceMonitor, Interfaces, Source, SourceState, source_state,
 };
@@ -25,51 +26,10 @@ use tokio::sync::watch;
 /// How long a change may take to show in a snapshot.
 const WITHIN: Duration = Duration::from_secs(1);
 
-/// Runs `ip -n NS ARGS`; panics with its output when it fails.
-fn ip_in(ns: &str, args: &str) {
-    let mut all = vec!["-n", ns];
-    all.extend(args.split_whitespace());
-    let out = Command::new("ip").args(&all).output().unwrap();
-    assert!(
-        out.status.success(),
-        "ip {all:?} failed: {}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
-}
-
-fn assert_root() {
-    let out = Command::new("id").arg("-u").output().unwrap();
-    assert_eq!(
-        String::from_utf8_lossy(&out.stdout).trim(),
-        "0",
-        "the interface monitor test needs root (CAP_NET_ADMIN, CAP_SYS_ADMIN for setns): \
-         run it as root"
-    );
-}
-
-/// A network namespace of `ip netns add`, deleted on drop (also when the
-/// test panics), which takes its interfaces with it.
-struct Netns(String);
-
-impl Netns {
-    fn new(role: &str) -> Netns {
-        let name = format!("dmvpn-if-{}-{role}", std::process::id());
-        // A leftover of a crashed run with the same pid would make `add` fail.
-        let _ = Command::new("ip").args(["netns", "del", &name]).output();
-        let out = Command::new("ip")
-            .args(["netns", "add", &name])
-            .output()
-            .unwrap();
-        assert!(out.status.success(), "ip netns add {name}: {out:?}");
-        Netns(name)
-    }
-}
-
-impl Drop for Netns {
-    fn drop(&mut self) {
-        let _ = Command::new("ip").args(["netns", "del", &self.0]).output();
-    }
+/// Namespace `dmvpn-if-<pid>-<role>`, with nothing up, not even its
+/// loopback.
+fn netns(role: &str) -> Netns {
+    Netns::add(format!("dmvpn-if-{}-{role}", std::process::id()))
 }
 
 fn runtime() -> Runtime {
@@ -124,11 +84,10 @@ fn net(s: &str) -> IpNetwork {
 #[test]
 fn the_tunnel_source_follows_the_wan_interface() {
     assert_root();
-    let ns = Netns::new("wan");
+    let guard = netns("wan");
+    let ns = guard.name();
     let runtime = runtime();
-    let monitor = runtime
-        .block_on(InterfaceMonitor::spawn(Some(&ns.0)))
-        .unwrap();
+    let monitor = runtime.block_on(InterfaceMonitor::spawn(Some(ns))).unwrap();
     let mut updates = monitor.subscribe();
     let wan0 = Source::Interface("wan0".to_string());
     let first = Source::Address("198.51.100.7".parse().unwrap());
@@ -145,19 +104,19 @@ fn the_tunnel_source_follows_the_wan_interface() {
 
     // A veth stands in for the WAN NIC: its carrier follows the peer's
     // state (the dummy module is not on every test machine).
-    ip_in(&ns.0, "link add wan0 mtu 1480 type veth peer name wan0p");
+    ip_in(ns, "link add wan0 mtu 1480 type veth peer name wan0p");
     let mut step = |description: &str, state: SourceState, source: &Source| {
         wait(&runtime, &mut updates, WITHIN, description, |s| {
             source_state(s, source) == state
         })
     };
     step("new link", down("wan0 is administratively down"), &wan0);
-    ip_in(&ns.0, "link set wan0p up");
-    ip_in(&ns.0, "link set wan0 up");
+    ip_in(ns, "link set wan0p up");
+    ip_in(ns, "link set wan0 up");
     step("link up", down("wan0 has no IPv4 address"), &wan0);
 
     // DHCP hands out an address a few seconds after start.
-    ip_in(&ns.0, "addr add 198.51.100.7/24 dev wan0");
+    ip_in(ns, "addr add 198.51.100.7/24 dev wan0");
     step("address", up("198.51.100.7", "wan0", 1480), &wan0);
     let snapshot = step("address", up("198.51.100.7", "wan0", 1480), &first);
     let wan = snapshot.by_name("wan0").unwrap();
@@ -168,34 +127,34 @@ fn the_tunnel_source_follows_the_wan_interface() {
     assert_eq!(interfaces::local_prefixes(&snapshot, "dmvpn0", nbma), []);
 
     // A new lease in another subnet: the old address goes, the new comes.
-    ip_in(&ns.0, "addr del 198.51.100.7/24 dev wan0");
-    ip_in(&ns.0, "addr add 203.0.113.7/24 dev wan0");
+    ip_in(ns, "addr del 198.51.100.7/24 dev wan0");
+    ip_in(ns, "addr add 203.0.113.7/24 dev wan0");
     step("new address", up("203.0.113.7", "wan0", 1480), &wan0);
     step("new address", up("203.0.113.7", "wan0", 1480), &second);
     step("old address", down("no interface has 198.51.100.7"), &first);
 
     // A bridge's port notifications (AF_BRIDGE) say "deleted" when a port
     // leaves it; wan0 and its address stay.
-    ip_in(&ns.0, "link add br0 type bridge");
-    ip_in(&ns.0, "link set wan0 master br0");
-    ip_in(&ns.0, "link set wan0 nomaster");
-    ip_in(&ns.0, "link del br0");
-    ip_in(&ns.0, "link set wan0 mtu 1400");
+    ip_in(ns, "link add br0 type bridge");
+    ip_in(ns, "link set wan0 master br0");
+    ip_in(ns, "link set wan0 nomaster");
+    ip_in(ns, "link del br0");
+    ip_in(ns, "link set wan0 mtu 1400");
     step("after the bridge", up("203.0.113.7", "wan0", 1400), &wan0);
 
     // The far end goes down: no carrier, then back.
-    ip_in(&ns.0, "link set wan0p down");
+    ip_in(ns, "link set wan0p down");
     step("no carrier", down("wan0 is down (no carrier)"), &wan0);
     step(
         "no carrier",
         down("203.0.113.7 is on wan0, which is down (no carrier)"),
         &second,
     );
-    ip_in(&ns.0, "link set wan0p up");
+    ip_in(ns, "link set wan0p up");
     step("carrier", up("203.0.113.7", "wan0", 1400), &wan0);
 
     // The monitor's snapshot is what a fresh dump says: no drift.
-    let fresh = runtime.block_on(interfaces::dump(Some(&ns.0))).unwrap();
+    let fresh = runtime.block_on(interfaces::dump(Some(ns))).unwrap();
     wait(
         &runtime,
         &mut monitor.subscribe(),
@@ -204,7 +163,7 @@ fn the_tunnel_source_follows_the_wan_interface() {
         |s| *s == fresh,
     );
 
-    ip_in(&ns.0, "link del wan0");
+    ip_in(ns, "link del wan0");
     step("deleted", down("no interface wan0"), &wan0);
     step("deleted", down("no interface has 203.0.113.7"), &second);
     assert_eq!(monitor.resyncs(), 0, "no notification was lost");
@@ -213,11 +172,10 @@ fn the_tunnel_source_follows_the_wan_interface() {
 #[test]
 fn local_prefixes_follow_the_lan_addresses() {
     assert_root();
-    let ns = Netns::new("lan");
+    let guard = netns("lan");
+    let ns = guard.name();
     let runtime = runtime();
-    let monitor = runtime
-        .block_on(InterfaceMonitor::spawn(Some(&ns.0)))
-        .unwrap();
+    let monitor = runtime.block_on(InterfaceMonitor::spawn(Some(ns))).unwrap();
     let mut updates = monitor.subscribe();
     let nbma: IpAddr = "192.0.2.11".parse().unwrap();
     let mut prefixes = |description: &str, want: &[IpNetwork]| {
@@ -225,15 +183,15 @@ fn local_prefixes_follow_the_lan_addresses() {
             interfaces::local_prefixes(s, "dmvpn0", nbma) == want
         })
     };
-    ip_in(&ns.0, "link add eth0 type veth peer name lan0");
-    ip_in(&ns.0, "addr add 192.0.2.11/24 dev eth0");
-    ip_in(&ns.0, "addr add 172.16.1.1/24 dev lan0");
+    ip_in(ns, "link add eth0 type veth peer name lan0");
+    ip_in(ns, "addr add 192.0.2.11/24 dev eth0");
+    ip_in(ns, "addr add 172.16.1.1/24 dev lan0");
     prefixes("LAN address", &[net("172.16.1.0/24")]);
-    ip_in(&ns.0, "addr add 172.16.7.1/25 dev lan0");
+    ip_in(ns, "addr add 172.16.7.1/25 dev lan0");
     prefixes("second LAN", &[net("172.16.1.0/24"), net("172.16.7.0/25")]);
-    ip_in(&ns.0, "addr del 172.16.1.1/24 dev lan0");
+    ip_in(ns, "addr del 172.16.1.1/24 dev lan0");
     prefixes("LAN address removed", &[net("172.16.7.0/25")]);
-    ip_in(&ns.0, "link del eth0");
+    ip_in(ns, "link del eth0");
     prefixes("LAN gone", &[]);
 }
 
@@ -244,22 +202,21 @@ fn local_prefixes_follow_the_lan_addresses() {
 #[test]
 fn lost_notifications_are_made_up_by_a_new_dump() {
     assert_root();
-    let ns = Netns::new("flood");
+    let guard = netns("flood");
+    let ns = guard.name();
     let runtime = runtime();
-    let monitor = runtime
-        .block_on(InterfaceMonitor::spawn(Some(&ns.0)))
-        .unwrap();
+    let monitor = runtime.block_on(InterfaceMonitor::spawn(Some(ns))).unwrap();
     let mut updates = monitor.subscribe();
-    ip_in(&ns.0, "link add flood0 type veth peer name flood1");
+    ip_in(ns, "link add flood0 type veth peer name flood1");
     const ADDRESSES: usize = 3000;
     let batch: String = (0..ADDRESSES)
         .map(|i| format!("addr add 10.{}.{}.1/32 dev flood0\n", i / 256, i % 256))
         .collect();
-    let path = std::env::temp_dir().join(format!("{}.batch", ns.0));
+    let path = std::env::temp_dir().join(format!("{ns}.batch"));
     std::fs::write(&path, batch).unwrap();
     let path_str = path.to_string_lossy().into_owned();
     let out = Command::new("ip")
-        .args(["-n", &ns.0, "-batch", &path_str])
+        .args(["-n", ns, "-batch", &path_str])
         .output();
     let _ = std::fs::remove_file(&path);
     let out = out.unwrap();

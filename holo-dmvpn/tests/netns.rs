@@ -14,24 +14,20 @@
 #![allow(clippy::unwrap_used)]
 
 use std::collections::BTreeMap;
-use std::fs::File;
-use std::io::Read;
-use std::net::{IpAddr, SocketAddr};
+use std::net::IpAddr;
 use std::process::Command;
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
+use dmvpn_test_support::netns::{add_dummy, assert_root, enter, ip_in, run};
+use dmvpn_test_support::ping::{Echo, ping_ttls_within};
+use dmvpn_test_support::topology::{TUNNEL, Topology, topology};
 use holo_dmvpn::dataplane::{Counters, DataPlane, DataPlaneConfig, DropReason, Snapshot};
 use holo_nhrp::cache::EntryType;
 use holo_nhrp::driver::{self, Request, State};
 use holo_nhrp::{InstanceConfig, NhsConfig};
-use holo_utils::checksum::internet_checksum;
 use ipnetwork::IpNetwork;
-use nix::sched::{CloneFlags, setns};
-use socket2::{Domain, Protocol, SockAddr, Socket, Type};
 use tokio::sync::{mpsc, oneshot};
-
-const TUNNEL: &str = "dmvpn0";
 
 fn ip(s: &str) -> IpAddr {
     s.parse().unwrap()
@@ -41,70 +37,9 @@ fn net(s: &str) -> IpNetwork {
     s.parse().unwrap()
 }
 
-/// Runs a command; panics with its output when it fails.
-fn run(program: &str, args: &[&str]) -> String {
-    let out = Command::new(program)
-        .args(args)
-        .output()
-        .unwrap_or_else(|e| panic!("{program} {args:?}: {e}"));
-    let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
-    assert!(
-        out.status.success(),
-        "{program} {args:?} failed: {stdout}{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    stdout
-}
-
-fn ip_in(ns: &str, args: &str) {
-    let mut all = vec!["-n", ns];
-    all.extend(args.split_whitespace());
-    run("ip", &all);
-}
-
-/// A LAN interface with `address`: a dummy, or where the kernel has no
-/// dummy module, one end of a veth pair whose other end stays unused.
-fn add_lan(ns: &str, name: &str, address: &str) {
-    let dummy = Command::new("ip")
-        .args(["-n", ns, "link", "add", name, "type", "dummy"])
-        .output()
-        .is_ok_and(|o| o.status.success());
-    if !dummy {
-        ip_in(ns, &format!("link add {name} type veth peer name {name}p"));
-        ip_in(ns, &format!("link set {name}p up"));
-    }
-    ip_in(ns, &format!("addr add {address} dev {name}"));
-    ip_in(ns, &format!("link set {name} up"));
-}
-
-/// The namespaces of one test run; `ip netns del` for each on drop (which
-/// takes their veths, bridge and dummies with them).
-struct Topology {
-    namespaces: Vec<String>,
-}
-
-impl Topology {
-    fn name(&self, role: &str) -> String {
-        format!("dmvpn-t-{}-{role}", std::process::id())
-    }
-
-    fn add(&mut self, role: &str) -> String {
-        let ns = self.name(role);
-        // A leftover of a crashed run with the same pid would make `add` fail.
-        let _ = Command::new("ip").args(["netns", "del", &ns]).output();
-        self.namespaces.push(ns.clone());
-        run("ip", &["netns", "add", &ns]);
-        ip_in(&ns, "link set lo up");
-        ns
-    }
-}
-
-impl Drop for Topology {
-    fn drop(&mut self) {
-        for ns in self.namespaces.iter().rev() {
-            let _ = Command::new("ip").args(["netns", "del", ns]).output();
-        }
-    }
+/// Namespaces `dmvpn-t-<pid>-<role>`.
+fn prefix() -> String {
+    format!("dmvpn-t-{}", std::process::id())
 }
 
 /// One DMVPN node: a thread inside its namespace running the data plane and
@@ -129,15 +64,12 @@ impl Node {
         nhrp_config: InstanceConfig,
         config: DataPlaneConfig,
     ) -> Node {
-        let path = format!("/var/run/netns/{ns}");
+        let ns = ns.to_owned();
         let (ready_tx, ready_rx) = std::sync::mpsc::channel();
         let (stop, stopped) = oneshot::channel::<()>();
         let thread = std::thread::spawn(move || {
-            let entered = File::open(&path)
-                .map_err(|e| e.to_string())
-                .and_then(|f| setns(&f, CloneFlags::CLONE_NEWNET).map_err(|e| e.to_string()));
-            if let Err(e) = entered {
-                let _ = ready_tx.send(Err(format!("entering {path}: {e}")));
+            if let Err(e) = enter(&ns) {
+                let _ = ready_tx.send(Err(e));
                 return;
             }
             let runtime = tokio::runtime::Builder::new_current_thread()
@@ -231,113 +163,18 @@ impl Query {
     }
 }
 
-/// Echo requests from `from` to `to` inside `ns`, one every 200 ms; the
-/// TTLs of the replies (an unanswered request adds nothing). An ICMP raw
-/// socket in a thread that enters the namespace, because the machine and CI
-/// need not have `ping` installed.
+/// Echo requests from `from` to `to` inside `ns`, one every 200 ms, each
+/// given a second for its reply; the TTLs of the replies.
 fn ping(ns: &str, from: &str, to: &str, count: u16) -> Vec<u8> {
-    let (ns, from, to) = (ns.to_string(), ip(from), ip(to));
-    std::thread::spawn(move || {
-        let file = File::open(format!("/var/run/netns/{ns}")).unwrap();
-        setns(&file, CloneFlags::CLONE_NEWNET).unwrap();
-        let socket = Socket::new(Domain::IPV4, Type::RAW, Some(Protocol::ICMPV4)).unwrap();
-        socket
-            .bind(&SockAddr::from(SocketAddr::new(from, 0)))
-            .unwrap();
-        socket
-            .set_read_timeout(Some(Duration::from_millis(200)))
-            .unwrap();
-        let id = (std::process::id() & 0xffff) as u16;
-        let mut ttls = vec![];
-        for seq in 1..=count {
-            let mut echo = vec![8, 0, 0, 0];
-            echo.extend_from_slice(&id.to_be_bytes());
-            echo.extend_from_slice(&seq.to_be_bytes());
-            echo.extend_from_slice(b"dmvpn ping payload");
-            let sum = internet_checksum(&echo);
-            echo[2..4].copy_from_slice(&sum.to_be_bytes());
-            socket
-                .send_to(&echo, &SockAddr::from(SocketAddr::new(to, 0)))
-                .unwrap();
-            let deadline = Instant::now() + Duration::from_secs(1);
-            let mut buf = [0u8; 1500];
-            while Instant::now() < deadline {
-                let Ok(n) = (&socket).read(&mut buf) else {
-                    continue;
-                };
-                let p = &buf[..n];
-                let hl = usize::from(p[0] & 0x0f) * 4;
-                let source = IpAddr::from(<[u8; 4]>::try_from(&p[12..16]).unwrap());
-                let reply = p.get(hl..hl + 8).unwrap_or_default();
-                if source == to
-                    && reply.len() == 8
-                    && reply[0] == 0
-                    && reply[4..6] == id.to_be_bytes()
-                    && reply[6..8] == seq.to_be_bytes()
-                {
-                    ttls.push(p[8]);
-                    break;
-                }
-            }
-            std::thread::sleep(Duration::from_millis(200));
-        }
-        ttls
-    })
-    .join()
-    .expect("ping thread")
-}
-
-fn assert_root() {
-    let uid = run("id", &["-u"]);
-    assert_eq!(
-        uid.trim(),
-        "0",
-        "the network-namespace test needs root (CAP_NET_ADMIN, CAP_NET_RAW): run it as root"
-    );
+    let echo = Echo::new(0, b"dmvpn ping payload", Duration::from_millis(200));
+    ping_ttls_within(ns, from, to, count, echo, Duration::from_secs(1))
 }
 
 #[test]
 fn hub_and_two_spokes_register_resolve_and_build_a_phase3_shortcut() {
     assert_root();
     let started = Instant::now();
-    let mut topo = Topology { namespaces: vec![] };
-    let ul = topo.add("ul");
-    ip_in(&ul, "link add br0 type bridge");
-    ip_in(&ul, "link set br0 up");
-    let mut namespaces = vec![];
-    for (role, nbma, lan) in [
-        ("hub", "192.0.2.1", None),
-        ("s1", "192.0.2.11", Some("172.16.1.1/24")),
-        ("s2", "192.0.2.12", Some("172.16.2.1/24")),
-    ] {
-        let ns = topo.add(role);
-        ip_in(
-            &ul,
-            &format!("link add {role} type veth peer name eth0 netns {ns}"),
-        );
-        ip_in(&ul, &format!("link set {role} master br0 up"));
-        ip_in(&ns, &format!("addr add {nbma}/24 dev eth0"));
-        ip_in(&ns, "link set eth0 up");
-        if let Some(lan) = lan {
-            add_lan(&ns, "lan0", lan);
-        }
-        run(
-            "ip",
-            &[
-                "netns",
-                "exec",
-                &ns,
-                "sysctl",
-                "-qw",
-                "net.ipv4.ip_forward=1",
-                "net.ipv4.conf.all.send_redirects=0",
-                "net.ipv4.conf.default.send_redirects=0",
-                "net.ipv4.conf.all.rp_filter=0",
-                "net.ipv4.conf.default.rp_filter=0",
-            ],
-        );
-        namespaces.push(ns);
-    }
+    let (_topo, namespaces) = topology(prefix());
     let (hub_ns, s1_ns, s2_ns) = (&namespaces[0], &namespaces[1], &namespaces[2]);
 
     let mut hub_cfg = InstanceConfig::new(net("10.0.0.1/24"), ip("192.0.2.1"));
@@ -492,9 +329,9 @@ fn hub_and_two_spokes_register_resolve_and_build_a_phase3_shortcut() {
 #[test]
 fn wrong_gre_key_is_dropped_and_counted() {
     assert_root();
-    let mut topo = Topology { namespaces: vec![] };
+    let mut topo = Topology::new(prefix());
     let ns = topo.add("key");
-    add_lan(&ns, "d0", "192.0.2.1/24");
+    add_dummy(&ns, "d0", "192.0.2.1/24");
     ip_in(&ns, "addr add 192.0.2.2/24 dev d0");
     let query = Query(
         tokio::runtime::Builder::new_current_thread()
@@ -543,9 +380,9 @@ fn start_with_key(name: &'static str, ns: &str, cfg: InstanceConfig, key: u32) -
 #[test]
 fn oversize_packet_with_df_gets_fragmentation_needed_back() {
     assert_root();
-    let mut topo = Topology { namespaces: vec![] };
+    let mut topo = Topology::new(prefix());
     let ns = topo.add("pmtu");
-    add_lan(&ns, "d0", "192.0.2.1/24");
+    add_dummy(&ns, "d0", "192.0.2.1/24");
     let query = Query(
         tokio::runtime::Builder::new_current_thread()
             .enable_all()

@@ -4,9 +4,12 @@
 //! bound.
 #![allow(clippy::unwrap_used)]
 
+mod common;
+
 use std::net::{IpAddr, Ipv4Addr};
 use std::time::{Duration, Instant};
 
+use common::{HUB, PASSWORD, ip, spoke};
 use holo_nhrp::cache::{Entry, EntryType};
 use holo_nhrp::nhc::NhsStatus;
 use holo_nhrp::packet::{
@@ -14,36 +17,15 @@ use holo_nhrp::packet::{
     MessageType, NbmaAddress, Packet, TrafficIndication,
 };
 use holo_nhrp::sim::Rng;
-use holo_nhrp::{DataPlaneEvent, Input, Instance, InstanceConfig, NhsConfig, Output};
+use holo_nhrp::{DataPlaneEvent, Input, Instance, InstanceConfig, Output};
 
-fn ip(s: &str) -> IpAddr {
-    s.parse().unwrap()
-}
-
-const HUB: &str = "192.0.2.1";
-const PASSWORD: &[u8] = b"DMVPN";
-
-fn hub_config() -> InstanceConfig {
-    let mut c = InstanceConfig::new("10.0.0.1/24".parse().unwrap(), ip(HUB));
-    c.authentication = Some(PASSWORD.to_vec());
-    c
-}
-
+/// The spoke at tunnel address 10.0.0.n and NBMA 192.0.2.n (n = 11, 12):
+/// spoke `n - 10` of the cloud, without a LAN.
 fn spoke_config(n: u8) -> InstanceConfig {
-    let mut c = InstanceConfig::new(
-        format!("10.0.0.{n}/24").parse().unwrap(),
-        ip(&format!("192.0.2.{n}")),
-    );
-    c.nhs = vec![NhsConfig {
-        protocol: ip("10.0.0.1"),
-        nbma: ip(HUB),
-        fqdn: None,
-        priority: 0,
-        cluster: 0,
-    }];
-    c.authentication = Some(PASSWORD.to_vec());
-    c.shortcut = true;
-    c
+    InstanceConfig {
+        local_prefixes: vec![],
+        ..spoke(n - 10)
+    }
 }
 
 /// A node under test, its clock, and helpers to feed it packets.
@@ -140,7 +122,7 @@ fn resolution_request(n: u8, target: &str) -> Packet {
 
 /// A hub with spokes 11 and 12 registered.
 fn hub_with_spokes() -> Node {
-    let mut hub = Node::new(hub_config());
+    let mut hub = Node::new(common::hub(1));
     for n in [11, 12] {
         let out = hub.feed(&format!("192.0.2.{n}"), &registration(n));
         assert_eq!(reply_codes(&only_packet(&out).1), [CieCode::SUCCESS]);
@@ -164,7 +146,7 @@ fn insert_extension(pkt: &mut Packet, ext: Extension) {
 
 #[test]
 fn wrong_or_missing_authentication_is_refused_with_code_11() {
-    let mut hub = Node::new(hub_config());
+    let mut hub = Node::new(common::hub(1));
     let mut wrong = registration(11);
     set_password(&mut wrong, b"NOTDMVPN");
     let mut missing = registration(11);
@@ -248,7 +230,7 @@ fn a_forged_registration_of_a_unique_address_gets_code_14() {
 
 #[test]
 fn nobody_registers_the_nhs_own_address_or_prefixes() {
-    let mut config = hub_config();
+    let mut config = common::hub(1);
     config.local_prefixes = vec!["172.16.0.0/24".parse().unwrap()];
     let mut hub = Node::new(config);
     for claimed in ["10.0.0.1", "172.16.0.1"] {
@@ -267,7 +249,7 @@ fn nobody_registers_the_nhs_own_address_or_prefixes() {
 
 #[test]
 fn nobody_registers_an_address_outside_the_tunnel_subnet() {
-    let mut hub = Node::new(hub_config());
+    let mut hub = Node::new(common::hub(1));
     let mut pkt = registration(11);
     pkt.src_protocol = ip("198.51.100.7").into();
     let out = hub.feed("192.0.2.11", &pkt);
@@ -280,7 +262,7 @@ fn nobody_registers_an_address_outside_the_tunnel_subnet() {
 
     // A hub with a host-length tunnel address has no subnet to hold
     // clients to (FRR hubs are often configured so): it accepts them.
-    let mut config = hub_config();
+    let mut config = common::hub(1);
     config.protocol = "10.0.0.1/32".parse().unwrap();
     let mut hub = Node::new(config);
     let out = hub.feed("192.0.2.11", &pkt);
@@ -352,7 +334,7 @@ fn unknown_compulsory_extension_gets_code_1_and_a_non_compulsory_one_is_ignored(
             },
         )
     };
-    let mut hub = Node::new(hub_config());
+    let mut hub = Node::new(common::hub(1));
     let mut pkt = registration(11);
     insert_extension(&mut pkt, unknown(true));
     let bytes = pkt.encode().unwrap();
@@ -455,7 +437,7 @@ fn mutated_packets_with_valid_checksums_never_panic() {
     templates.push(purge);
     let templates: Vec<Vec<u8>> = templates.iter().map(|p| p.encode().unwrap()).collect();
 
-    let mut config = hub_config();
+    let mut config = common::hub(1);
     config.max_registrations = 50;
     let mut hub = Node::new(config);
     let mut spoke = Node::new(spoke_config(11));
@@ -489,7 +471,7 @@ fn mutated_packets_with_valid_checksums_never_panic() {
 
 #[test]
 fn a_registration_flood_is_bounded_by_max_registrations() {
-    let mut config = hub_config();
+    let mut config = common::hub(1);
     // A /8 tunnel subnet: room for every address the flood claims.
     config.protocol = "10.0.0.1/8".parse().unwrap();
     config.max_registrations = 1000;
@@ -544,7 +526,7 @@ fn a_registration_flood_is_bounded_by_max_registrations() {
 
 #[test]
 fn one_registration_with_thousands_of_cies_is_bounded_too() {
-    let mut config = hub_config();
+    let mut config = common::hub(1);
     // A /8 tunnel subnet: room for every address the flood claims.
     config.protocol = "10.0.0.1/8".parse().unwrap();
     config.max_registrations = 100;
@@ -765,7 +747,7 @@ fn an_error_indication_about_our_resolution_caches_it_negatively() {
 fn a_replayed_registration_reply_is_unexpected() {
     let mut spoke = Node::new(spoke_config(11));
     let (_, request) = only_packet(&spoke.instance.handle(Input::Tick, spoke.now));
-    let mut hub = Node::new(hub_config());
+    let mut hub = Node::new(common::hub(1));
     let (_, reply) = only_packet(&hub.feed("192.0.2.11", &request));
 
     let out = spoke.feed(HUB, &reply);
@@ -785,7 +767,7 @@ fn a_replayed_registration_reply_is_unexpected() {
 
 #[test]
 fn error_indications_are_rate_limited_per_destination() {
-    let mut hub = Node::new(hub_config());
+    let mut hub = Node::new(common::hub(1));
     let mut wrong = registration(11);
     set_password(&mut wrong, b"NOTDMVPN");
     let bytes = wrong.encode().unwrap();
@@ -901,7 +883,7 @@ fn repeated_resolution_failures_back_off() {
 fn an_intact_but_malformed_packet_gets_a_protocol_error() {
     // RFC 2332, 5.2.7: checksum and size good, but an extension has its
     // reserved bit set: Error Indication code 7 pointing at the field.
-    let mut hub = Node::new(hub_config());
+    let mut hub = Node::new(common::hub(1));
     let mut bytes = registration(11).encode().unwrap();
     let extoff = usize::from(u16::from_be_bytes([bytes[14], bytes[15]]));
     bytes[extoff] |= 0x40;
@@ -923,7 +905,7 @@ fn an_intact_but_malformed_packet_gets_a_protocol_error() {
 
 #[test]
 fn per_peer_counters_are_bounded() {
-    let mut hub = Node::new(hub_config());
+    let mut hub = Node::new(common::hub(1));
     let mut reg = registration(11);
     for i in 0..(holo_nhrp::counters::Counters::MAX_PEERS as u32 + 500) {
         let nbma = IpAddr::V4(Ipv4Addr::from(0x0a00_0000 + i));

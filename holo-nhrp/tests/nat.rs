@@ -8,50 +8,26 @@
 //! 198.51.100.11; spoke 2 (192.0.2.12) is not behind NAT.
 #![allow(clippy::unwrap_used)]
 
+mod common;
+
 use std::net::IpAddr;
 use std::time::Duration;
 
+use common::{HUB, STEP, ip, ipv4_header, miss, secs, spoke};
 use holo_nhrp::cache::{EntryType, NatPath};
 use holo_nhrp::sim::Network;
-use holo_nhrp::{DataPlaneEvent, Input, InstanceConfig, NhsConfig, Output};
+use holo_nhrp::{DataPlaneEvent, Input, InstanceConfig, Output};
 
-const HUB: &str = "192.0.2.1";
 const NATED: &str = "192.0.2.11";
 const PUBLIC: &str = "198.51.100.11";
 const OTHER: &str = "192.0.2.12";
-const STEP: Duration = Duration::from_millis(100);
 
-fn ip(s: &str) -> IpAddr {
-    s.parse().unwrap()
-}
-
-fn secs(s: u64) -> Duration {
-    Duration::from_secs(s)
-}
-
+/// The hub of these tests redirects (Phase 3).
 fn hub() -> InstanceConfig {
-    let mut c = InstanceConfig::new("10.0.0.1/24".parse().unwrap(), ip(HUB));
-    c.redirect = true;
-    c.authentication = Some(b"DMVPN".to_vec());
-    c
-}
-
-fn spoke(n: u8) -> InstanceConfig {
-    let mut c = InstanceConfig::new(
-        format!("10.0.0.{}/24", 10 + n).parse().unwrap(),
-        ip(&format!("192.0.2.{}", 10 + n)),
-    );
-    c.nhs = vec![NhsConfig {
-        protocol: ip("10.0.0.1"),
-        nbma: ip(HUB),
-        fqdn: None,
-        priority: 0,
-        cluster: 0,
-    }];
-    c.shortcut = true;
-    c.authentication = Some(b"DMVPN".to_vec());
-    c.local_prefixes = vec![format!("172.16.{n}.0/24").parse().unwrap()];
-    c
+    InstanceConfig {
+        redirect: true,
+        ..common::hub(1)
+    }
 }
 
 /// Hub, spoke 1 behind a masquerading NAT, spoke 2; registered.
@@ -121,15 +97,6 @@ fn run_relaying(net: &mut Network, total: Duration) {
     }
 }
 
-fn miss(net: &mut Network, nbma: &str, next_hop: &str) {
-    net.input(
-        ip(nbma),
-        Input::DataPlane(DataPlaneEvent::Miss {
-            next_hop: ip(next_hop),
-        }),
-    );
-}
-
 /// What spoke 2 told its data plane about spoke 1 (bindings and routes via
 /// it), in order.
 fn installs_towards_nated(net: &Network) -> Vec<Output> {
@@ -160,14 +127,6 @@ fn probes_on_wire(net: &Network) -> usize {
         .count()
 }
 
-fn hairpin_header(src: &str, dst: &str) -> Vec<u8> {
-    let mut h = vec![0x45, 0, 0, 28, 0, 0, 0x40, 0, 64, 1, 0, 0];
-    h.extend_from_slice(&src.parse::<std::net::Ipv4Addr>().unwrap().octets());
-    h.extend_from_slice(&dst.parse::<std::net::Ipv4Addr>().unwrap().octets());
-    h.extend_from_slice(&[8, 0, 0, 0, 0, 1, 0, 1]);
-    h
-}
-
 #[test]
 fn a_shortcut_to_a_nated_spoke_without_mapping_is_not_used_until_proven() {
     let mut net = cloud(61, 7200);
@@ -184,7 +143,7 @@ fn a_shortcut_to_a_nated_spoke_without_mapping_is_not_used_until_proven() {
         ip(HUB),
         Input::DataPlane(DataPlaneEvent::Hairpin {
             from_nbma: ip(OTHER),
-            packet: hairpin_header("172.16.2.1", "172.16.1.1"),
+            packet: ipv4_header("172.16.2.1", "172.16.1.1"),
         }),
     );
     run_relaying(&mut net, secs(2));
@@ -232,7 +191,7 @@ fn a_shortcut_to_a_nated_spoke_without_mapping_is_not_used_until_proven() {
         ip(HUB),
         Input::DataPlane(DataPlaneEvent::Hairpin {
             from_nbma: ip(OTHER),
-            packet: hairpin_header("172.16.2.1", "172.16.1.1"),
+            packet: ipv4_header("172.16.2.1", "172.16.1.1"),
         }),
     );
     run_relaying(&mut net, secs(2));

@@ -2,48 +2,28 @@
 //! deterministically.
 #![allow(clippy::unwrap_used)]
 
+mod common;
+
 use std::net::IpAddr;
 use std::time::Duration;
 
+use common::{HUB, STEP, ip, ipv4_header, miss, nhs, secs, spoke};
 use holo_nhrp::cache::{EntryType, host};
 use holo_nhrp::nhc::NhsStatus;
 use holo_nhrp::sim::Network;
 use holo_nhrp::{Command, DataPlaneEvent, Input, InstanceConfig, NhsConfig, Notification, Output};
 
-fn ip(s: &str) -> IpAddr {
-    s.parse().unwrap()
-}
-
-const HUB: &str = "192.0.2.1";
-
-fn hub() -> InstanceConfig {
-    let mut c = InstanceConfig::new("10.0.0.1/24".parse().unwrap(), ip(HUB));
-    c.redirect = true;
-    c.authentication = Some(b"DMVPN".to_vec());
-    c
-}
-
-fn spoke(n: u8) -> InstanceConfig {
-    let mut c = InstanceConfig::new(
-        format!("10.0.0.{}/24", 10 + n).parse().unwrap(),
-        ip(&format!("192.0.2.{}", 10 + n)),
-    );
-    c.nhs = vec![NhsConfig {
-        protocol: ip("10.0.0.1"),
-        nbma: ip(HUB),
-        fqdn: None,
-        priority: 0,
-        cluster: 0,
-    }];
-    c.shortcut = true;
-    c.authentication = Some(b"DMVPN".to_vec());
-    c.local_prefixes = vec![format!("172.16.{n}.0/24").parse().unwrap()];
-    c
+/// Hub `n` of these tests redirects (Phase 3).
+fn hub(n: u8) -> InstanceConfig {
+    InstanceConfig {
+        redirect: true,
+        ..common::hub(n)
+    }
 }
 
 fn cloud(seed: u64, spokes: u8) -> Network {
     let mut net = Network::new(seed);
-    net.add(hub());
+    net.add(hub(1));
     for n in 1..=spokes {
         net.add(spoke(n));
     }
@@ -86,19 +66,11 @@ fn phase3_redirect_resolves_a_shortcut_for_the_whole_lan() {
     );
 }
 
-fn ipv4_header(src: &str, dst: &str) -> Vec<u8> {
-    let mut h = vec![0x45, 0, 0, 28, 0, 0, 0x40, 0, 64, 1, 0, 0];
-    h.extend_from_slice(&src.parse::<std::net::Ipv4Addr>().unwrap().octets());
-    h.extend_from_slice(&dst.parse::<std::net::Ipv4Addr>().unwrap().octets());
-    h.extend_from_slice(&[8, 0, 0, 0, 0, 1, 0, 1]);
-    h
-}
-
 #[test]
 fn the_hub_multicast_map_follows_registrations() {
     use holo_nhrp::Output;
     let mut net = Network::new(3);
-    let mut h = hub();
+    let mut h = hub(1);
     h.multicast_dynamic = true;
     net.add(h);
     net.add(spoke(1));
@@ -198,12 +170,6 @@ fn a_used_shortcut_is_refreshed_and_an_idle_one_expires() {
 
 // Helpers for the scenarios below.
 
-const STEP: Duration = Duration::from_millis(100);
-
-fn secs(s: u64) -> Duration {
-    Duration::from_secs(s)
-}
-
 fn notifications(net: &Network, nbma: &str) -> Vec<Notification> {
     net.node(nbma)
         .outputs
@@ -233,15 +199,6 @@ fn delivered(net: &Network, from: &str, to: &str, what: &str) -> bool {
     net.trace
         .iter()
         .any(|d| d.from == ip(from) && d.to == ip(to) && d.summary.starts_with(what))
-}
-
-fn miss(net: &mut Network, nbma: &str, next_hop: &str) {
-    net.input(
-        ip(nbma),
-        Input::DataPlane(DataPlaneEvent::Miss {
-            next_hop: ip(next_hop),
-        }),
-    );
 }
 
 fn spoke_lan_routes(net: &mut Network) {
@@ -497,28 +454,19 @@ const HUB_B: &str = "192.0.2.2";
 /// (192.0.2.2, priority 2), holding time 30 s.
 fn dual_hub_cloud(seed: u64) -> Network {
     let mut net = Network::new(seed);
-    net.add(hub());
-    let mut b = hub();
-    b.protocol = "10.0.0.2/24".parse().unwrap();
-    b.nbma = ip(HUB_B);
-    net.add(b);
+    net.add(hub(1));
+    net.add(hub(2));
     for n in 1..=4 {
         let mut s = spoke(n);
         s.holding_time = 30;
         s.nhs = vec![
             NhsConfig {
-                protocol: ip("10.0.0.2"),
-                nbma: ip(HUB_B),
-                fqdn: None,
                 priority: 2,
-                cluster: 0,
+                ..nhs("10.0.0.2", HUB_B)
             },
             NhsConfig {
-                protocol: ip("10.0.0.1"),
-                nbma: ip(HUB),
-                fqdn: None,
                 priority: 1,
-                cluster: 0,
+                ..nhs("10.0.0.1", HUB)
             },
         ];
         net.add(s);
@@ -619,7 +567,7 @@ fn nhs_failover_uses_the_backup_and_returns_to_the_preferred_nhs() {
 #[test]
 fn a_silent_spoke_expires_at_its_holding_time() {
     let mut net = Network::new(8);
-    net.add(hub());
+    net.add(hub(1));
     let mut s = spoke(1);
     s.holding_time = 30;
     net.add(s);
@@ -899,7 +847,7 @@ fn nbma_change_converges_when_the_registration_overtakes_the_purge() {
 #[test]
 fn an_nhs_given_by_name_is_resolved_and_followed_when_it_moves() {
     let mut net = Network::new(9);
-    net.add(hub());
+    net.add(hub(1));
     let mut c = spoke(1);
     c.nhs = vec![NhsConfig::by_name(ip("10.0.0.1"), "hub.dmvpn.example")];
     c.registration_interval = Some(Duration::from_secs(60));

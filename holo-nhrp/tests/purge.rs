@@ -3,59 +3,23 @@
 //! `clear ip nhrp` on a spoke registers again with every NHS at once.
 #![allow(clippy::unwrap_used)]
 
-use std::net::IpAddr;
+mod common;
+
 use std::time::Duration;
 
+use common::{HUB, STEP, hub, ip, miss, nhs, secs, spoke};
 use holo_nhrp::cache::host;
 use holo_nhrp::sim::Network;
-use holo_nhrp::{Command, DataPlaneEvent, Input, InstanceConfig, NhsConfig, Notification, Output};
+use holo_nhrp::{Command, DataPlaneEvent, Input, InstanceConfig, Notification, Output};
 
-const HUB: &str = "192.0.2.1";
 const HUB_B: &str = "192.0.2.2";
 const S1: &str = "192.0.2.11";
 const S2: &str = "192.0.2.12";
-const STEP: Duration = Duration::from_millis(100);
-
-fn ip(s: &str) -> IpAddr {
-    s.parse().unwrap()
-}
-
-fn secs(s: u64) -> Duration {
-    Duration::from_secs(s)
-}
-
-fn nhs(protocol: &str, nbma: &str) -> NhsConfig {
-    NhsConfig {
-        protocol: ip(protocol),
-        nbma: ip(nbma),
-        fqdn: None,
-        priority: 0,
-        cluster: 0,
-    }
-}
-
-fn hub() -> InstanceConfig {
-    let mut c = InstanceConfig::new("10.0.0.1/24".parse().unwrap(), ip(HUB));
-    c.authentication = Some(b"DMVPN".to_vec());
-    c
-}
-
-fn spoke(n: u8) -> InstanceConfig {
-    let mut c = InstanceConfig::new(
-        format!("10.0.0.{}/24", 10 + n).parse().unwrap(),
-        ip(&format!("192.0.2.{}", 10 + n)),
-    );
-    c.nhs = vec![nhs("10.0.0.1", HUB)];
-    c.shortcut = true;
-    c.authentication = Some(b"DMVPN".to_vec());
-    c.local_prefixes = vec![format!("172.16.{n}.0/24").parse().unwrap()];
-    c
-}
 
 /// A hub and spokes 1 and 2, registered.
 fn cloud(seed: u64, spoke2: InstanceConfig) -> Network {
     let mut net = Network::new(seed);
-    net.add(hub());
+    net.add(hub(1));
     net.add(spoke(1));
     net.add(spoke2);
     net.run_for(secs(5), STEP);
@@ -81,15 +45,6 @@ fn lan_2_shortcut(net: &mut Network) {
     net.run_for(secs(2), STEP);
     let lan2 = "172.16.2.0/24".parse().unwrap();
     assert!(net.node(S1).instance.cache().get(&lan2).is_some());
-}
-
-fn miss(net: &mut Network, nbma: &str, next_hop: &str) {
-    net.input(
-        ip(nbma),
-        Input::DataPlane(DataPlaneEvent::Miss {
-            next_hop: ip(next_hop),
-        }),
-    );
 }
 
 fn purge_command(net: &mut Network, nbma: &str, peer: &str) {
@@ -328,11 +283,8 @@ fn a_peer_we_answer_again_keeps_what_it_learnt_despite_the_purge() {
 #[test]
 fn clear_cache_on_a_spoke_registers_again_with_every_nhs_at_once() {
     let mut net = Network::new(9);
-    net.add(hub());
-    let mut b = hub();
-    b.protocol = "10.0.0.2/24".parse().unwrap();
-    b.nbma = ip(HUB_B);
-    net.add(b);
+    net.add(hub(1));
+    net.add(hub(2));
     let mut s1 = spoke(1);
     s1.nhs = vec![nhs("10.0.0.1", HUB), nhs("10.0.0.2", HUB_B)];
     net.add(s1);

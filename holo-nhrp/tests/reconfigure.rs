@@ -5,52 +5,29 @@
 //! new value is observably in effect on the wire or in the state.
 #![allow(clippy::unwrap_used)]
 
+mod common;
+
 use std::collections::BTreeSet;
-use std::net::IpAddr;
 use std::time::Duration;
 
+use common::{HUB, ip, ipv4_header, nhs, spoke};
 use holo_nhrp::cache::{EntryType, host};
 use holo_nhrp::nhc::NhsStatus;
 use holo_nhrp::packet::{CieCode, MessageType, Packet};
 use holo_nhrp::sim::Network;
-use holo_nhrp::{
-    DataPlaneEvent, Input, InstanceConfig, NhsConfig, Notification, Output, StaticMap,
-};
+use holo_nhrp::{DataPlaneEvent, Input, InstanceConfig, Notification, Output, StaticMap};
 
-fn ip(s: &str) -> IpAddr {
-    s.parse().unwrap()
-}
-
-const HUB: &str = "192.0.2.1";
 const HUB2: &str = "192.0.2.2";
 const S1: &str = "192.0.2.11";
 const S2: &str = "192.0.2.12";
 const S3: &str = "192.0.2.13";
 
+/// Hub `n` of these tests redirects (Phase 3).
 fn hub(n: u8) -> InstanceConfig {
-    let mut c = InstanceConfig::new(
-        format!("10.0.0.{n}/24").parse().unwrap(),
-        ip(&format!("192.0.2.{n}")),
-    );
-    c.redirect = true;
-    c.authentication = Some(b"DMVPN".to_vec());
-    c
-}
-
-fn nhs(protocol: &str, nbma: &str) -> NhsConfig {
-    NhsConfig::new(ip(protocol), ip(nbma))
-}
-
-fn spoke(n: u8) -> InstanceConfig {
-    let mut c = InstanceConfig::new(
-        format!("10.0.0.{}/24", 10 + n).parse().unwrap(),
-        ip(&format!("192.0.2.{}", 10 + n)),
-    );
-    c.nhs = vec![nhs("10.0.0.1", HUB)];
-    c.shortcut = true;
-    c.authentication = Some(b"DMVPN".to_vec());
-    c.local_prefixes = vec![format!("172.16.{n}.0/24").parse().unwrap()];
-    c
+    InstanceConfig {
+        redirect: true,
+        ..common::hub(n)
+    }
 }
 
 /// A hub, a second hub s1 is not registered with yet, two spokes with a
@@ -450,12 +427,4 @@ fn every_nhrp_setting_applies_to_a_running_cloud_in_place() {
         .collect();
     assert_eq!(s1.len(), 1, "{s1:?}");
     assert_eq!(s1[0].nbma, Some(ip("192.0.2.21")));
-}
-
-fn ipv4_header(src: &str, dst: &str) -> Vec<u8> {
-    let mut h = vec![0x45, 0, 0, 28, 0, 0, 0x40, 0, 64, 1, 0, 0];
-    h.extend_from_slice(&src.parse::<std::net::Ipv4Addr>().unwrap().octets());
-    h.extend_from_slice(&dst.parse::<std::net::Ipv4Addr>().unwrap().octets());
-    h.extend_from_slice(&[8, 0, 0, 0, 0, 1, 0, 1]);
-    h
 }

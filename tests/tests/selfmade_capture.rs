@@ -9,6 +9,7 @@ use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 use std::path::Path;
 use std::time::Duration;
 
+use dmvpn_test_support::gre;
 use etherparse::{IpNumber, PacketBuilder};
 use holo_dmvpn::packet::gre::{GreProtocol, GreRepr};
 use holo_nhrp::packet::extension::AUTH_CISCO_CLEARTEXT;
@@ -90,17 +91,6 @@ fn rr(flags: u16, request_id: u32, cies: Vec<Cie>) -> RequestReply {
     }
 }
 
-/// A GRE header with the tunnel key.
-fn gre(protocol: GreProtocol) -> GreRepr {
-    GreRepr {
-        checksum_present: false,
-        reserved1: 0,
-        key: Some(KEY),
-        sequence: None,
-        protocol,
-    }
-}
-
 /// A frame: outer addresses and the GRE payload.
 struct Frame {
     src: IpAddr,
@@ -113,7 +103,7 @@ fn nhrp_frame(src: Ipv4Addr, dst: Ipv4Addr, pkt: &Packet) -> Frame {
     Frame {
         src: src.into(),
         dst: dst.into(),
-        gre: gre(GreProtocol::NHRP),
+        gre: gre::header(Some(KEY), GreProtocol::NHRP),
         payload: pkt.encode().expect("our own packet encodes"),
     }
 }
@@ -179,7 +169,7 @@ fn story() -> Vec<Frame> {
         frames.push(Frame {
             src: src.into(),
             dst: dst.into(),
-            gre: gre(GreProtocol::IPV4),
+            gre: gre::header(Some(KEY), GreProtocol::IPV4),
             payload: lan_ping(ttl),
         });
     }
@@ -234,7 +224,7 @@ fn story() -> Vec<Frame> {
     frames.push(Frame {
         src: SPOKE1_NBMA.into(),
         dst: SPOKE2_NBMA.into(),
-        gre: gre(GreProtocol::IPV4),
+        gre: gre::header(Some(KEY), GreProtocol::IPV4),
         payload: lan_ping(64),
     });
 
@@ -300,7 +290,7 @@ fn story() -> Vec<Frame> {
         gre: GreRepr {
             checksum_present: true,
             sequence: Some(1),
-            ..gre(GreProtocol::NHRP)
+            ..gre::header(Some(KEY), GreProtocol::NHRP)
         },
         payload: req.encode().expect("encodes"),
     });

@@ -18,6 +18,8 @@ use dmvpn_api::v1::{
     RollbackResponse, SubscribeRequest, Transaction, ValidateRequest, ValidateResponse,
     get_request::DataType,
 };
+use tonic::transport::Server;
+use tonic::transport::server::Router;
 use tonic::{Code, Request, Response, Status};
 
 /// A request the fake received.
@@ -180,6 +182,29 @@ impl Northbound for Service {
     }
 }
 
+/// Serves `fake` in a thread of its own, on a runtime of its own, until the
+/// test process ends: `run` serves the router it is given on the listener.
+/// The calls the fake records.
+fn serve<F>(fake: Fake, run: impl FnOnce(Router) -> F + Send + 'static) -> Arc<Mutex<Vec<Call>>>
+where
+    F: Future<Output = Result<(), tonic::transport::Error>>,
+{
+    let calls = Arc::new(Mutex::new(Vec::new()));
+    let service = Service {
+        fake,
+        calls: Arc::clone(&calls),
+    };
+    std::thread::spawn(move || {
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .expect("runtime");
+        let router = Server::builder().add_service(NorthboundServer::new(service));
+        runtime.block_on(run(router)).expect("fake server runs");
+    });
+    calls
+}
+
 /// A running fake; the server thread ends with the test process.
 #[derive(Debug)]
 pub struct FakeServer {
@@ -197,25 +222,10 @@ impl FakeServer {
         // Bound before the CLI starts, so it never races the server.
         let listener = std::os::unix::net::UnixListener::bind(&socket).expect("bind socket");
         listener.set_nonblocking(true).expect("non-blocking");
-        let calls = Arc::new(Mutex::new(Vec::new()));
-        let service = Service {
-            fake,
-            calls: Arc::clone(&calls),
-        };
-        std::thread::spawn(move || {
-            let runtime = tokio::runtime::Builder::new_current_thread()
-                .enable_all()
-                .build()
-                .expect("runtime");
-            runtime.block_on(async move {
-                let listener = tokio::net::UnixListener::from_std(listener).expect("listener");
-                let incoming = tokio_stream::wrappers::UnixListenerStream::new(listener);
-                tonic::transport::Server::builder()
-                    .add_service(NorthboundServer::new(service))
-                    .serve_with_incoming(incoming)
-                    .await
-                    .expect("fake server runs");
-            });
+        let calls = serve(fake, |server| async move {
+            let listener = tokio::net::UnixListener::from_std(listener).expect("listener");
+            let incoming = tokio_stream::wrappers::UnixListenerStream::new(listener);
+            server.serve_with_incoming(incoming).await
         });
         FakeServer {
             _dir: dir,
@@ -231,25 +241,10 @@ impl FakeServer {
         let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind TCP");
         listener.set_nonblocking(true).expect("non-blocking");
         let address = format!("http://{}", listener.local_addr().expect("bound"));
-        let calls = Arc::new(Mutex::new(Vec::new()));
-        let service = Service {
-            fake,
-            calls: Arc::clone(&calls),
-        };
-        std::thread::spawn(move || {
-            let runtime = tokio::runtime::Builder::new_current_thread()
-                .enable_all()
-                .build()
-                .expect("runtime");
-            runtime.block_on(async move {
-                let listener = tokio::net::TcpListener::from_std(listener).expect("listener");
-                let incoming = tokio_stream::wrappers::TcpListenerStream::new(listener);
-                tonic::transport::Server::builder()
-                    .add_service(NorthboundServer::new(service))
-                    .serve_with_incoming(incoming)
-                    .await
-                    .expect("fake server runs");
-            });
+        let calls = serve(fake, |server| async move {
+            let listener = tokio::net::TcpListener::from_std(listener).expect("listener");
+            let incoming = tokio_stream::wrappers::TcpListenerStream::new(listener);
+            server.serve_with_incoming(incoming).await
         });
         FakeServer {
             socket: dir.path().join("unused.sock"),

@@ -179,18 +179,10 @@ impl Drop for Frr {
     }
 }
 
-/// Polls `cond` every 200 ms for at most `limit`; whether it held.
-pub fn poll(limit: Duration, mut cond: impl FnMut() -> bool) -> bool {
-    let start = Instant::now();
-    loop {
-        if cond() {
-            return true;
-        }
-        if start.elapsed() > limit {
-            return false;
-        }
-        std::thread::sleep(Duration::from_millis(200));
-    }
+/// Polls `cond` every 200 ms (a vtysh command takes a while) for at most
+/// `limit`; whether it held.
+pub fn poll(limit: Duration, cond: impl FnMut() -> bool) -> bool {
+    dmvpn_test_support::poll_every(Duration::from_millis(200), limit, cond)
 }
 
 /// A kernel route as `ip -j route show` prints it, reduced to what tells
@@ -304,4 +296,21 @@ pub fn unstable(samples: &[BTreeSet<RouteKey>], protocol: &str) -> BTreeSet<Rout
         .filter(|k| !samples.iter().all(|s| s.contains(*k)))
         .cloned()
         .collect()
+}
+
+/// Panics unless the FIB of `samples` was stable: no route flapped, and
+/// no route of the routing daemon's `protocol` (as `ip -j` names it) came
+/// or went.
+pub fn assert_stable(samples: &[BTreeSet<RouteKey>], protocol: &str) {
+    let flapped = flaps(samples);
+    assert!(
+        flapped.is_empty(),
+        "routes flapped in the FIB over {} samples: {flapped:?}",
+        samples.len()
+    );
+    let churn = unstable(samples, protocol);
+    assert!(
+        churn.is_empty(),
+        "{protocol} routes changed in the FIB: {churn:?}"
+    );
 }

@@ -108,27 +108,43 @@ impl Daemon {
 
     /// Waits (at most 20 s) until the daemon answers on its socket.
     pub async fn connect(&mut self, socket: &Path) -> Client {
-        let start = Instant::now();
-        loop {
-            if let Some(child) = &mut self.child
+        let child = &mut self.child;
+        let running = || {
+            if let Some(child) = child
                 && let Ok(Some(status)) = child.try_wait()
             {
                 panic!("dmvpnd exited: {status}");
             }
-            if let Ok(mut client) = northbound::grpc::connect_unix(socket).await
-                && client
-                    .capabilities(api::CapabilitiesRequest {})
-                    .await
-                    .is_ok()
-            {
-                return client;
-            }
-            assert!(
-                start.elapsed() < Duration::from_secs(20),
-                "dmvpnd does not answer"
-            );
-            tokio::time::sleep(Duration::from_millis(20)).await;
+        };
+        try_connect(socket, Duration::from_secs(20), running)
+            .await
+            .expect("dmvpnd does not answer")
+    }
+}
+
+/// A client of the daemon at `socket` once it answers a Capabilities
+/// request, tried every 20 ms for at most `limit`; `running` is called
+/// before each try and panics when the daemon is gone.
+pub async fn try_connect(
+    socket: &Path,
+    limit: Duration,
+    mut running: impl FnMut(),
+) -> Option<Client> {
+    let start = Instant::now();
+    loop {
+        running();
+        if let Ok(mut client) = northbound::grpc::connect_unix(socket).await
+            && client
+                .capabilities(api::CapabilitiesRequest {})
+                .await
+                .is_ok()
+        {
+            return Some(client);
         }
+        if start.elapsed() >= limit {
+            return None;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
     }
 }
 
@@ -156,6 +172,16 @@ pub async fn get(client: &mut Client, ty: api::get_request::DataType, path: &str
         .data
         .unwrap()
         .data
+}
+
+/// The transaction log, oldest first.
+pub async fn transactions(client: &mut Client) -> Vec<api::Transaction> {
+    client
+        .list_transactions(api::ListTransactionsRequest {})
+        .await
+        .unwrap()
+        .into_inner()
+        .transactions
 }
 
 pub fn set(path: &str, value: &str, comment: &str) -> api::CommitRequest {

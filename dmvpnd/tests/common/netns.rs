@@ -1,220 +1,37 @@
-//! Network namespace helpers of the end to end tests (e2e.rs,
-//! e2e_scenarios.rs, e2e_three.rs, e2e_faults.rs): a hub and two or more
-//! spokes, each the real dmvpnd binary in its own namespace (`ip netns
-//! exec`), on an underlay bridge in one more namespace. Daemons and
-//! namespaces are removed on drop, also when a test fails. Needs root.
+//! dmvpnd in network namespaces, for the end to end tests (e2e*.rs,
+//! routing_*.rs, interop_frr.rs): each daemon the real dmvpnd binary in
+//! its own namespace (`ip netns exec`), its startup configuration derived
+//! from examples/, its state read over gRPC. Daemons are stopped on drop,
+//! also when a test fails. Needs root.
 //!
-//! Addressing of spoke `n` (1, 2, 3, ...): NBMA 192.0.2.(10+n), tunnel
-//! 10.0.0.(10+n), LAN 172.16.n.1/24; the hub is 192.0.2.1 / 10.0.0.1.
+//! The namespaces themselves, the hub-and-spokes topology and its
+//! addressing, and ping come from `dmvpn_test_support`, re-exported here
+//! so that a test file imports all it needs from one place.
 // Test helpers outside #[test] functions: a panic is the failure report.
 #![allow(clippy::unwrap_used)]
 
-use std::fs::File;
-use std::io::Read;
-use std::net::{IpAddr, SocketAddr};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use dmvpn_api::v1 as api;
-use holo_utils::checksum::internet_checksum;
-use nix::sched::{CloneFlags, setns};
 use serde_json::{Value, json};
-use socket2::{Domain, Protocol, SockAddr, Socket, Type};
 
-use super::{Client, Site};
+// Each test binary uses a part of these (as of the rest of `common`).
+#[allow(unused_imports)]
+pub use dmvpn_test_support::{
+    netns::{
+        add_lan, assert_root, dmvpn_routes, enter, has_link, ip_in, masquerade, private_segment,
+        router_sysctls, run, sysctl,
+    },
+    ping::{Echo, ping_ttls},
+    poll,
+    topology::{
+        TUNNEL, Topology, spoke_lan, spoke_nbma, spoke_net, spoke_tunnel, topology, topology_with,
+    },
+};
 
-pub const TUNNEL: &str = "dmvpn0";
-
-/// Runs a command; panics with its output when it fails.
-pub fn run(program: &str, args: &[&str]) -> String {
-    let out = Command::new(program)
-        .args(args)
-        .output()
-        .unwrap_or_else(|e| panic!("{program} {args:?}: {e}"));
-    let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
-    assert!(
-        out.status.success(),
-        "{program} {args:?} failed: {stdout}{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    stdout
-}
-
-pub fn ip_in(ns: &str, args: &str) {
-    let mut all = vec!["-n", ns];
-    all.extend(args.split_whitespace());
-    run("ip", &all);
-}
-
-pub fn has_link(ns: &str, name: &str) -> bool {
-    Command::new("ip")
-        .args(["-n", ns, "link", "show", name])
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .status()
-        .is_ok_and(|s| s.success())
-}
-
-/// A LAN interface: a dummy, or without the dummy module one end of a veth
-/// pair whose other end stays unused.
-pub fn add_lan(ns: &str, address: &str) {
-    let dummy = Command::new("ip")
-        .args(["-n", ns, "link", "add", "lan0", "type", "dummy"])
-        .output()
-        .is_ok_and(|o| o.status.success());
-    if !dummy {
-        ip_in(ns, "link add lan0 type veth peer name lan0p");
-        ip_in(ns, "link set lan0p up");
-    }
-    ip_in(ns, &format!("addr add {address} dev lan0"));
-    ip_in(ns, "link set lan0 up");
-}
-
-/// The namespaces of one run (or scenario), deleted on drop; each named
-/// `<prefix>-<role>`.
-#[derive(Debug)]
-pub struct Topology {
-    prefix: String,
-    namespaces: Vec<String>,
-}
-
-impl Topology {
-    pub fn new(prefix: String) -> Self {
-        Topology {
-            prefix,
-            namespaces: vec![],
-        }
-    }
-
-    pub fn add(&mut self, role: &str) -> String {
-        let ns = format!("{}-{role}", self.prefix);
-        let _ = Command::new("ip").args(["netns", "del", &ns]).output();
-        self.namespaces.push(ns.clone());
-        run("ip", &["netns", "add", &ns]);
-        ip_in(&ns, "link set lo up");
-        ns
-    }
-}
-
-impl Drop for Topology {
-    fn drop(&mut self) {
-        for ns in self.namespaces.iter().rev() {
-            let _ = Command::new("ip").args(["netns", "del", ns]).output();
-        }
-    }
-}
-
-/// Hub and two spokes on an underlay bridge, with LANs behind the spokes:
-/// the namespaces hub, s1, s2 (in that order), named `<prefix>-<role>`.
-pub fn topology(prefix: String) -> (Topology, Vec<String>) {
-    topology_with(prefix, 2)
-}
-
-/// Hub and `spokes` spokes on an underlay bridge, with LANs behind the
-/// spokes: the namespaces hub, s1, s2, ... (in that order).
-pub fn topology_with(prefix: String, spokes: u8) -> (Topology, Vec<String>) {
-    let mut topo = Topology::new(prefix);
-    let ul = topo.add("ul");
-    ip_in(&ul, "link add br0 type bridge");
-    ip_in(&ul, "link set br0 up");
-    let mut namespaces = vec![topo.attach("hub", "192.0.2.1", None)];
-    for n in 1..=spokes {
-        let lan = format!("{}/24", spoke_lan(n));
-        namespaces.push(topo.attach(&format!("s{n}"), &spoke_nbma(n), Some(&lan)));
-    }
-    (topo, namespaces)
-}
-
-/// Forwarding on, no ICMP redirects, no reverse path filter: `ns` routes
-/// between its LAN and the tunnel, and a hub forwards spoke to spoke back
-/// out of the tunnel (an ICMP redirect would teach a spoke a route of its
-/// own).
-pub fn router_sysctls(ns: &str) {
-    run(
-        "ip",
-        &[
-            "netns",
-            "exec",
-            ns,
-            "sysctl",
-            "-qw",
-            "net.ipv4.ip_forward=1",
-            "net.ipv4.conf.all.send_redirects=0",
-            "net.ipv4.conf.default.send_redirects=0",
-            "net.ipv4.conf.all.rp_filter=0",
-            "net.ipv4.conf.default.rp_filter=0",
-        ],
-    );
-}
-
-/// Spoke `n`'s NBMA (underlay) address.
-pub fn spoke_nbma(n: u8) -> String {
-    format!("192.0.2.{}", 10 + u16::from(n))
-}
-
-/// Spoke `n`'s tunnel address.
-pub fn spoke_tunnel(n: u8) -> String {
-    format!("10.0.0.{}", 10 + u16::from(n))
-}
-
-/// The address of spoke `n` on its LAN (a /24).
-pub fn spoke_lan(n: u8) -> String {
-    format!("172.16.{n}.1")
-}
-
-/// Spoke `n`'s LAN prefix.
-pub fn spoke_net(n: u8) -> String {
-    format!("172.16.{n}.0/24")
-}
-
-impl Topology {
-    /// A namespace `<prefix>-<role>` on the underlay bridge (the topology's
-    /// first namespace, `ul`) with `nbma` on its eth0, and a LAN when given;
-    /// forwarding on, ICMP redirects and reverse path filtering off (the
-    /// tunnel is multipoint: traffic may leave where it came in).
-    pub fn attach(&mut self, role: &str, nbma: &str, lan: Option<&str>) -> String {
-        let ul = format!("{}-ul", self.prefix);
-        let ns = self.add(role);
-        ip_in(
-            &ul,
-            &format!("link add {role} type veth peer name eth0 netns {ns}"),
-        );
-        ip_in(&ul, &format!("link set {role} master br0 up"));
-        ip_in(&ns, &format!("addr add {nbma}/24 dev eth0"));
-        ip_in(&ns, "link set eth0 up");
-        if let Some(lan) = lan {
-            add_lan(&ns, lan);
-        }
-        router_sysctls(&ns);
-        ns
-    }
-}
-
-impl Topology {
-    /// Like `attach`, but with the underlay in a namespace of its own, a
-    /// front-door VRF: `<prefix>-<role>` holds the LAN (and later the
-    /// daemon and its tunnel), `<prefix>-<role>-fvrf` the eth0 on the
-    /// underlay bridge with `nbma` and `mtu`. Returns both names, the
-    /// daemon's first. Both are created with `ip netns add`, so
-    /// /run/netns/NAME exists for `underlay-netns`.
-    pub fn attach_fvrf(
-        &mut self,
-        role: &str,
-        nbma: &str,
-        lan: Option<&str>,
-        mtu: u16,
-    ) -> (String, String) {
-        let ns = self.add(role);
-        if let Some(lan) = lan {
-            add_lan(&ns, lan);
-        }
-        router_sysctls(&ns);
-        let fvrf = self.attach(&format!("{role}-fvrf"), nbma, None);
-        ip_in(&fvrf, &format!("link set eth0 mtu {mtu}"));
-        (ns, fvrf)
-    }
-}
+use super::{Client, Site, try_connect};
 
 /// dmvpnd in a namespace: SIGTERM (then SIGKILL) on drop.
 #[derive(Debug)]
@@ -260,19 +77,24 @@ impl Node {
         self.site.socket()
     }
 
+    /// Panics with the log when the daemon has exited.
+    fn assert_running(&mut self) {
+        if let Some(child) = &mut self.child
+            && let Ok(Some(status)) = child.try_wait()
+        {
+            panic!(
+                "dmvpnd in {} exited: {status}\n{}",
+                self.ns,
+                self.site.log()
+            );
+        }
+    }
+
     /// Waits for the TUN device (the data plane is up).
     pub fn wait_tunnel(&mut self) {
         let start = Instant::now();
         while !has_link(&self.ns, TUNNEL) {
-            if let Some(child) = &mut self.child
-                && let Ok(Some(status)) = child.try_wait()
-            {
-                panic!(
-                    "dmvpnd in {} exited: {status}\n{}",
-                    self.ns,
-                    self.site.log()
-                );
-            }
+            self.assert_running();
             assert!(
                 start.elapsed() < Duration::from_secs(10),
                 "no {TUNNEL} in {}:\n{}",
@@ -315,33 +137,15 @@ impl Node {
     /// A gRPC client of this daemon; panics with its log if it does not
     /// answer.
     pub async fn client(&mut self) -> Client {
-        let start = Instant::now();
-        loop {
-            if let Some(child) = &mut self.child
-                && let Ok(Some(status)) = child.try_wait()
-            {
-                panic!(
-                    "dmvpnd in {} exited: {status}\n{}",
-                    self.ns,
-                    self.site.log()
-                );
-            }
-            if let Ok(mut client) = northbound::grpc::connect_unix(&self.socket()).await
-                && client
-                    .capabilities(api::CapabilitiesRequest {})
-                    .await
-                    .is_ok()
-            {
-                return client;
-            }
-            assert!(
-                start.elapsed() < Duration::from_secs(20),
+        let socket = self.socket();
+        let client = try_connect(&socket, Duration::from_secs(20), || self.assert_running()).await;
+        client.unwrap_or_else(|| {
+            panic!(
                 "no gRPC answer from dmvpnd in {}:\n{}",
                 self.ns,
                 self.site.log()
-            );
-            tokio::time::sleep(Duration::from_millis(20)).await;
-        }
+            )
+        })
     }
 }
 
@@ -465,87 +269,11 @@ pub fn registered(peers: &[&str]) -> impl Fn(&Value) -> bool {
     }
 }
 
+/// A client of the daemon at `socket`, which answers within 10 s.
 pub async fn connect(socket: &Path) -> Client {
-    let start = Instant::now();
-    loop {
-        if let Ok(mut client) = northbound::grpc::connect_unix(socket).await
-            && client
-                .capabilities(api::CapabilitiesRequest {})
-                .await
-                .is_ok()
-        {
-            return client;
-        }
-        assert!(start.elapsed() < Duration::from_secs(10), "no gRPC answer");
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
-}
-
-/// How one test pings: the ICMP identifier, the payload, and the pause
-/// after each request.
-#[derive(Debug, Clone, Copy)]
-pub struct Echo {
-    pub id: u16,
-    pub payload: &'static [u8],
-    pub gap: Duration,
-}
-
-/// ICMP echo from `from` to `to` in namespace `ns` with a raw socket, in a
-/// thread that enters the namespace (no `ping` binary needed): the TTL of
-/// each reply received (one entry per answered request).
-pub fn ping_ttls(ns: &str, from: &str, to: &str, count: u16, echo: Echo) -> Vec<u8> {
-    let (ns, from, to): (String, IpAddr, IpAddr) =
-        (ns.to_owned(), from.parse().unwrap(), to.parse().unwrap());
-    let Echo { id, payload, gap } = echo;
-    std::thread::spawn(move || {
-        let file = File::open(format!("/var/run/netns/{ns}")).unwrap();
-        setns(&file, CloneFlags::CLONE_NEWNET).unwrap();
-        let socket = Socket::new(Domain::IPV4, Type::RAW, Some(Protocol::ICMPV4)).unwrap();
-        socket
-            .bind(&SockAddr::from(SocketAddr::new(from, 0)))
-            .unwrap();
-        socket
-            .set_read_timeout(Some(Duration::from_millis(100)))
-            .unwrap();
-        let mut ttls = vec![];
-        for seq in 1..=count {
-            let mut echo = vec![8, 0, 0, 0];
-            echo.extend_from_slice(&id.to_be_bytes());
-            echo.extend_from_slice(&seq.to_be_bytes());
-            echo.extend_from_slice(payload);
-            let sum = internet_checksum(&echo);
-            echo[2..4].copy_from_slice(&sum.to_be_bytes());
-            socket
-                .send_to(&echo, &SockAddr::from(SocketAddr::new(to, 0)))
-                .unwrap();
-            let deadline = Instant::now() + Duration::from_millis(500);
-            let mut buf = [0u8; 1500];
-            while Instant::now() < deadline {
-                let Ok(n) = (&socket).read(&mut buf) else {
-                    continue;
-                };
-                let p = &buf[..n];
-                let hl = usize::from(p[0] & 0x0f) * 4;
-                let source = IpAddr::from(<[u8; 4]>::try_from(&p[12..16]).unwrap());
-                let reply = p.get(hl..hl + 8).unwrap_or_default();
-                if source == to
-                    && reply.len() == 8
-                    && reply[0] == 0
-                    && reply[4..6] == id.to_be_bytes()
-                    && reply[6..8] == seq.to_be_bytes()
-                {
-                    ttls.push(p[8]);
-                    break;
-                }
-            }
-            if !gap.is_zero() {
-                std::thread::sleep(gap);
-            }
-        }
-        ttls
-    })
-    .join()
-    .expect("ping thread")
+    try_connect(socket, Duration::from_secs(10), || {})
+        .await
+        .expect("no gRPC answer")
 }
 
 /// A DMVPN cloud: the hub and spokes s1..sN, each a dmvpnd in its own
@@ -706,15 +434,16 @@ pub fn nhs_status(state: &Value, protocol: &str) -> Option<String> {
         .and_then(|n| n["status"].as_str().map(str::to_owned))
 }
 
+/// The rows of NHRP counter list `list` (`error`, `message`, `peer`) of
+/// every interface.
+fn counter_rows<'a>(state: &'a Value, list: &'a str) -> impl Iterator<Item = Value> + 'a {
+    nhrp_states(state)
+        .flat_map(move |n| n["counters"][list].as_array().cloned().unwrap_or_default())
+}
+
 /// The NHRP error counter for `reason`, summed over the interfaces.
 pub fn error_count(state: &Value, reason: &str) -> u64 {
-    nhrp_states(state)
-        .flat_map(|n| {
-            n["counters"]["error"]
-                .as_array()
-                .cloned()
-                .unwrap_or_default()
-        })
+    counter_rows(state, "error")
         .filter(|e| e["reason"] == reason)
         .map(|e| number(&e["count"]))
         .sum()
@@ -723,13 +452,7 @@ pub fn error_count(state: &Value, reason: &str) -> u64 {
 /// NHRP packets of `ty` (`registration-request`, ...) counted in
 /// `direction` (`sent` or `received`).
 pub fn message_count(state: &Value, ty: &str, direction: &str) -> u64 {
-    nhrp_states(state)
-        .flat_map(|n| {
-            n["counters"]["message"]
-                .as_array()
-                .cloned()
-                .unwrap_or_default()
-        })
+    counter_rows(state, "message")
         .filter(|m| m["type"] == ty)
         .map(|m| number(&m[direction]))
         .sum()
@@ -738,13 +461,7 @@ pub fn message_count(state: &Value, ty: &str, direction: &str) -> u64 {
 /// NHRP packets received from the peer at `nbma` (decoded and
 /// authenticated); `None` when the peer is not counted at all.
 pub fn peer_received(state: &Value, nbma: &str) -> Option<u64> {
-    nhrp_states(state)
-        .flat_map(|n| {
-            n["counters"]["peer"]
-                .as_array()
-                .cloned()
-                .unwrap_or_default()
-        })
+    counter_rows(state, "peer")
         .find(|p| p["nbma-address"] == nbma)
         .map(|p| number(&p["received"]))
 }
@@ -761,26 +478,6 @@ pub fn tunnel_packets(ns: &str) -> (u64, u64) {
         number(&stats["rx"]["packets"]),
         number(&stats["tx"]["packets"]),
     )
-}
-
-/// `ip route show proto 205` in `ns`: the routes dmvpnd installed.
-pub fn dmvpn_routes(ns: &str) -> String {
-    let proto = holo_dmvpn::dataplane::kernel_routes::RTPROT_DMVPN.to_string();
-    run("ip", &["-n", ns, "route", "show", "proto", &proto])
-}
-
-/// Polls `cond` every 50 ms for at most `limit`; false on timeout.
-pub fn poll(limit: Duration, mut cond: impl FnMut() -> bool) -> bool {
-    let start = Instant::now();
-    loop {
-        if cond() {
-            return true;
-        }
-        if start.elapsed() > limit {
-            return false;
-        }
-        std::thread::sleep(Duration::from_millis(50));
-    }
 }
 
 /// Calls a YANG RPC (`{"dmvpn-nhrp:purge": {...}}`) over gRPC, as dmvpn-cli

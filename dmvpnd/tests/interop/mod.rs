@@ -16,7 +16,7 @@ use std::time::{Duration, Instant};
 
 use serde_json::{Value, json};
 
-use crate::common::netns::{TUNNEL, ip_in, run};
+use crate::common::netns::{TUNNEL, assert_root, ip_in};
 
 pub mod nat;
 
@@ -76,8 +76,7 @@ impl Guest {
     /// returns, so a daemon of ours can start while the guest boots.
     pub fn start(scenario: &str) -> Guest {
         let turn = ONE_GUEST.lock().unwrap_or_else(|e| e.into_inner());
-        let uid = run("id", &["-u"]);
-        assert_eq!(uid.trim(), "0", "the interop tests need root");
+        assert_root();
         let started = Instant::now();
         script("build.sh", &[]);
         eprintln!(

@@ -5,7 +5,7 @@
 //! router does for a Cisco spoke. Namespaces go on drop.
 #![allow(clippy::unwrap_used)]
 
-use crate::common::netns::{Topology, ip_in, run};
+use crate::common::netns::{Topology, ip_in, masquerade, private_segment, sysctl};
 
 /// The two namespaces; deleted on drop (through [`Topology`]).
 pub struct NatSite {
@@ -28,53 +28,14 @@ impl NatSite {
         ip_in(host_ns, &format!("link set {prefix}-n master ul0 up"));
         ip_in(&router, &format!("addr add {outside}/24 dev eth0"));
         ip_in(&router, "link set eth0 up");
-        ip_in(
-            &router,
-            &format!("link add eth1 type veth peer name eth0 netns {spoke}"),
-        );
-        ip_in(&router, "addr add 10.0.101.1/24 dev eth1");
-        ip_in(&router, "link set eth1 up");
-        ip_in(&spoke, &format!("addr add {inside}/24 dev eth0"));
-        ip_in(&spoke, "link set eth0 up");
-        ip_in(&spoke, "route add default via 10.0.101.1");
-        run(
-            "ip",
-            &[
-                "netns",
-                "exec",
-                &router,
-                "sysctl",
-                "-qw",
-                "net.ipv4.ip_forward=1",
-            ],
-        );
-        run(
-            "ip",
-            &[
-                "netns",
-                "exec",
-                &router,
-                "iptables",
-                "-t",
-                "nat",
-                "-A",
-                "POSTROUTING",
-                "-o",
-                "eth0",
-                "-j",
-                "MASQUERADE",
-            ],
-        );
+        private_segment(&router, &spoke, "10.0.101.1", inside);
+        sysctl(&router, &["net.ipv4.ip_forward=1"]);
+        masquerade(&router, "eth0");
         // GRE mappings kept 10 minutes (Linux: 30 s after a lone exchange),
         // longer than the registration interval: see guest/scenario.sh
-        run(
-            "ip",
+        sysctl(
+            &router,
             &[
-                "netns",
-                "exec",
-                &router,
-                "sysctl",
-                "-qw",
                 "net.netfilter.nf_conntrack_gre_timeout=600",
                 "net.netfilter.nf_conntrack_gre_timeout_stream=600",
             ],
