@@ -5,3 +5,4 @@
 
 pub mod dataplane;
 pub mod packet;
+pub mod yang;

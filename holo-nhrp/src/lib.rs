@@ -18,6 +18,7 @@ mod purge;
 mod reconfigure;
 pub mod resolution;
 pub mod sim;
+pub mod yang;
 
 pub use config::{InstanceConfig, NhsConfig, StaticMap};
 pub use instance::Instance;
