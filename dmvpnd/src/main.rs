@@ -14,9 +14,7 @@
 
 mod capabilities;
 mod logging;
-mod peers;
 mod settings;
-mod tunnel;
 
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
@@ -28,6 +26,9 @@ use northbound::{Builder, Config, Format, Northbound};
 use tokio::signal::unix::{SignalKind, signal};
 use tokio::sync::watch;
 
+use holo_dmvpn::northbound::Dmvpn;
+use holo_dmvpn::northbound::peers::TunnelState;
+use holo_dmvpn::northbound::userspace::Userspace;
 use settings::{Loaded, Settings};
 
 #[derive(Debug, Parser)]
@@ -100,34 +101,34 @@ async fn run(settings: Settings, startup: Option<PathBuf>) -> Result<(), String>
         transaction = nb.last_id(),
         "running configuration loaded"
     );
-    let nhrp = holo_nhrp::northbound::Nhrp::new();
+    let dmvpn = Dmvpn::new();
     let planes = match settings.data_plane {
         settings::DataPlane::Userspace => {
-            let userspace = tunnel::Userspace::default();
+            let userspace = Userspace::default();
             let planes = userspace.planes();
-            nhrp.set_tunnel(Arc::new(userspace));
+            dmvpn.set_tunnel(Arc::new(userspace));
             planes
         }
     };
-    nb.register(Box::new(nhrp.provider()))
+    nb.register(Box::new(dmvpn.provider()))
         .map_err(|e| format!("NHRP refuses the running configuration: {e}"))?;
     if let Some(file) = startup {
         commit_startup(&mut nb, &file)?;
     }
 
     let builder = Builder::new(nb)
-        .state_provider(Arc::new(nhrp.state()))
-        .state_provider(Arc::new(peers::TunnelState {
-            nhrp: nhrp.clone(),
+        .state_provider(Arc::new(dmvpn.state()))
+        .state_provider(Arc::new(TunnelState {
+            dmvpn: dmvpn.clone(),
             planes,
         }));
-    let builder = nhrp
+    let builder = dmvpn
         .rpc_handlers()
         .into_iter()
         .fold(builder, |builder, (path, handler)| {
             builder.rpc_handler(path, handler)
         });
-    nhrp.set_notifier(builder.notifier());
+    dmvpn.set_notifier(builder.notifier());
     let (handle, task) = builder.spawn();
 
     let (stop, stopped) = watch::channel(false);
@@ -178,7 +179,7 @@ async fn run(settings: Settings, startup: Option<PathBuf>) -> Result<(), String>
     // The northbound task ends once the servers dropped their handles.
     let _ = task.await;
     // Data planes down: TUN devices and GRE sockets gone before we exit.
-    nhrp.stop_all().await;
+    dmvpn.stop_all().await;
     result
 }
 

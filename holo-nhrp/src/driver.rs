@@ -7,40 +7,20 @@
 //!                                          sleeps until next_wakeup()
 //! ```
 
-use serde::Serialize;
 use tokio::sync::{mpsc, oneshot, watch};
 use tokio::task::JoinHandle;
 use tokio::time::Instant;
 
-use crate::cache::Entry;
 use crate::config::InstanceConfig;
-use crate::counters::Counters;
 use crate::instance::Instance;
 use crate::io::{Input, Output};
-use crate::nhc::NhsStatus;
+pub use crate::snapshot::{NhsView, State};
 
 #[derive(Debug)]
 pub enum Request {
     Input(Input),
     /// A snapshot of the state, for the northbound and the CLI.
     State(oneshot::Sender<State>),
-}
-
-#[derive(Clone, Debug, Serialize)]
-pub struct State {
-    pub cache: Vec<Entry>,
-    pub nhs: Vec<NhsView>,
-    pub counters: Counters,
-}
-
-#[derive(Clone, Debug, Serialize)]
-pub struct NhsView {
-    pub protocol: std::net::IpAddr,
-    pub nbma: std::net::IpAddr,
-    pub priority: u8,
-    pub status: NhsStatus,
-    pub registrations_sent: u64,
-    pub replies_received: u64,
 }
 
 /// Starts the instance task. It ends, returning the instance, when every
@@ -98,7 +78,7 @@ async fn run(
             request = requests.recv() => match request {
                 Some(Request::Input(input)) => instance.handle(input, Instant::now().into_std()),
                 Some(Request::State(reply)) => {
-                    let _ = reply.send(snapshot(&instance));
+                    let _ = reply.send(State::of(&instance));
                     continue;
                 }
                 None => break,
@@ -126,25 +106,6 @@ async fn forward(out: Vec<Output>, tx: &mpsc::Sender<Output>) -> Result<(), ()> 
     Ok(())
 }
 
-fn snapshot(instance: &Instance) -> State {
-    State {
-        cache: instance.cache().iter().cloned().collect(),
-        nhs: instance
-            .nhs_states()
-            .iter()
-            .map(|n| NhsView {
-                protocol: n.config.protocol,
-                nbma: n.config.nbma,
-                priority: n.config.priority,
-                status: n.status,
-                registrations_sent: n.registrations_sent,
-                replies_received: n.replies_received,
-            })
-            .collect(),
-        counters: instance.counters.clone(),
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use std::net::IpAddr;
@@ -153,6 +114,7 @@ mod tests {
     use super::*;
     use crate::cache::EntryType;
     use crate::config::NhsConfig;
+    use crate::nhc::NhsStatus;
 
     fn ip(s: &str) -> IpAddr {
         s.parse().unwrap()

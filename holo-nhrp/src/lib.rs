@@ -6,6 +6,7 @@
 pub mod cache;
 pub mod config;
 pub mod counters;
+#[cfg(feature = "driver")]
 pub mod driver;
 pub mod instance;
 pub mod io;
@@ -18,6 +19,7 @@ mod purge;
 mod reconfigure;
 pub mod resolution;
 pub mod sim;
+pub mod snapshot;
 pub mod yang;
 
 pub use config::{InstanceConfig, NhsConfig, StaticMap};

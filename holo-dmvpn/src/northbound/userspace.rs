@@ -22,11 +22,11 @@ use std::net::{IpAddr, Ipv4Addr};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
-use holo_dmvpn::dataplane::interfaces::{self, InterfaceMonitor, Interfaces, Source, SourceState};
-use holo_dmvpn::dataplane::{DataPlane, DataPlaneConfig, Snapshot, netns, routes};
+use super::{Tunnel, TunnelHandle, TunnelParams};
+use crate::dataplane::interfaces::{self, InterfaceMonitor, Interfaces, Source, SourceState};
+use crate::dataplane::{DataPlane, DataPlaneConfig, Snapshot, netns, routes};
 use holo_nhrp::InstanceConfig;
 use holo_nhrp::driver::Request;
-use holo_nhrp::northbound::{Tunnel, TunnelHandle, TunnelParams};
 use holo_nhrp::{Command, DataPlaneEvent, Input, Output};
 use ipnetwork::IpNetwork;
 use northbound::{BoxFuture, Refusal};

@@ -17,20 +17,19 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::net::IpAddr;
 use std::time::Instant;
 
-use holo_dmvpn::dataplane::{Snapshot, Traffic};
+use crate::dataplane::{Snapshot, Traffic};
 use holo_nhrp::cache::{EntryType, NatPath};
 use holo_nhrp::driver::State;
 use holo_nhrp::nhc::NhsStatus;
-use holo_nhrp::northbound::Nhrp;
 use northbound::{BoxFuture, StateProvider};
 use serde_json::{Value, json};
 
-use crate::tunnel::{Planes, SourceStatus};
+use super::userspace::{Planes, SourceStatus};
 
 /// The state provider of `dmvpn-tunnel`'s `peer` list and `statistics`.
 #[derive(Debug)]
 pub struct TunnelState {
-    pub nhrp: Nhrp,
+    pub dmvpn: super::Dmvpn,
     pub planes: Planes,
 }
 
@@ -42,7 +41,7 @@ impl StateProvider for TunnelState {
     fn state(&self) -> BoxFuture<'_, Result<String, String>> {
         Box::pin(async move {
             let mut interfaces = vec![];
-            for (name, state) in self.nhrp.states().await {
+            for (name, state) in self.dmvpn.states().await {
                 let snapshot = self.planes.snapshot(&name).await;
                 let now = Instant::now();
                 let peers = peer_table(&state, snapshot.as_ref(), now);
@@ -270,7 +269,7 @@ mod tests {
 
     use std::time::Duration;
 
-    use holo_dmvpn::dataplane::{Counters, DropReason};
+    use crate::dataplane::{Counters, DropReason};
     use holo_nhrp::cache::Entry;
     use holo_nhrp::counters::Counters as NhrpCounters;
     use holo_nhrp::driver::NhsView;
