@@ -1,11 +1,14 @@
 //! Conformance tests as data (the Holo model): the NHRP node(s) under test
-//! of a topology directory, numbered input steps (a received packet, time
-//! passing, a data-plane event, a command), each fed to one node, and after
-//! each the expected outputs and state of that node as JSON. A node's
-//! neighbours are the input packets: nothing is delivered between nodes.
+//! of a topology directory, configured through YANG as an operator commits
+//! it, numbered input steps (a received packet, time passing, a data-plane
+//! event, a commit of a new YANG configuration, a YANG RPC, another
+//! command), each fed to one node, and after each the expected outputs
+//! (notifications with their YANG form) and state of that node (with its
+//! YANG state) as JSON. A node's neighbours are the input packets: nothing
+//! is delivered between nodes.
 //!
 //! ```text
-//!   tests/conformance/<topology>/topology.json          the nodes' InstanceConfigs
+//!   tests/conformance/<topology>/topology.json          the nodes' YANG configurations
 //!   tests/conformance/<topology>/steps/00-output.json   each node after Instance::new
 //!   tests/conformance/<topology>/steps/NN-input.json    one input to one node
 //!   tests/conformance/<topology>/steps/NN-output.json   its outputs + state after it
@@ -21,9 +24,14 @@ use std::net::IpAddr;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
+use holo_nhrp::Notification;
 use holo_nhrp::cache::Entry;
 use holo_nhrp::nhc::NhsStatus;
+use holo_nhrp::northbound::configuration::{Leaves, instance_config};
+use holo_nhrp::northbound::state::render_state;
+use holo_nhrp::northbound::{INTERFACE, interface_name, notification, rpc};
 use holo_nhrp::packet::Packet;
+use holo_nhrp::yang::dmvpn_nhrp;
 use holo_nhrp::{Command, DataPlaneEvent, Input, Instance, InstanceConfig, Output};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
@@ -59,6 +67,7 @@ topologies! {
     authentication => "authentication",
     purge => "purge",
     unknown_extension => "unknown-extension",
+    yang_reconfigure => "yang-reconfigure",
 }
 
 #[test]
@@ -124,10 +133,18 @@ struct Topology {
 #[serde(deny_unknown_fields)]
 struct NodeConfig {
     name: String,
-    config: InstanceConfig,
+    /// The node's configuration as YANG JSON (ietf-interfaces, one
+    /// interface with dmvpn-tunnel and dmvpn-nhrp), validated by libyang and
+    /// mapped to the instance as dmvpnd maps it (`yang_config`).
+    yang: Value,
+    /// The LANs behind the node: what the data plane tells the instance
+    /// (`DataPlaneEvent::LocalPrefixes`), not configuration.
+    #[serde(default)]
+    local_prefixes: Vec<ipnetwork::IpNetwork>,
 }
 
-/// One input: exactly one of packet, tick, data_plane and command.
+/// One input: exactly one of packet, tick, data_plane, command, configure
+/// and rpc.
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 struct Step {
@@ -139,7 +156,14 @@ struct Step {
     packet: Option<ReceivedPacket>,
     tick: Option<Tick>,
     data_plane: Option<DataPlaneEvent>,
+    /// An input that is neither configuration nor RPC (a new NBMA address,
+    /// a name resolved).
     command: Option<Command>,
+    /// A commit: the node's whole new configuration as YANG JSON, applied
+    /// to the running instance (`Input::Configure`).
+    configure: Option<Value>,
+    /// A YANG RPC with its input (`{"dmvpn-nhrp:purge": {...}}`).
+    rpc: Option<Value>,
 }
 
 /// An NHRP packet arriving in GRE from the underlay address `from`: written
@@ -188,6 +212,13 @@ enum OutputJson<'a> {
         error: String,
         hex: String,
     },
+    /// A notification, with the YANG notification it is published as.
+    Notify {
+        output: &'static str,
+        #[serde(flatten)]
+        notification: &'a Notification,
+        yang: Value,
+    },
     Other(&'a Output),
 }
 
@@ -198,6 +229,8 @@ struct State<'a> {
     counters: &'a holo_nhrp::counters::Counters,
     /// When the node wants its next Tick.
     next_wakeup_in: Option<Value>,
+    /// The node's `dmvpn-nhrp:nhrp` state node, as a Get returns it.
+    yang: Value,
 }
 
 #[derive(Serialize)]
@@ -225,6 +258,8 @@ struct Nhs {
 
 struct Node {
     name: String,
+    /// The tunnel interface the configuration names.
+    interface: String,
     instance: Instance,
 }
 
@@ -254,9 +289,13 @@ fn run_topology(name: &str) {
     // Step 00: every node's creation.
     let mut created = vec![];
     for node in topology.nodes {
-        let (instance, outputs) = Instance::new(node.config, start);
+        let path = dir.join("topology.json");
+        let (interface, mut config) = yang_config(&path, &node.yang);
+        config.local_prefixes = node.local_prefixes;
+        let (instance, outputs) = Instance::new(config, start);
         runner.nodes.push(Node {
             name: node.name,
+            interface,
             instance,
         });
         created.push(outputs);
@@ -273,7 +312,7 @@ fn run_topology(name: &str) {
     for (number, path) in step_files(&runner.dir) {
         let step: Step = read_json(&path);
         let index = runner.node_index(&path, step.node.as_deref());
-        let input = runner.input(&path, &step);
+        let input = runner.input(&path, &step, index);
         let now = runner.now;
         let outputs = runner.nodes[index].instance.handle(input, now);
         let result = Written::of(&runner.result(&runner.nodes[index], &outputs));
@@ -350,19 +389,48 @@ impl Runner {
     }
 
     /// The core input of a step; time passes for ticks.
-    fn input(&mut self, path: &Path, step: &Step) -> Input {
+    fn input(&mut self, path: &Path, step: &Step, node: usize) -> Input {
         let given = [
             step.packet.is_some(),
             step.tick.is_some(),
             step.data_plane.is_some(),
             step.command.is_some(),
+            step.configure.is_some(),
+            step.rpc.is_some(),
         ];
         assert_eq!(
             given.iter().filter(|g| **g).count(),
             1,
-            "{}: a step is exactly one of packet, tick, data_plane, command",
+            "{}: a step is exactly one of packet, tick, data_plane, command, configure, rpc",
             path.display()
         );
+        if let Some(yang) = &step.configure {
+            let (interface, config) = yang_config(path, yang);
+            assert_eq!(
+                interface,
+                self.nodes[node].interface,
+                "{}: the configuration names another interface",
+                path.display()
+            );
+            return Input::Configure(Box::new(config));
+        }
+        if let Some(rpc) = &step.rpc {
+            let name = rpc
+                .as_object()
+                .and_then(|o| o.keys().next())
+                .unwrap_or_else(|| {
+                    panic!("{}: an RPC is {{\"module:rpc\": {{…}}}}", path.display())
+                });
+            let (interface, command) = rpc::command(&format!("/{name}"), &rpc.to_string())
+                .unwrap_or_else(|e| panic!("{}: {e:?}", path.display()));
+            assert_eq!(
+                interface,
+                self.nodes[node].interface,
+                "{}: the RPC names another interface",
+                path.display()
+            );
+            return Input::Command(command);
+        }
         if let Some(packet) = &step.packet {
             let bytes = match (&packet.nhrp, &packet.hex) {
                 (Some(nhrp), None) => nhrp
@@ -434,6 +502,11 @@ impl Runner {
                         hex: bytes.iter().map(|b| format!("{b:02x}")).collect(),
                     },
                 },
+                Output::Notify(notification) => OutputJson::Notify {
+                    output: "notify",
+                    notification,
+                    yang: notification::json(&node.interface, notification),
+                },
                 other => OutputJson::Other(other),
             })
             .collect();
@@ -473,6 +546,11 @@ impl Runner {
                 nhs,
                 counters: &node.instance.counters,
                 next_wakeup_in: node.instance.next_wakeup().map(|t| self.seconds(t)),
+                yang: {
+                    let snapshot = holo_nhrp::snapshot::State::of(&node.instance);
+                    let rendered = render_state(&node.interface, &snapshot, self.now);
+                    rendered[dmvpn_nhrp::NHRP_NAME].clone()
+                },
             },
         }
     }
@@ -494,6 +572,39 @@ impl Runner {
             Value::from(millis as f64 / 1000.0)
         }
     }
+}
+
+/// The interface and instance configuration of a YANG configuration
+/// (JSON): validated by libyang, turned into the changes a commit from an
+/// empty datastore gives (`northbound::diff`), and mapped by the same
+/// function as dmvpnd's provider. The tunnel source is its
+/// `source-address` (the conformance nodes have no interfaces to read).
+fn yang_config(path: &Path, yang: &Value) -> (String, InstanceConfig) {
+    let config = northbound::Config::parse(&yang.to_string(), northbound::Format::Json)
+        .unwrap_or_else(|e| panic!("{}: invalid YANG configuration: {e}", path.display()));
+    let changes = northbound::diff(&northbound::Config::empty(), &config)
+        .unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+    let leaves: Leaves = changes
+        .into_iter()
+        .map(|change| (change.path, change.value))
+        .collect();
+    let interface = leaves
+        .keys()
+        .find_map(|p| interface_name(p))
+        .unwrap_or_else(|| panic!("{}: no interface", path.display()))
+        .to_owned();
+    let source = format!("{INTERFACE}{interface}']/dmvpn-tunnel:tunnel/source-address");
+    let nbma: IpAddr = leaves
+        .get(&source)
+        .cloned()
+        .flatten()
+        .unwrap_or_else(|| panic!("{}: no tunnel source-address", path.display()))
+        .parse()
+        .unwrap();
+    let config = instance_config(&leaves, &interface, nbma)
+        .unwrap_or_else(|e| panic!("{}: refused: {e:?}", path.display()))
+        .unwrap_or_else(|| panic!("{}: no dmvpn-nhrp:nhrp", path.display()));
+    (interface, config)
 }
 
 fn parse_hex(text: &str) -> Vec<u8> {
