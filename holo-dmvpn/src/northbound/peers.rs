@@ -25,6 +25,8 @@ use northbound::{BoxFuture, StateProvider};
 use serde_json::{Value, json};
 
 use super::userspace::{Planes, SourceStatus};
+use crate::yang::dmvpn_tunnel::tunnel::peer::{self, counters};
+use crate::yang::dmvpn_tunnel::{self, tunnel};
 
 /// The state provider of `dmvpn-tunnel`'s `peer` list and `statistics`.
 #[derive(Debug)]
@@ -45,32 +47,33 @@ impl StateProvider for TunnelState {
                 let snapshot = self.planes.snapshot(&name).await;
                 let now = Instant::now();
                 let peers = peer_table(&state, snapshot.as_ref(), now);
-                let mut tunnel = json!({
-                    "peer": peers.iter().map(Peer::to_json).collect::<Vec<_>>(),
+                let mut tunnel_node = json!({
+                    tunnel::PEER_NAME: peers.iter().map(Peer::to_json).collect::<Vec<_>>(),
                 });
                 match self.planes.source(&name) {
                     Some(SourceStatus::Up(address)) => {
-                        tunnel["oper-status"] = json!("up");
-                        tunnel["source-address-in-use"] = json!(address);
+                        tunnel_node[tunnel::OPER_STATUS_NAME] = json!("up");
+                        tunnel_node[tunnel::SOURCE_ADDRESS_IN_USE_NAME] = json!(address);
                     }
                     Some(SourceStatus::Down(reason)) => {
-                        tunnel["oper-status"] = json!("down");
-                        tunnel["down-reason"] = json!(reason);
+                        tunnel_node[tunnel::OPER_STATUS_NAME] = json!("down");
+                        tunnel_node[tunnel::DOWN_REASON_NAME] = json!(reason);
                     }
                     None => {}
                 }
                 if let Some(snapshot) = &snapshot {
                     let mut statistics = traffic_json(&snapshot.counters.tunnel);
-                    statistics["oversize-out"] =
+                    statistics[tunnel::statistics::OVERSIZE_OUT_NAME] =
                         json!(snapshot.counters.tunnel.oversize_out.to_string());
-                    statistics["coalesced-in"] =
+                    statistics[tunnel::statistics::COALESCED_IN_NAME] =
                         json!(snapshot.counters.tunnel.coalesced_in.to_string());
-                    tunnel["statistics"] = statistics;
+                    tunnel_node[tunnel::STATISTICS_NAME] = statistics;
                     if !snapshot.multicast.is_empty() {
-                        tunnel["multicast-nbma-address"] = json!(snapshot.multicast);
+                        tunnel_node[tunnel::MULTICAST_NBMA_ADDRESS_NAME] =
+                            json!(snapshot.multicast);
                     }
                 }
-                interfaces.push(json!({"name": name, "dmvpn-tunnel:tunnel": tunnel}));
+                interfaces.push(json!({"name": name, dmvpn_tunnel::TUNNEL_NAME: tunnel_node}));
             }
             Ok(match interfaces.is_empty() {
                 true => "{}".to_owned(),
@@ -114,37 +117,37 @@ impl Peer {
     fn to_json(&self) -> Value {
         let mut node = json!({});
         if let Some(nbma) = self.nbma {
-            node["nbma-address"] = json!(nbma);
+            node[peer::NBMA_ADDRESS_NAME] = json!(nbma);
         }
         if let Some(tunnel) = self.tunnel {
-            node["tunnel-address"] = json!(tunnel);
+            node[peer::TUNNEL_ADDRESS_NAME] = json!(tunnel);
         }
         if let Some(claimed) = self.claimed_nbma {
-            node["claimed-nbma-address"] = json!(claimed);
+            node[peer::CLAIMED_NBMA_ADDRESS_NAME] = json!(claimed);
         }
         if let Some(state) = self.state {
-            node["state"] = json!(match state {
+            node[peer::STATE_NAME] = json!(match state {
                 PeerState::Up => "up",
                 PeerState::Nhrp => "nhrp",
                 PeerState::Down => "down",
             });
         }
         if let Some(up) = self.up_secs {
-            node["up-time"] = json!(u32::try_from(up).unwrap_or(u32::MAX));
+            node[peer::UP_TIME_NAME] = json!(u32::try_from(up).unwrap_or(u32::MAX));
         }
         if let Some(expires) = self.expires_secs {
-            node["expires-in"] = json!(u32::try_from(expires).unwrap_or(u32::MAX));
+            node[peer::EXPIRES_IN_NAME] = json!(u32::try_from(expires).unwrap_or(u32::MAX));
         }
         let bits: Vec<&str> = ATTRIBUTES
             .into_iter()
             .filter(|bit| self.attributes.contains(bit))
             .collect();
         if !bits.is_empty() {
-            node["attributes"] = json!(bits.join(" "));
+            node[peer::ATTRIBUTES_NAME] = json!(bits.join(" "));
         }
-        node["entries"] = json!(self.entries);
+        node[peer::ENTRIES_NAME] = json!(self.entries);
         if let Some(traffic) = &self.traffic {
-            node["counters"] = traffic_json(traffic);
+            node[peer::COUNTERS_NAME] = traffic_json(traffic);
         }
         node
     }
@@ -160,19 +163,19 @@ fn traffic_json(t: &Traffic) -> Value {
                 .ok()
                 .and_then(|v| v.as_str().map(|s| s.replace('_', "-")))
                 .unwrap_or_else(|| format!("{reason:?}"));
-            json!({"reason": reason, "count": count.to_string()})
+            json!({counters::drop::REASON_NAME: reason, counters::drop::COUNT_NAME: count.to_string()})
         })
         .collect();
     let mut node = json!({
-        "packets-in": t.packets_in.to_string(),
-        "bytes-in": t.bytes_in.to_string(),
-        "packets-out": t.packets_out.to_string(),
-        "bytes-out": t.bytes_out.to_string(),
-        "nhrp-packets-in": t.nhrp_packets_in.to_string(),
-        "nhrp-packets-out": t.nhrp_packets_out.to_string(),
+        counters::PACKETS_IN_NAME: t.packets_in.to_string(),
+        counters::BYTES_IN_NAME: t.bytes_in.to_string(),
+        counters::PACKETS_OUT_NAME: t.packets_out.to_string(),
+        counters::BYTES_OUT_NAME: t.bytes_out.to_string(),
+        counters::NHRP_PACKETS_IN_NAME: t.nhrp_packets_in.to_string(),
+        counters::NHRP_PACKETS_OUT_NAME: t.nhrp_packets_out.to_string(),
     });
     if !drops.is_empty() {
-        node["drop"] = json!(drops);
+        node[counters::DROP_NAME] = json!(drops);
     }
     node
 }

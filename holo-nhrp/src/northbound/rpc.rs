@@ -7,27 +7,31 @@ use serde_json::Value;
 use crate::io::Command;
 
 /// The RPCs of dmvpn-nhrp, by schema path.
-pub const CLEAR_CACHE: &str = "/dmvpn-nhrp:clear-cache";
-pub const PURGE: &str = "/dmvpn-nhrp:purge";
+pub use crate::yang::dmvpn_nhrp::{CLEAR_CACHE, PURGE};
+use crate::yang::dmvpn_nhrp::{clear_cache, purge};
 
 /// The interface and the command of an RPC's input (YANG JSON); `rpc` is
 /// one of [`CLEAR_CACHE`] and [`PURGE`].
 pub fn command(rpc: &str, input: &str) -> Result<(String, Command), Refusal> {
     let name = rpc.trim_start_matches('/');
+    let (interface_name, prefix_name) = match rpc {
+        PURGE => (purge::input::INTERFACE_NAME, purge::input::PREFIX_NAME),
+        _ => (clear_cache::input::INTERFACE_NAME, ""),
+    };
     let input: Value =
         serde_json::from_str(input).map_err(|e| Refusal::new(None, format!("RPC input: {e}")))?;
-    let interface = input[name]["interface"]
+    let interface = input[name][interface_name]
         .as_str()
         .unwrap_or_default()
         .to_owned();
     let command = match rpc {
         PURGE => {
-            let prefix = input[name]["prefix"].as_str().unwrap_or_default();
-            let path = format!("{rpc}/prefix");
+            let prefix = input[name][prefix_name].as_str().unwrap_or_default();
+            let path = purge::input::PREFIX;
             Command::Purge {
                 prefix: prefix
                     .parse()
-                    .map_err(|_| Refusal::new(Some(&path), "not a prefix"))?,
+                    .map_err(|_| Refusal::new(Some(path), "not a prefix"))?,
             }
         }
         _ => Command::ClearCache,

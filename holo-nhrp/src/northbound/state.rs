@@ -11,6 +11,8 @@ use serde_json::{Value, json};
 use crate::cache::{EntryType, NatPath};
 use crate::nhc::NhsStatus;
 use crate::snapshot::State;
+use crate::yang::dmvpn_nhrp::nhrp::{cache_entry, counters, nhs_state};
+use crate::yang::dmvpn_nhrp::{self, nhrp};
 
 /// The interface entry `name` of the state tree, with its `dmvpn-nhrp:nhrp`
 /// node.
@@ -22,28 +24,28 @@ pub fn render_state(name: &str, state: &State, now: Instant) -> Value {
             .unwrap_or(entry.prefix)
             .to_string();
         let mut node = json!({
-            "prefix": prefix,
-            "type": entry_type(entry.ty),
-            "next-hop": entry.next_hop,
-            "unique": entry.unique,
-            "used": entry.used,
-            "authoritative": entry.authoritative,
-            "nat": entry.claimed_nbma.is_some(),
+            cache_entry::PREFIX_NAME: prefix,
+            cache_entry::TYPE_NAME: entry_type(entry.ty),
+            cache_entry::NEXT_HOP_NAME: entry.next_hop,
+            cache_entry::UNIQUE_NAME: entry.unique,
+            cache_entry::USED_NAME: entry.used,
+            cache_entry::AUTHORITATIVE_NAME: entry.authoritative,
+            cache_entry::NAT_NAME: entry.claimed_nbma.is_some(),
         });
         if let Some(nbma) = entry.nbma {
-            node["nbma-address"] = json!(nbma);
+            node[cache_entry::NBMA_ADDRESS_NAME] = json!(nbma);
         }
         if let Some(claimed) = entry.claimed_nbma {
-            node["claimed-nbma-address"] = json!(claimed);
+            node[cache_entry::CLAIMED_NBMA_ADDRESS_NAME] = json!(claimed);
             match entry.nat_path {
-                NatPath::Pending => node["nat-path"] = json!("pending"),
-                NatPath::Verified => node["nat-path"] = json!("verified"),
+                NatPath::Pending => node[cache_entry::NAT_PATH_NAME] = json!("pending"),
+                NatPath::Verified => node[cache_entry::NAT_PATH_NAME] = json!("verified"),
                 NatPath::NotNated => {}
             }
         }
         if let Some(expires) = entry.expires {
             let secs = expires.saturating_duration_since(now).as_secs();
-            node["expires-in"] = json!(u32::try_from(secs).unwrap_or(u32::MAX));
+            node[cache_entry::EXPIRES_IN_NAME] = json!(u32::try_from(secs).unwrap_or(u32::MAX));
         }
         cache.insert(prefix, node);
     }
@@ -57,10 +59,10 @@ pub fn render_state(name: &str, state: &State, now: Instant) -> Value {
                 NhsStatus::Down => "down",
             };
             json!({
-                "protocol-address": nhs.protocol,
-                "status": status,
-                "registrations-sent": nhs.registrations_sent.to_string(),
-                "replies-received": nhs.replies_received.to_string(),
+                nhs_state::PROTOCOL_ADDRESS_NAME: nhs.protocol,
+                nhs_state::STATUS_NAME: status,
+                nhs_state::REGISTRATIONS_SENT_NAME: nhs.registrations_sent.to_string(),
+                nhs_state::REPLIES_RECEIVED_NAME: nhs.replies_received.to_string(),
             })
         })
         .collect();
@@ -74,9 +76,9 @@ pub fn render_state(name: &str, state: &State, now: Instant) -> Value {
         .into_iter()
         .map(|ty| {
             json!({
-                "type": ty.replace('_', "-"),
-                "sent": state.counters.sent.get(ty).copied().unwrap_or(0).to_string(),
-                "received": state.counters.received.get(ty).copied().unwrap_or(0).to_string(),
+                counters::message::TYPE_NAME: ty.replace('_', "-"),
+                counters::message::SENT_NAME: state.counters.sent.get(ty).copied().unwrap_or(0).to_string(),
+                counters::message::RECEIVED_NAME: state.counters.received.get(ty).copied().unwrap_or(0).to_string(),
             })
         })
         .collect();
@@ -84,7 +86,7 @@ pub fn render_state(name: &str, state: &State, now: Instant) -> Value {
         .counters
         .errors
         .iter()
-        .map(|(reason, count)| json!({"reason": reason, "count": count.to_string()}))
+        .map(|(reason, count)| json!({counters::error::REASON_NAME: reason, counters::error::COUNT_NAME: count.to_string()}))
         .collect();
     let peers: Vec<_> = state
         .counters
@@ -92,42 +94,42 @@ pub fn render_state(name: &str, state: &State, now: Instant) -> Value {
         .iter()
         .map(|(nbma, c)| {
             json!({
-                "nbma-address": nbma,
-                "received": c.received.to_string(),
-                "sent": c.sent.to_string(),
+                counters::peer::NBMA_ADDRESS_NAME: nbma,
+                counters::peer::RECEIVED_NAME: c.received.to_string(),
+                counters::peer::SENT_NAME: c.sent.to_string(),
             })
         })
         .collect();
-    let mut nhrp = json!({});
+    let mut nhrp_node = json!({});
     if !cache.is_empty() {
-        nhrp["cache-entry"] = json!(cache.into_values().collect::<Vec<_>>());
+        nhrp_node[nhrp::CACHE_ENTRY_NAME] = json!(cache.into_values().collect::<Vec<_>>());
     }
     if !nhs.is_empty() {
-        nhrp["nhs-state"] = json!(nhs);
+        nhrp_node[nhrp::NHS_STATE_NAME] = json!(nhs);
     }
     let nat = &state.counters.nat;
     let nat_counted = nat.probes_sent + nat.proofs + nat.give_ups > 0;
     if !messages.is_empty() || !errors.is_empty() || !peers.is_empty() || nat_counted {
         let mut counters = json!({});
         if nat_counted {
-            counters["nat-path"] = json!({
-                "probes-sent": nat.probes_sent.to_string(),
-                "proofs": nat.proofs.to_string(),
-                "give-ups": nat.give_ups.to_string(),
+            counters[counters::NAT_PATH_NAME] = json!({
+                counters::nat_path::PROBES_SENT_NAME: nat.probes_sent.to_string(),
+                counters::nat_path::PROOFS_NAME: nat.proofs.to_string(),
+                counters::nat_path::GIVE_UPS_NAME: nat.give_ups.to_string(),
             });
         }
         if !peers.is_empty() {
-            counters["peer"] = json!(peers);
+            counters[counters::PEER_NAME] = json!(peers);
         }
         if !messages.is_empty() {
-            counters["message"] = json!(messages);
+            counters[counters::MESSAGE_NAME] = json!(messages);
         }
         if !errors.is_empty() {
-            counters["error"] = json!(errors);
+            counters[counters::ERROR_NAME] = json!(errors);
         }
-        nhrp["counters"] = counters;
+        nhrp_node[nhrp::COUNTERS_NAME] = counters;
     }
-    json!({"name": name, "dmvpn-nhrp:nhrp": nhrp})
+    json!({"name": name, dmvpn_nhrp::NHRP_NAME: nhrp_node})
 }
 
 fn entry_type(ty: EntryType) -> &'static str {
