@@ -561,3 +561,66 @@ async fn the_tunnel_follows_its_source_address() {
     }
     let _ = &mut hub;
 }
+
+/// Adding and removing an NHS on a running spoke, with two real hubs: s1
+/// registers with hub 2 within a second of the commit that adds it, and
+/// the commit that removes hub 1 purges s1's binding there within a
+/// second; neither commit takes the tunnel down.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_nhs_added_and_removed_on_a_running_spoke() {
+    root();
+    let mut topo = dmvpn_test_support::topology::Topology::with_underlay(scenario("nhs"));
+    let hub1_ns = topo.attach("hub", "192.0.2.1", None);
+    let hub2_ns = topo.attach("hub2", "192.0.2.2", None);
+    let s1_ns = topo.attach("s1", "192.0.2.11", Some("172.16.1.1/24"));
+    let hub1 = Node::start(&hub1_ns, "rc-nhs-hub1", &hub_config());
+    let mut hub2_config = hub_config();
+    let interface = &mut hub2_config["ietf-interfaces:interfaces"]["interface"][0];
+    interface["ietf-ip:ipv4"]["address"][0]["ip"] = serde_json::json!("10.0.0.2");
+    interface["dmvpn-tunnel:tunnel"]["source-address"] = serde_json::json!("192.0.2.2");
+    let hub2 = Node::start(&hub2_ns, "rc-nhs-hub2", &hub2_config);
+    let s1 = Node::start(
+        &s1_ns,
+        "rc-nhs-s1",
+        &spoke_config("10.0.0.11", "192.0.2.11"),
+    );
+    let mut hub1_client = connect(&hub1.socket()).await;
+    let mut hub2_client = connect(&hub2.socket()).await;
+    let mut s1_client = connect(&s1.socket()).await;
+    let registered = |state: &Value| !entries_via(state, "dynamic", "10.0.0.11").is_empty();
+    if let Err(state) = wait_state(&mut hub1_client, Duration::from_secs(8), registered).await {
+        panic!("s1 not registered with hub 1: {state:#}\n{}", s1.site.log());
+    }
+    let device = ifindex(&s1_ns);
+
+    let added = std::time::Instant::now();
+    let nhs2 = "dmvpn-nhrp:nhrp/nhs[protocol-address='10.0.0.2']/nbma-address";
+    commit(&mut s1_client, nhs2, Some("192.0.2.2"))
+        .await
+        .unwrap();
+    if let Err(state) = wait_state(&mut hub2_client, Duration::from_secs(1), registered).await {
+        panic!(
+            "s1 not registered with hub 2 within a second: {state:#}\n{}",
+            s1.site.log()
+        );
+    }
+    eprintln!("registered with the added NHS after {:?}", added.elapsed());
+
+    let removed = std::time::Instant::now();
+    let nhs1 = "dmvpn-nhrp:nhrp/nhs[protocol-address='10.0.0.1']";
+    commit(&mut s1_client, nhs1, None).await.unwrap();
+    let purged = |state: &Value| entries_via(state, "dynamic", "10.0.0.11").is_empty();
+    if let Err(state) = wait_state(&mut hub1_client, Duration::from_secs(1), purged).await {
+        panic!(
+            "s1's binding not purged on hub 1 within a second: {state:#}\n{}",
+            s1.site.log()
+        );
+    }
+    eprintln!("purged on the removed NHS after {:?}", removed.elapsed());
+    let s1_state = state(&mut s1_client).await;
+    assert_eq!(nhs_status(&s1_state, "10.0.0.1"), None, "{s1_state:#}");
+    assert_eq!(nhs_status(&s1_state, "10.0.0.2").as_deref(), Some("up"));
+    assert_eq!(ifindex(&s1_ns), device, "the tunnel device was recreated");
+    let hub2_state = state(&mut hub2_client).await;
+    assert!(registered(&hub2_state), "still registered with hub 2");
+}
