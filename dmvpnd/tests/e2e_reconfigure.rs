@@ -565,7 +565,8 @@ async fn the_tunnel_follows_its_source_address() {
 /// Adding and removing an NHS on a running spoke, with two real hubs: s1
 /// registers with hub 2 within a second of the commit that adds it, and
 /// the commit that removes hub 1 purges s1's binding there within a
-/// second; neither commit takes the tunnel down.
+/// second; neither commit takes the tunnel down. Removing NHRP then
+/// purges s1 at hub 2 before the tunnel goes.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_nhs_added_and_removed_on_a_running_spoke() {
     root();
@@ -623,4 +624,21 @@ async fn an_nhs_added_and_removed_on_a_running_spoke() {
     assert_eq!(ifindex(&s1_ns), device, "the tunnel device was recreated");
     let hub2_state = state(&mut hub2_client).await;
     assert!(registered(&hub2_state), "still registered with hub 2");
+
+    // NHRP removed from the interface: the instance says goodbye (a purge
+    // at its NHS) before it and its tunnel go.
+    commit(&mut s1_client, "dmvpn-nhrp:nhrp", None)
+        .await
+        .unwrap();
+    if let Err(state) = wait_state(&mut hub2_client, Duration::from_secs(1), purged).await {
+        panic!(
+            "s1's binding not purged on hub 2 when NHRP was removed: {state:#}\n{}",
+            s1.site.log()
+        );
+    }
+    let gone = || !common::netns::has_link(&s1_ns, TUNNEL);
+    assert!(
+        common::netns::poll(Duration::from_secs(2), gone),
+        "{TUNNEL} still there"
+    );
 }

@@ -142,7 +142,9 @@ impl Provider for DmvpnProvider {
                     continue;
                 }
             }
-            let previous = instances.remove(&name).and_then(|old| old.stop(&name));
+            let previous = instances
+                .remove(&name)
+                .map(|old| old.unregister_and_stop(&name));
             if let Some((config, params)) = config {
                 tracing::info!(interface = %name, "NHRP instance started");
                 let instance =

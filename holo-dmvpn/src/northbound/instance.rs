@@ -30,6 +30,10 @@ pub(crate) struct RunningInstance {
 /// What a data plane is configured with: the NHRP side and the tunnel's.
 type TunnelConfig = (InstanceConfig, TunnelParams);
 
+/// How long a removed instance gets to send its Purge Requests before its
+/// data plane goes.
+const UNREGISTER_GRACE: std::time::Duration = std::time::Duration::from_millis(100);
+
 impl RunningInstance {
     /// Stops the instance; the data plane's task, to await its end.
     pub(crate) fn stop(self, name: &str) -> Option<JoinHandle<()>> {
@@ -38,6 +42,31 @@ impl RunningInstance {
         self.tunnel.map(|(stop, task)| {
             drop(stop);
             task
+        })
+    }
+
+    /// Stops the instance after telling its NHSs our binding is gone (the
+    /// configuration removed NHRP or the interface, or gave the interface
+    /// another address): every NHS removed first, so each gets a Purge
+    /// Request (RFC 2332, 5.2.5) and the hubs drop us at once instead of
+    /// at the end of our holding time; `UNREGISTER_GRACE` for those to
+    /// leave through the data plane. The returned task ends once the data
+    /// plane is gone.
+    pub(crate) fn unregister_and_stop(self, name: &str) -> JoinHandle<()> {
+        let mut last = self.config.clone();
+        last.nhs.clear();
+        let registered = !self.config.nhs.is_empty();
+        if registered {
+            self.configure.send_replace(last);
+        }
+        let name = name.to_owned();
+        tokio::spawn(async move {
+            if registered {
+                tokio::time::sleep(UNREGISTER_GRACE).await;
+            }
+            if let Some(tunnel) = self.stop(&name) {
+                let _ = tunnel.await;
+            }
         })
     }
 
