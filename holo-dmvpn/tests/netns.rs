@@ -24,7 +24,7 @@ use dmvpn_test_support::ping::{Echo, ping_ttls_within};
 use dmvpn_test_support::topology::{TUNNEL, Topology, topology};
 use holo_dmvpn::dataplane::{Counters, DataPlane, DataPlaneConfig, DropReason, Snapshot};
 use holo_nhrp::cache::EntryType;
-use holo_nhrp::driver::{self, Request, State};
+use holo_nhrp::driver::{self, State};
 use holo_nhrp::{InstanceConfig, NhsConfig};
 use ipnetwork::IpNetwork;
 use tokio::sync::{mpsc, oneshot};
@@ -47,7 +47,7 @@ fn prefix() -> String {
 struct Node {
     name: &'static str,
     dataplane: DataPlane,
-    nhrp: mpsc::Sender<Request>,
+    nhrp: driver::Handle,
     stop: Option<oneshot::Sender<()>>,
     thread: Option<JoinHandle<()>>,
 }
@@ -77,12 +77,11 @@ impl Node {
                 .build()
                 .expect("tokio runtime");
             runtime.block_on(async move {
-                let (requests, requests_rx) = mpsc::channel(1024);
                 let (outputs_tx, outputs) = mpsc::channel(1024);
-                match DataPlane::spawn(config, requests.clone(), outputs).await {
+                let (nhrp, _task) = driver::spawn(nhrp_config, outputs_tx);
+                match DataPlane::spawn(config, nhrp.inputs.clone(), outputs).await {
                     Ok(dataplane) => {
-                        let _nhrp = driver::spawn(nhrp_config, requests_rx, outputs_tx);
-                        let _ = ready_tx.send(Ok((dataplane, requests)));
+                        let _ = ready_tx.send(Ok((dataplane, nhrp)));
                         let _ = stopped.await;
                     }
                     Err(e) => {
@@ -119,11 +118,7 @@ struct Query(tokio::runtime::Runtime);
 
 impl Query {
     fn nhrp(&self, node: &Node) -> State {
-        self.0.block_on(async {
-            let (tx, rx) = oneshot::channel();
-            node.nhrp.send(Request::State(tx)).await.unwrap();
-            rx.await.unwrap()
-        })
+        self.0.block_on(async { node.nhrp.state().await.unwrap() })
     }
 
     fn dataplane(&self, node: &Node) -> Snapshot {

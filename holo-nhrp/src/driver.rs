@@ -3,7 +3,8 @@
 //! messages. No locks around protocol state.
 //!
 //! ```text
-//!   data plane / northbound --Request--> [ instance task ] --Output--> data plane
+//!   data plane / northbound --Input------> [ instance task ] --Output--> data plane
+//!   northbound ---------------StateQuery->       |
 //!                                          sleeps until next_wakeup()
 //! ```
 
@@ -16,26 +17,44 @@ use crate::instance::Instance;
 use crate::io::{Input, Output};
 pub use crate::snapshot::{NhsView, State};
 
-#[derive(Debug)]
-pub enum Request {
-    Input(Input),
-    /// A snapshot of the state, for the northbound and the CLI.
-    State(oneshot::Sender<State>),
+/// A query of the instance's state: answered with a snapshot.
+pub type StateQuery = oneshot::Sender<State>;
+
+/// What feeds a running instance: its inputs (received packets, data-plane
+/// events, commands), which the data plane and the northbound send, and
+/// state queries, which only the northbound does. Cheap to clone.
+#[derive(Clone, Debug)]
+pub struct Handle {
+    pub inputs: mpsc::Sender<Input>,
+    pub queries: mpsc::Sender<StateQuery>,
 }
 
+impl Handle {
+    /// A snapshot of the instance's state; `None` once it has ended.
+    pub async fn state(&self) -> Option<State> {
+        let (tx, rx) = oneshot::channel();
+        self.queries.send(tx).await.ok()?;
+        rx.await.ok()
+    }
+}
+
+/// Inputs that may wait for the instance task (a burst of packets).
+const INPUTS: usize = 256;
+
 /// Starts the instance task. It ends, returning the instance, when every
-/// request sender is dropped or the output receiver is closed.
+/// input sender is dropped or the output receiver is closed.
 pub fn spawn(
     config: InstanceConfig,
-    requests: mpsc::Receiver<Request>,
     outputs: mpsc::Sender<Output>,
-) -> JoinHandle<Instance> {
+) -> (Handle, JoinHandle<Instance>) {
     let (keep, config) = watch::channel(config);
-    tokio::spawn(async move {
-        let instance = run(config, requests, outputs).await;
+    let (handle, inputs, queries) = channels();
+    let task = tokio::spawn(async move {
+        let instance = run(config, inputs, queries, outputs).await;
         drop(keep);
         instance
-    })
+    });
+    (handle, task)
 }
 
 /// Starts the instance task with the configuration of `config`; every
@@ -44,15 +63,23 @@ pub fn spawn(
 /// whole configuration). Ends as [`spawn`]'s does.
 pub fn spawn_configured(
     config: watch::Receiver<InstanceConfig>,
-    requests: mpsc::Receiver<Request>,
     outputs: mpsc::Sender<Output>,
-) -> JoinHandle<Instance> {
-    tokio::spawn(run(config, requests, outputs))
+) -> (Handle, JoinHandle<Instance>) {
+    let (handle, inputs, queries) = channels();
+    let task = tokio::spawn(run(config, inputs, queries, outputs));
+    (handle, task)
+}
+
+fn channels() -> (Handle, mpsc::Receiver<Input>, mpsc::Receiver<StateQuery>) {
+    let (inputs, inputs_rx) = mpsc::channel(INPUTS);
+    let (queries, queries_rx) = mpsc::channel(16);
+    (Handle { inputs, queries }, inputs_rx, queries_rx)
 }
 
 async fn run(
     mut config: watch::Receiver<InstanceConfig>,
-    mut requests: mpsc::Receiver<Request>,
+    mut inputs: mpsc::Receiver<Input>,
+    mut queries: mpsc::Receiver<StateQuery>,
     outputs: mpsc::Sender<Output>,
 ) -> Instance {
     let first = config.borrow_and_update().clone();
@@ -61,6 +88,7 @@ async fn run(
         return instance;
     }
     let mut configurable = true;
+    let mut queried = true;
     loop {
         let wakeup = instance.next_wakeup().map(Instant::from_std);
         let out = tokio::select! {
@@ -75,13 +103,18 @@ async fn run(
                     continue;
                 }
             },
-            request = requests.recv() => match request {
-                Some(Request::Input(input)) => instance.handle(input, Instant::now().into_std()),
-                Some(Request::State(reply)) => {
-                    let _ = reply.send(State::of(&instance));
-                    continue;
-                }
+            input = inputs.recv() => match input {
+                Some(input) => instance.handle(input, Instant::now().into_std()),
                 None => break,
+            },
+            query = queries.recv(), if queried => {
+                match query {
+                    Some(reply) => {
+                        let _ = reply.send(State::of(&instance));
+                    }
+                    None => queried = false,
+                }
+                continue;
             },
             () = sleep(wakeup) => instance.handle(Input::Tick, Instant::now().into_std()),
         };
@@ -135,15 +168,13 @@ mod tests {
             cluster: 0,
         }];
 
-        let (hub_tx, hub_rx) = mpsc::channel(64);
-        let (spoke_tx, spoke_rx) = mpsc::channel(64);
         let (hub_out_tx, mut hub_out) = mpsc::channel(64);
         let (spoke_out_tx, mut spoke_out) = mpsc::channel(64);
-        let _hub = spawn(hub_cfg, hub_rx, hub_out_tx);
-        let _spoke = spawn(spoke_cfg, spoke_rx, spoke_out_tx);
+        let (hub, _hub) = spawn(hub_cfg, hub_out_tx);
+        let (spoke, _spoke) = spawn(spoke_cfg, spoke_out_tx);
 
         // The underlay: deliver each Send to the other side.
-        let (h, s) = (hub_tx.clone(), spoke_tx.clone());
+        let (h, s) = (hub.inputs.clone(), spoke.inputs.clone());
         tokio::spawn(async move {
             while let Some(o) = spoke_out.recv().await {
                 if let Output::Send { bytes, .. } = o {
@@ -151,7 +182,7 @@ mod tests {
                         from: "192.0.2.11".parse().unwrap(),
                         bytes,
                     };
-                    let _ = h.send(Request::Input(input)).await;
+                    let _ = h.send(input).await;
                 }
             }
         });
@@ -162,28 +193,24 @@ mod tests {
                         from: "192.0.2.1".parse().unwrap(),
                         bytes,
                     };
-                    let _ = s.send(Request::Input(input)).await;
+                    let _ = s.send(input).await;
                 }
             }
         });
 
         tokio::time::sleep(Duration::from_secs(3)).await;
-        let (tx, rx) = oneshot::channel();
-        hub_tx.send(Request::State(tx)).await.unwrap();
-        let state = rx.await.unwrap();
-        let spoke = state
+        let state = hub.state().await.unwrap();
+        let entry = state
             .cache
             .iter()
             .find(|e| e.next_hop == ip("10.0.0.11"))
             .unwrap();
-        assert_eq!(spoke.ty, EntryType::Dynamic);
+        assert_eq!(entry.ty, EntryType::Dynamic);
         assert_eq!(
             state.counters.received.get("registration_request"),
             Some(&1)
         );
 
-        let (tx, rx) = oneshot::channel();
-        spoke_tx.send(Request::State(tx)).await.unwrap();
-        assert_eq!(rx.await.unwrap().nhs[0].status, NhsStatus::Up);
+        assert_eq!(spoke.state().await.unwrap().nhs[0].status, NhsStatus::Up);
     }
 }

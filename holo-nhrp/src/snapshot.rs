@@ -1,5 +1,5 @@
 //! A snapshot of an instance's state, for the northbound and the CLI
-//! (`driver::Request::State` answers with one).
+//! (`driver::Handle::state` answers with one).
 
 use serde::Serialize;
 

@@ -9,7 +9,7 @@
 //!   TUN <--write-- IPv4/IPv6 <-- classify_inbound <--recv-- GRE <.... peers
 //!                                  | 0x2001                 ^ 0x2001
 //!                                  v                        |
-//!   NHRP driver <--Request::Input-- [ data-plane task ] <--Output-- NHRP driver
+//!   NHRP instance <--Input--------- [ data-plane task ] <--Output-- NHRP instance
 //!   (Miss/Hairpin/Used/TunnelRoutes)   Binding*/Route*/Multicast* -> forwarding
 //! ```
 //!
@@ -72,7 +72,6 @@ use std::net::{IpAddr, Ipv4Addr};
 use std::time::Instant;
 
 use holo_nhrp::config::InstanceConfig;
-use holo_nhrp::driver::Request;
 use holo_nhrp::io::{DataPlaneEvent, Input, Output};
 use ipnetwork::IpNetwork;
 use serde::Serialize;
@@ -239,7 +238,7 @@ impl DataPlane {
     /// output channel, which this task consumes.
     pub async fn spawn(
         config: DataPlaneConfig,
-        nhrp: mpsc::Sender<Request>,
+        nhrp: mpsc::Sender<Input>,
         outputs: mpsc::Receiver<Output>,
     ) -> Result<DataPlane, Error> {
         let interface = config.interface.clone();
@@ -344,7 +343,7 @@ struct Task {
     underlay: Option<Underlay>,
     forwarding: Forwarding,
     counters: Counters,
-    nhrp: mpsc::Sender<Request>,
+    nhrp: mpsc::Sender<Input>,
     /// The outgoing GRE datagram of NHRP packets, reused.
     gre: Vec<u8>,
     /// Decapsulated packets waiting for the TUN write that ends a burst.
@@ -369,7 +368,7 @@ impl Task {
     /// descriptors are registered with.
     async fn open(
         config: DataPlaneConfig,
-        nhrp: mpsc::Sender<Request>,
+        nhrp: mpsc::Sender<Input>,
     ) -> Result<(Task, mpsc::Receiver<routes::TunnelRoutes>), Error> {
         let tun = Tun::create(&config.interface, config.mtu, config.address).map_err(|source| {
             Error::Tun {
@@ -815,7 +814,7 @@ impl Task {
     /// Never waits on NHRP: its task may itself be waiting to hand us
     /// outputs, so a full queue drops the input (counted) instead.
     fn tell_nhrp(&mut self, peer: Option<IpAddr>, input: Input) {
-        if self.nhrp.try_send(Request::Input(input)).is_err() {
+        if self.nhrp.try_send(input).is_err() {
             self.counters.drop(peer, DropReason::NhrpQueueFull);
         }
     }

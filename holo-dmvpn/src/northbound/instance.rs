@@ -6,7 +6,7 @@ use std::net::IpAddr;
 use std::sync::Arc;
 
 use holo_nhrp::InstanceConfig;
-use holo_nhrp::driver::{self, Request};
+use holo_nhrp::driver;
 use holo_nhrp::io::{Command, Input, Output};
 use tokio::sync::{mpsc, watch};
 use tokio::task::JoinHandle;
@@ -17,7 +17,8 @@ use super::{Shared, Tunnel, TunnelParams, lock};
 pub(crate) struct RunningInstance {
     pub(crate) config: InstanceConfig,
     pub(crate) params: TunnelParams,
-    pub(crate) requests: mpsc::Sender<Request>,
+    /// The instance's inputs and state queries.
+    pub(crate) handle: driver::Handle,
     /// The instance's configuration: a new value is applied in place.
     /// Without a data plane only; with one, `run_tunnel` holds it.
     configure: watch::Sender<InstanceConfig>,
@@ -107,10 +108,9 @@ pub(crate) fn start(
     params: TunnelParams,
     previous: Option<JoinHandle<()>>,
 ) -> RunningInstance {
-    let (requests, requests_rx) = mpsc::channel(256);
     let (outputs, outputs_rx) = mpsc::channel(256);
     let (configure, configured) = watch::channel(config.clone());
-    let task = driver::spawn_configured(configured, requests_rx, outputs);
+    let (handle, task) = driver::spawn_configured(configured, outputs);
     let hook = lock(&shared.tunnel).clone();
     let (to_tunnel, tunnel) = match hook {
         Some(hook) => {
@@ -118,7 +118,7 @@ pub(crate) fn start(
             let (reconfigure, configs) = watch::channel((config.clone(), params.clone()));
             let run = TunnelRun {
                 name: name.to_owned(),
-                requests: requests.clone(),
+                nhrp: handle.inputs.clone(),
                 configure: configure.clone(),
             };
             let task = tokio::spawn(run_tunnel(hook, run, from_nhrp, configs, previous));
@@ -130,13 +130,13 @@ pub(crate) fn start(
         name.to_owned(),
         outputs_rx,
         shared.clone(),
-        requests.clone(),
+        handle.inputs.clone(),
         to_tunnel,
     ));
     RunningInstance {
         config,
         params,
-        requests,
+        handle,
         configure,
         task,
         tunnel,
@@ -145,7 +145,7 @@ pub(crate) fn start(
 
 struct TunnelRun {
     name: String,
-    requests: mpsc::Sender<Request>,
+    nhrp: mpsc::Sender<Input>,
     /// The NHRP instance's configuration, handed on once the data plane
     /// has taken its part.
     configure: watch::Sender<InstanceConfig>,
@@ -166,7 +166,7 @@ async fn run_tunnel(
     let name = run.name.clone();
     let configure = run.configure;
     let (config, params) = configs.borrow_and_update().clone();
-    let started = hook.start(run.name, config, params, run.requests, outputs);
+    let started = hook.start(run.name, config, params, run.nhrp, outputs);
     let mut handle = match started.await {
         Ok(handle) => handle,
         Err(error) => {
@@ -205,7 +205,7 @@ async fn forward_outputs(
     name: String,
     mut outputs: mpsc::Receiver<Output>,
     shared: Arc<Shared>,
-    requests: mpsc::Sender<Request>,
+    nhrp: mpsc::Sender<Input>,
     tunnel: Option<mpsc::Sender<Output>>,
 ) {
     while let Some(output) = outputs.recv().await {
@@ -222,7 +222,7 @@ async fn forward_outputs(
             }
             Output::ResolveName { fqdn } => {
                 // Not awaited here: the instance may be waiting on us.
-                tokio::spawn(resolve_name(fqdn, requests.clone()));
+                tokio::spawn(resolve_name(fqdn, nhrp.clone()));
             }
             output => match &tunnel {
                 Some(tunnel) => {
@@ -240,7 +240,7 @@ async fn forward_outputs(
 
 /// Looks `fqdn` up (the system resolver) and hands the IPv4 and IPv6
 /// addresses to the instance; none when the lookup fails.
-async fn resolve_name(fqdn: String, requests: mpsc::Sender<Request>) {
+async fn resolve_name(fqdn: String, nhrp: mpsc::Sender<Input>) {
     let addresses: Vec<IpAddr> = match tokio::net::lookup_host((fqdn.as_str(), 0)).await {
         Ok(found) => {
             let mut addresses: Vec<IpAddr> = vec![];
@@ -258,7 +258,7 @@ async fn resolve_name(fqdn: String, requests: mpsc::Sender<Request>) {
     };
     tracing::debug!(%fqdn, ?addresses, "name resolved");
     let command = Command::NameResolved { fqdn, addresses };
-    let _ = requests.send(Request::Input(Input::Command(command))).await;
+    let _ = nhrp.send(Input::Command(command)).await;
 }
 
 #[cfg(test)]
@@ -296,7 +296,7 @@ mod tests {
             interface: String,
             _config: InstanceConfig,
             params: TunnelParams,
-            _requests: mpsc::Sender<Request>,
+            _nhrp: mpsc::Sender<Input>,
             mut outputs: mpsc::Receiver<Output>,
         ) -> BoxFuture<'static, Result<Box<dyn TunnelHandle>, String>> {
             let (events, sends) = (self.events.clone(), self.sends.clone());

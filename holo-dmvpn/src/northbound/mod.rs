@@ -30,9 +30,10 @@ pub mod userspace;
 use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex, PoisonError};
 
-use holo_nhrp::driver::{Request, State};
+use holo_nhrp::driver::State;
+use holo_nhrp::io::Input;
 use northbound::{Notifier, RpcHandler};
-use tokio::sync::{mpsc, oneshot};
+use tokio::sync::mpsc;
 
 pub use configuration::{DmvpnProvider, TunnelParams};
 use instance::RunningInstance;
@@ -112,27 +113,23 @@ impl Dmvpn {
     /// state that combines NHRP with the data plane, such as the tunnel's
     /// peer table).
     pub async fn states(&self) -> Vec<(String, State)> {
-        let senders: Vec<_> = lock(&self.shared.instances)
+        let handles: Vec<_> = lock(&self.shared.instances)
             .iter()
-            .map(|(name, i)| (name.clone(), i.requests.clone()))
+            .map(|(name, i)| (name.clone(), i.handle.clone()))
             .collect();
         let mut states = vec![];
-        for (name, requests) in senders {
-            let (tx, rx) = oneshot::channel();
-            if requests.send(Request::State(tx)).await.is_err() {
-                continue;
-            }
-            if let Ok(state) = rx.await {
+        for (name, handle) in handles {
+            if let Some(state) = handle.state().await {
                 states.push((name, state));
             }
         }
         states
     }
 
-    fn sender(&self, interface: &str) -> Option<mpsc::Sender<Request>> {
+    fn sender(&self, interface: &str) -> Option<mpsc::Sender<Input>> {
         lock(&self.shared.instances)
             .get(interface)
-            .map(|i| i.requests.clone())
+            .map(|i| i.handle.inputs.clone())
     }
 }
 

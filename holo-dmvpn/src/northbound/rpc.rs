@@ -3,7 +3,6 @@
 
 use std::sync::Arc;
 
-use holo_nhrp::driver::Request;
 use holo_nhrp::io::Input;
 use holo_nhrp::northbound::rpc;
 use northbound::{BoxFuture, Refusal, RpcHandler};
@@ -30,7 +29,7 @@ impl RpcHandler for NhrpRpc {
                 || Refusal::new(Some(&path), format!("no NHRP instance on {interface:?}"));
             let requests = dmvpn.sender(&interface).ok_or_else(no_instance)?;
             requests
-                .send(Request::Input(Input::Command(command)))
+                .send(Input::Command(command))
                 .await
                 .map_err(|_| no_instance())?;
             Ok(None)

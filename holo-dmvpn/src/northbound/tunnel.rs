@@ -5,8 +5,7 @@
 use std::net::IpAddr;
 
 use holo_nhrp::InstanceConfig;
-use holo_nhrp::driver::Request;
-use holo_nhrp::io::Output;
+use holo_nhrp::io::{Input, Output};
 use northbound::{BoxFuture, Refusal};
 use tokio::sync::mpsc;
 
@@ -31,7 +30,7 @@ pub trait Tunnel: Send + Sync + std::fmt::Debug {
         ))
     }
 
-    /// Starts the data plane of the NHRP instance on `interface`: `requests`
+    /// Starts the data plane of the NHRP instance on `interface`: `nhrp`
     /// feeds the instance, `outputs` carries the instance's outputs that
     /// are the data plane's (packets to send, bindings, routes, multicast).
     /// Runs in a task of its own.
@@ -40,7 +39,7 @@ pub trait Tunnel: Send + Sync + std::fmt::Debug {
         interface: String,
         config: InstanceConfig,
         params: TunnelParams,
-        requests: mpsc::Sender<Request>,
+        nhrp: mpsc::Sender<Input>,
         outputs: mpsc::Receiver<Output>,
     ) -> BoxFuture<'static, Result<Box<dyn TunnelHandle>, String>>;
 }

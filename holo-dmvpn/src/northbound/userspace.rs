@@ -26,7 +26,6 @@ use super::{Tunnel, TunnelHandle, TunnelParams};
 use crate::dataplane::interfaces::{self, InterfaceMonitor, Interfaces, Source, SourceState};
 use crate::dataplane::{DataPlane, DataPlaneConfig, Snapshot, netns, routes};
 use holo_nhrp::InstanceConfig;
-use holo_nhrp::driver::Request;
 use holo_nhrp::{Command, DataPlaneEvent, Input, Output};
 use ipnetwork::IpNetwork;
 use northbound::{BoxFuture, Refusal};
@@ -143,7 +142,7 @@ impl Tunnel for Userspace {
         interface: String,
         config: InstanceConfig,
         params: TunnelParams,
-        requests: mpsc::Sender<Request>,
+        nhrp: mpsc::Sender<Input>,
         outputs: mpsc::Receiver<Output>,
     ) -> BoxFuture<'static, Result<Box<dyn TunnelHandle>, String>> {
         let planes = self.planes.clone();
@@ -159,21 +158,21 @@ impl Tunnel for Userspace {
                 source,
                 mtu_configured: params.mtu.is_some(),
                 status: SourceStatus::Down(String::new()),
-                requests: requests.clone(),
+                nhrp: nhrp.clone(),
                 planes: planes.clone(),
                 sourced: watch::channel(Ipv4Addr::UNSPECIFIED).0,
             };
             let status = owner.source_status(&monitor.current());
             let effective = owner.effective(&status, &monitor.current());
             tracing::info!(%interface, mtu = effective.mtu, key = ?effective.key, underlay_netns = ?effective.underlay_netns, "data plane starting");
-            let dataplane = DataPlane::spawn(effective.clone(), requests.clone(), outputs)
+            let dataplane = DataPlane::spawn(effective.clone(), nhrp.clone(), outputs)
                 .await
                 .map_err(|e| e.to_string())?;
             owner.status_changed(status, config.nbma).await;
             let prefixes = tokio::spawn(local_prefixes(
                 interface.clone(),
                 owner.sourced.subscribe(),
-                requests.clone(),
+                nhrp.clone(),
             ));
             let (queries_tx, queries) = mpsc::channel(8);
             let (reconfigure, configs) = mpsc::channel(1);
@@ -288,7 +287,7 @@ struct Owner {
     source: Source,
     mtu_configured: bool,
     status: SourceStatus,
-    requests: mpsc::Sender<Request>,
+    nhrp: mpsc::Sender<Input>,
     planes: Planes,
     /// The source address in use (unspecified: none), for the local
     /// prefixes (they leave out the underlay subnet).
@@ -344,10 +343,7 @@ impl Owner {
             let command = Command::NbmaChanged {
                 nbma: IpAddr::V4(address),
             };
-            let _ = self
-                .requests
-                .send(Request::Input(Input::Command(command)))
-                .await;
+            let _ = self.nhrp.send(Input::Command(command)).await;
         }
         self.sourced.send_replace(address);
         self.planes.set_source(interface, status.clone());
@@ -475,7 +471,7 @@ fn tunnel_mtu(underlay: u32, key: bool) -> u16 {
 async fn local_prefixes(
     interface: String,
     mut sourced: watch::Receiver<Ipv4Addr>,
-    requests: mpsc::Sender<Request>,
+    nhrp: mpsc::Sender<Input>,
 ) {
     let mut known = None;
     let mut tell = async |prefixes: Vec<IpNetwork>| {
@@ -485,7 +481,7 @@ async fn local_prefixes(
         tracing::info!(%interface, ?prefixes, "local prefixes");
         known = Some(prefixes.clone());
         let event = Input::DataPlane(DataPlaneEvent::LocalPrefixes(prefixes));
-        requests.send(Request::Input(event)).await.is_ok()
+        nhrp.send(event).await.is_ok()
     };
     let monitor = match InterfaceMonitor::spawn(None).await {
         Ok(monitor) => monitor,
