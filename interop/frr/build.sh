@@ -24,7 +24,18 @@ started=$SECONDS
 mkdir -p "$IOP_WORK" "$IOP_DEBS"
 
 step() { printf '[build %3ss] %s\n' $((SECONDS - started)) "$*"; }
-done_stage() { [ -f "$IOP_WORK/.stage-$1" ]; }
+# A stage is done when its marker and its artefact are both there: an
+# artefact removed by hand (or by an interrupted concurrent build) is built
+# again rather than trusted.
+done_stage() {
+  local artefact
+  case $1 in
+    qemu) artefact=$IOP_QEMU ;;
+    initrd) artefact=$IOP_WORK/initramfs.gz ;;
+    *) artefact=$IOP_WORK/$1 ;;
+  esac
+  [ -f "$IOP_WORK/.stage-$1" ] && [ -e "$artefact" ]
+}
 mark_stage() { touch "$IOP_WORK/.stage-$1"; }
 
 apt_fresh=no
