@@ -38,14 +38,7 @@ fn registration_request() -> Packet {
 }
 
 fn gre(protocol: GreProtocol, key: Option<u32>, payload: &[u8]) -> Vec<u8> {
-    GreRepr {
-        checksum_present: false,
-        reserved1: 0,
-        key,
-        sequence: None,
-        protocol,
-    }
-    .emit(payload)
+    GreRepr::tunnel(key, protocol).emit(payload)
 }
 
 fn gre_frame(frame: u64, gre: Vec<u8>) -> GreFrame {

@@ -266,14 +266,7 @@ fn ipv6_destinations_use_the_same_table() {
 }
 
 fn gre(key: Option<u32>, protocol: GreProtocol, payload: &[u8]) -> Vec<u8> {
-    GreRepr {
-        checksum_present: false,
-        reserved1: 0,
-        key,
-        sequence: None,
-        protocol,
-    }
-    .emit(payload)
+    GreRepr::tunnel(key, protocol).emit(payload)
 }
 
 #[test]

@@ -861,16 +861,9 @@ struct Pending {
     nbma: Ipv4Addr,
 }
 
-/// The GRE header we send: the tunnel's key, no checksum, no sequence
-/// number.
+/// The GRE header we send (`GreRepr::tunnel`).
 fn gre_header(key: Option<u32>, protocol: GreProtocol) -> GreRepr {
-    GreRepr {
-        checksum_present: false,
-        reserved1: 0,
-        key,
-        sequence: None,
-        protocol,
-    }
+    GreRepr::tunnel(key, protocol)
 }
 
 #[cfg(test)]

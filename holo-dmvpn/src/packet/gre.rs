@@ -262,6 +262,19 @@ pub struct GreRepr {
 }
 
 impl GreRepr {
+    /// The header a DMVPN tunnel sends: the tunnel's key when it has one
+    /// (RFC 2890), no checksum, no sequence number (Cisco and FRR send
+    /// neither).
+    pub fn tunnel(key: Option<u32>, protocol: GreProtocol) -> GreRepr {
+        GreRepr {
+            checksum_present: false,
+            reserved1: 0,
+            key,
+            sequence: None,
+            protocol,
+        }
+    }
+
     /// Parses the header at the start of `buf`, verifies its checksum when
     /// present, and returns it with the payload that follows it.
     pub fn parse(buf: &[u8]) -> Result<(GreRepr, &[u8]), GreError> {
