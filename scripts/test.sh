@@ -92,6 +92,14 @@ cargo fmt --all -- --check
 header "lints (cargo clippy -D warnings)"
 cargo clippy --workspace --all-targets --locked -- -D warnings
 
+header "the NHRP core builds without tokio (holo-nhrp --no-default-features)"
+# The sans-IO core must stay free of any runtime: the driver is a feature.
+cargo check -p holo-nhrp --no-default-features --locked
+if cargo tree -p holo-nhrp --no-default-features -e normal --locked | grep -q '^.* tokio v'; then
+    echo "holo-nhrp without features depends on tokio" >&2
+    exit 1
+fi
+
 header "doctests (cargo test --doc; nextest does not run them)"
 cargo test --doc --workspace --locked
 
