@@ -1,13 +1,19 @@
 #!/usr/bin/env python3
 """Writes fuzz seed inputs (fuzz/seeds/<target>/*.bin) from the capture the
 project made itself, captures/dmvpn-selfmade.pcap: every GRE packet (header
-and payload) for gre_decode, every NHRP packet for nhrp_decode. The seeds are
-generated, not committed; scripts/fuzz.sh runs this first."""
+and payload) for gre_decode, every NHRP packet for nhrp_decode; and for
+ike_decode every IKE message (UDP 500) and ESP packet of the Cisco reference
+captures, when $DMVPN_REFERENCE_CAPTURES (default ../../shared/captures) has
+them. The seeds are generated, not committed; scripts/fuzz.sh runs this first."""
 import os
 import struct
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 CAPTURE = os.path.join(HERE, "..", "captures", "dmvpn-selfmade.pcap")
+REFERENCE = os.environ.get(
+    "DMVPN_REFERENCE_CAPTURES", os.path.join(HERE, "..", "..", "shared", "captures"))
+IKE_CAPTURES = ("cisco/wireshark-capture-ipsec-ikev2.pcap",
+                "cisco/dmvpn-ipsec-esp-encrypted-traffic.pcap")
 
 
 def frames(path):
@@ -32,8 +38,39 @@ def gre_of(frame):
     return None
 
 
+def ipsec_of(frame):
+    """The IKE message (UDP 500) or ESP packet of an Ethernet/IPv4 frame."""
+    if struct.unpack(">H", frame[12:14])[0] != 0x0800:
+        return None
+    ip = frame[14:]
+    total = struct.unpack(">H", ip[2:4])[0]
+    payload = ip[(ip[0] & 15) * 4:total]
+    if ip[9] == 50:
+        return payload
+    if ip[9] == 17 and 500 in struct.unpack(">HH", payload[:4]):
+        return payload[8:]
+    return None
+
+
+def ike_seeds():
+    count = 0
+    for name in IKE_CAPTURES:
+        path = os.path.join(REFERENCE, name)
+        if not os.path.exists(path):
+            print(f"fuzz seeds: {path} not found, ike_decode starts without it")
+            continue
+        for n, frame in enumerate(frames(path), 1):
+            data = ipsec_of(frame)
+            if data:
+                stem = os.path.basename(name).split(".")[0]
+                seed = os.path.join(HERE, "seeds", "ike_decode", f"{stem}-{n}.bin")
+                open(seed, "wb").write(data)
+                count += 1
+    print(f"fuzz seeds: {count} IKE/ESP packets from the reference captures")
+
+
 def main():
-    for target in ("gre_decode", "nhrp_decode"):
+    for target in ("gre_decode", "nhrp_decode", "ike_decode"):
         os.makedirs(os.path.join(HERE, "seeds", target), exist_ok=True)
     count = 0
     for n, frame in enumerate(frames(CAPTURE), 1):
@@ -48,6 +85,7 @@ def main():
             open(path, "wb").write(gre[header:])
         count += 1
     print(f"fuzz seeds: {count} GRE packets from {os.path.relpath(CAPTURE)}")
+    ike_seeds()
 
 
 if __name__ == "__main__":

@@ -7,6 +7,10 @@
 //! cannot be read far enough to know are reported as a [`FrameError`] and the
 //! walk goes on. Only a capture that ends inside a record stops it.
 //!
+//! [`CaptureReader::frames`] walks the same capture and yields, besides GRE,
+//! the IPsec packets as [`IpsecFrame`]s: ESP (IP protocol 50) and UDP from
+//! or to the IKE ports 500 and 4500.
+//!
 //! Frames are numbered from 1 in file order, as Wireshark numbers them.
 
 use std::fmt;
@@ -49,6 +53,35 @@ pub struct GreFrame {
     pub gre: Vec<u8>,
 }
 
+/// How an IPsec packet travelled.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum IpsecCarrier {
+    /// IP protocol 50: `data` is the ESP packet.
+    Esp,
+    /// UDP with port 500 or 4500 on one side: `data` is the UDP payload
+    /// (an IKE message; on 4500 also a non-ESP marker, ESP or a keepalive).
+    Udp { src_port: u16, dst_port: u16 },
+}
+
+/// One ESP packet or IKE-port UDP datagram found in a capture.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct IpsecFrame {
+    /// Frame number, from 1.
+    pub frame: u64,
+    pub outer: OuterIp,
+    pub carrier: IpsecCarrier,
+    /// The IP payload (ESP) or the UDP payload, exactly as carried.
+    pub data: Vec<u8>,
+}
+
+/// A frame [`CaptureReader::frames`] yields.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Frame {
+    Gre(GreFrame),
+    Ipsec(IpsecFrame),
+}
+
 /// A frame that could not be read far enough to tell whether, or to be
 /// sure that, it is a complete GRE packet.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -83,6 +116,15 @@ pub enum FrameErrorKind {
     },
     /// A fragment of a GRE packet; fragments are not reassembled.
     Fragment,
+    /// An ESP or IKE packet longer than what was captured.
+    IpsecTruncated {
+        ip_length: usize,
+        captured: usize,
+    },
+    /// A fragment of an ESP or IKE packet.
+    IpsecFragment,
+    /// A UDP header on an IKE port that is malformed or cut short.
+    Udp(String),
 }
 
 impl fmt::Display for FrameErrorKind {
@@ -118,6 +160,18 @@ impl fmt::Display for FrameErrorKind {
                     "IP fragment of a GRE packet (fragments are not reassembled)"
                 )
             }
+            FrameErrorKind::IpsecTruncated {
+                ip_length,
+                captured,
+            } => write!(
+                f,
+                "ESP/IKE packet truncated: IP length {ip_length}, {captured} bytes captured"
+            ),
+            FrameErrorKind::IpsecFragment => write!(
+                f,
+                "IP fragment of an ESP/IKE packet (fragments are not reassembled)"
+            ),
+            FrameErrorKind::Udp(m) => write!(f, "UDP header: {m}"),
         }
     }
 }
@@ -181,12 +235,21 @@ pub struct CaptureStats {
     pub frames: u64,
     /// GRE packets yielded.
     pub gre: u64,
-    /// Frames skipped because they are not GRE (other IP protocols, ARP, ...).
+    /// Frames skipped because they are not GRE (other IP protocols, ARP, ...;
+    /// with [`CaptureReader::frames`], neither ESP nor IKE-port UDP).
     pub not_gre: u64,
+    /// ESP packets and IKE-port UDP datagrams yielded by
+    /// [`CaptureReader::frames`].
+    #[serde(skip_serializing_if = "is_zero")]
+    pub ipsec: u64,
     /// Frames reported as a [`FrameError`].
     pub errors: u64,
     /// pcapng blocks other than packets that could not be parsed (ignored).
     pub unreadable_blocks: u64,
+}
+
+fn is_zero(v: &u64) -> bool {
+    *v == 0
 }
 
 type BoxedRead = Box<dyn Read>;
@@ -277,6 +340,45 @@ impl CaptureReader {
         self.stats
     }
 
+    /// Iterates over GRE and IPsec frames alike (the plain iterator yields
+    /// GRE only).
+    pub fn frames(&mut self) -> Frames<'_> {
+        Frames { reader: self }
+    }
+
+    /// The next GRE frame, or with `ipsec` the next GRE or IPsec frame.
+    fn next_wanted(&mut self, ipsec: bool) -> Option<Result<Frame, FrameError>> {
+        loop {
+            if self.done {
+                return None;
+            }
+            let frame = self.next_frame()?;
+            self.stats.frames += 1;
+            let number = self.stats.frames;
+            let result = frame
+                .map_err(|kind| FrameError {
+                    frame: number,
+                    outer: None,
+                    kind,
+                })
+                .and_then(|(link, data)| outer::frame_from_link(number, link, &data, ipsec));
+            match result {
+                Ok(Some(frame)) => {
+                    match frame {
+                        Frame::Gre(_) => self.stats.gre += 1,
+                        Frame::Ipsec(_) => self.stats.ipsec += 1,
+                    }
+                    return Some(Ok(frame));
+                }
+                Ok(None) => self.stats.not_gre += 1,
+                Err(e) => {
+                    self.stats.errors += 1;
+                    return Some(Err(e));
+                }
+            }
+        }
+    }
+
     /// The next frame: its link type and captured bytes, or why it could
     /// not be read. `None` at the end of the file.
     fn next_frame(&mut self) -> Option<Result<(DataLink, Vec<u8>), FrameErrorKind>> {
@@ -298,31 +400,28 @@ impl Iterator for CaptureReader {
 
     fn next(&mut self) -> Option<Self::Item> {
         loop {
-            if self.done {
-                return None;
-            }
-            let frame = self.next_frame()?;
-            self.stats.frames += 1;
-            let number = self.stats.frames;
-            let result = frame
-                .map_err(|kind| FrameError {
-                    frame: number,
-                    outer: None,
-                    kind,
-                })
-                .and_then(|(link, data)| outer::gre_from_link(number, link, &data));
-            match result {
-                Ok(Some(gre)) => {
-                    self.stats.gre += 1;
-                    return Some(Ok(gre));
-                }
-                Ok(None) => self.stats.not_gre += 1,
-                Err(e) => {
-                    self.stats.errors += 1;
-                    return Some(Err(e));
-                }
-            }
+            return match self.next_wanted(false)? {
+                Ok(Frame::Gre(gre)) => Some(Ok(gre)),
+                // Never yielded without `ipsec`.
+                Ok(Frame::Ipsec(_)) => continue,
+                Err(e) => Some(Err(e)),
+            };
         }
+    }
+}
+
+/// Iterator over the GRE and IPsec frames of a capture
+/// ([`CaptureReader::frames`]).
+#[derive(Debug)]
+pub struct Frames<'a> {
+    reader: &'a mut CaptureReader,
+}
+
+impl Iterator for Frames<'_> {
+    type Item = Result<Frame, FrameError>;
+
+    fn next(&mut self) -> Option<Self::Item> {
+        self.reader.next_wanted(true)
     }
 }
 

@@ -1,7 +1,8 @@
 //! Decoding the GRE frames of a capture: GRE header, then NHRP when the GRE
-//! protocol type says so (0x2001), and the byte-exact round-trip check.
+//! protocol type says so (0x2001), and the byte-exact round-trip check; and
+//! the IPsec frames: IKEv2 messages and ESP headers ([`ipsec`]).
 //!
-//! One [`FrameRecord`] per GRE frame, serialized as one JSON line. A frame
+//! One [`FrameRecord`] per GRE or IPsec frame, serialized as one JSON line. A frame
 //! that does not decode carries an `error` naming the layer; it never stops
 //! the walk over the capture.
 
@@ -12,7 +13,13 @@ use holo_dmvpn::packet::gre::{GreProtocol, GreRepr};
 use holo_nhrp::packet::Packet;
 use serde::Serialize;
 
-use crate::capture::{CaptureReader, CaptureStats, FrameError, FrameErrorKind, GreFrame, OuterIp};
+use crate::capture::{
+    CaptureReader, CaptureStats, Frame, FrameError, FrameErrorKind, GreFrame, OuterIp,
+};
+
+pub mod ipsec;
+
+pub use ipsec::{EspRecord, UdpPorts};
 
 /// Offset of ar$pktsz in the NHRP fixed header (RFC 2332, 5.2.0.1).
 const NHRP_PACKET_SIZE: usize = 10;
@@ -26,6 +33,9 @@ pub enum Layer {
     Ip,
     Gre,
     Nhrp,
+    Udp,
+    Ike,
+    Esp,
 }
 
 impl Layer {
@@ -36,6 +46,9 @@ impl Layer {
             Layer::Ip => "ip",
             Layer::Gre => "gre",
             Layer::Nhrp => "nhrp",
+            Layer::Udp => "udp",
+            Layer::Ike => "ike",
+            Layer::Esp => "esp",
         }
     }
 }
@@ -84,8 +97,39 @@ pub struct FrameRecord {
     pub trailing_bytes: Vec<u8>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub payload: Option<PayloadSummary>,
+    /// The UDP ports of an IKE message or UDP-encapsulated ESP packet.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub udp: Option<UdpPorts>,
+    /// An IKEv2 message (UDP 500, or 4500 after the non-ESP marker).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub ike: Option<holo_ike::packet::Message>,
+    /// An ESP header (IP protocol 50, or UDP 4500 without the marker).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub esp: Option<EspRecord>,
+    /// A NAT-keepalive on UDP 4500 (RFC 3948, 2.3).
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub nat_keepalive: bool,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub error: Option<LayerError>,
+}
+
+impl FrameRecord {
+    /// A record with nothing decoded yet.
+    pub fn new(frame: u64, outer: Option<OuterIp>) -> FrameRecord {
+        FrameRecord {
+            frame,
+            outer,
+            gre: None,
+            nhrp: None,
+            trailing_bytes: Vec::new(),
+            payload: None,
+            udp: None,
+            ike: None,
+            esp: None,
+            nat_keepalive: false,
+            error: None,
+        }
+    }
 }
 
 /// ar$pktsz, when the payload is long enough to hold it.
@@ -96,15 +140,7 @@ fn nhrp_packet_size(payload: &[u8]) -> Option<usize> {
 
 /// Decodes the GRE header and, for protocol NHRP, the NHRP packet.
 pub fn decode_frame(frame: &GreFrame) -> FrameRecord {
-    let mut record = FrameRecord {
-        frame: frame.frame,
-        outer: Some(frame.outer),
-        gre: None,
-        nhrp: None,
-        trailing_bytes: Vec::new(),
-        payload: None,
-        error: None,
-    };
+    let mut record = FrameRecord::new(frame.frame, Some(frame.outer));
     let (gre, payload) = match GreRepr::parse(&frame.gre) {
         Ok(parsed) => parsed,
         Err(e) => {
@@ -162,16 +198,11 @@ fn summarize_payload(protocol: GreProtocol, payload: &[u8]) -> PayloadSummary {
 /// The record of a frame that did not get as far as GRE.
 pub fn error_record(error: &FrameError) -> FrameRecord {
     FrameRecord {
-        frame: error.frame,
-        outer: error.outer,
-        gre: None,
-        nhrp: None,
-        trailing_bytes: Vec::new(),
-        payload: None,
         error: Some(LayerError {
             layer: frame_error_layer(error),
             message: error.kind.to_string(),
         }),
+        ..FrameRecord::new(error.frame, error.outer)
     }
 }
 
@@ -183,9 +214,12 @@ fn frame_error_layer(error: &FrameError) -> Layer {
         FrameErrorKind::UnsupportedLinkType(_) | FrameErrorKind::LinkTruncated { .. } => {
             Layer::Link
         }
-        FrameErrorKind::Ip(_) | FrameErrorKind::Truncated { .. } | FrameErrorKind::Fragment => {
-            Layer::Ip
-        }
+        FrameErrorKind::Ip(_)
+        | FrameErrorKind::Truncated { .. }
+        | FrameErrorKind::Fragment
+        | FrameErrorKind::IpsecTruncated { .. }
+        | FrameErrorKind::IpsecFragment => Layer::Ip,
+        FrameErrorKind::Udp(_) => Layer::Udp,
     }
 }
 
@@ -301,6 +335,10 @@ pub struct RoundtripSummary {
     pub gre_exact: u64,
     /// NHRP packets that re-encode byte-exact.
     pub nhrp_exact: u64,
+    /// IKE messages that re-encode byte-exact.
+    pub ike_exact: u64,
+    /// ESP headers that re-encode byte-exact.
+    pub esp_exact: u64,
     /// Frames with a layer that does not decode.
     pub undecodable: u64,
     /// Packets that decode but do not re-encode byte-exact.
@@ -312,6 +350,10 @@ pub struct DecodeSummary {
     pub capture: CaptureStats,
     /// NHRP packets that decoded.
     pub nhrp: u64,
+    /// IKE messages that decoded.
+    pub ike: u64,
+    /// ESP headers that decoded.
+    pub esp: u64,
     /// Lines with an error (capture, link, IP, GRE or NHRP).
     pub errors: u64,
     pub roundtrip: Option<RoundtripSummary>,
@@ -325,7 +367,7 @@ impl DecodeSummary {
     }
 }
 
-/// Decodes a whole capture: a JSON line per GRE frame to `out`; with
+/// Decodes a whole capture: a JSON line per GRE or IPsec frame to `out`; with
 /// `check_roundtrip`, one line per undecodable or failing packet and the
 /// verdict to `diag`; then the summary line to `diag`.
 pub fn decode_capture(
@@ -336,15 +378,27 @@ pub fn decode_capture(
 ) -> io::Result<DecodeSummary> {
     let mut summary = DecodeSummary::default();
     let mut roundtrip = RoundtripSummary::default();
-    for result in capture.by_ref() {
-        // The layer the round-trip check starts at: GRE, or the layer
-        // that stopped the frame before GRE.
+    for result in capture.frames() {
+        // The layer the round-trip check starts at: GRE, IKE or ESP, or the
+        // layer that stopped the frame before them.
         let (record, checked, first_layer) = match &result {
-            Ok(frame) => (
+            Ok(Frame::Gre(frame)) => (
                 decode_frame(frame),
                 options.check_roundtrip.then(|| check_roundtrip(frame)),
                 Layer::Gre,
             ),
+            Ok(Frame::Ipsec(frame)) => {
+                let checked = options
+                    .check_roundtrip
+                    .then(|| ipsec::check_roundtrip(frame))
+                    .flatten();
+                let layer = checked.as_ref().map_or(Layer::Ike, |(layer, _)| *layer);
+                let checked = checked.map(|(_, check)| Roundtrip {
+                    gre: check,
+                    nhrp: None,
+                });
+                (ipsec::decode_frame(frame), checked, layer)
+            }
             Err(e) => {
                 let checked = options.check_roundtrip.then(|| Roundtrip {
                     gre: Check::Undecodable(e.kind.to_string()),
@@ -354,6 +408,8 @@ pub fn decode_capture(
             }
         };
         summary.nhrp += u64::from(record.nhrp.is_some());
+        summary.ike += u64::from(record.ike.is_some());
+        summary.esp += u64::from(record.esp.is_some());
         summary.errors += u64::from(record.error.is_some());
         serde_json::to_writer(&mut *out, &record)?;
         writeln!(out)?;
@@ -385,18 +441,34 @@ pub fn decode_capture(
                 }
             )?;
         } else {
-            writeln!(
+            write!(
                 diag,
                 "roundtrip ok: {} GRE, {} NHRP packets byte-exact",
                 roundtrip.gre_exact, roundtrip.nhrp_exact
             )?;
+            if stats.ipsec > 0 {
+                write!(
+                    diag,
+                    "; {} IKE messages, {} ESP headers byte-exact",
+                    roundtrip.ike_exact, roundtrip.esp_exact
+                )?;
+            }
+            writeln!(diag)?;
         }
     }
-    writeln!(
+    write!(
         diag,
         "summary: {} frames read, {} GRE packets, {} NHRP packets, {} errors, {} non-GRE frames skipped",
         stats.frames, stats.gre, summary.nhrp, summary.errors, stats.not_gre
     )?;
+    if stats.ipsec > 0 {
+        write!(
+            diag,
+            "; {} IPsec frames: {} IKE messages, {} ESP packets",
+            stats.ipsec, summary.ike, summary.esp
+        )?;
+    }
+    writeln!(diag)?;
     Ok(summary)
 }
 
@@ -419,6 +491,8 @@ fn report_roundtrip(
         let Some(check) = check else { continue };
         match check {
             Check::Exact if layer == Layer::Nhrp => counts.nhrp_exact += 1,
+            Check::Exact if layer == Layer::Ike => counts.ike_exact += 1,
+            Check::Exact if layer == Layer::Esp => counts.esp_exact += 1,
             Check::Exact => counts.gre_exact += 1,
             Check::Undecodable(m) if options.allow_undecodable => {
                 undecodable = true;

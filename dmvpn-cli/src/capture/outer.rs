@@ -1,11 +1,12 @@
 //! The outer headers of a captured frame: the link layer (Ethernet with
 //! VLAN tags, Linux cooked v1/v2, raw IP), then the outer IPv4/IPv6 header
-//! in front of GRE.
+//! in front of GRE, and when asked, of ESP (IP protocol 50) and of UDP on the
+//! IKE ports 500 and 4500 (RFC 7296, 2; RFC 3948).
 
 use etherparse::{EtherType, Ethernet2Slice, IpNumber, LaxIpSlice, SingleVlanSlice};
 use pcap_file::DataLink;
 
-use super::{FrameError, FrameErrorKind, GreFrame, OuterIp};
+use super::{Frame, FrameError, FrameErrorKind, GreFrame, IpsecCarrier, IpsecFrame, OuterIp};
 
 /// Linux cooked capture v1 header: protocol at 14..16.
 const SLL_LEN: usize = 16;
@@ -19,12 +20,20 @@ const SLL2_HATYPE: usize = 8;
 /// EtherType.
 const ARPHRD_NETLINK: u16 = 824;
 
-/// Strips the link layer; `Ok(None)` when the frame carries no IP.
-pub(super) fn gre_from_link(
+/// UDP ports that carry IKE (500) and IKE or ESP with NAT traversal (4500).
+const IKE_PORTS: [u16; 2] = [500, 4500];
+/// UDP header: ports at 0 and 2, length at 4 (RFC 768).
+const UDP_HEADER_LEN: usize = 8;
+const UDP_LENGTH: usize = 4;
+
+/// Strips the link layer; `Ok(None)` when the frame carries no IP. With
+/// `ipsec`, ESP and UDP on the IKE ports are frames too.
+pub(super) fn frame_from_link(
     frame: u64,
     link: DataLink,
     data: &[u8],
-) -> Result<Option<GreFrame>, FrameError> {
+    ipsec: bool,
+) -> Result<Option<Frame>, FrameError> {
     let error = |kind| FrameError {
         frame,
         outer: None,
@@ -52,7 +61,7 @@ pub(super) fn gre_from_link(
         other => return Err(error(FrameErrorKind::UnsupportedLinkType(other))),
     };
     match ip {
-        Some(ip) => gre_from_ip(frame, ip),
+        Some(ip) => frame_from_ip(frame, ip, ipsec),
         None => Ok(None),
     }
 }
@@ -113,8 +122,9 @@ fn is_ip(ether_type: EtherType) -> bool {
     ether_type == EtherType::IPV4 || ether_type == EtherType::IPV6
 }
 
-/// The GRE packet of an IP packet; `Ok(None)` when it is another protocol.
-fn gre_from_ip(frame: u64, data: &[u8]) -> Result<Option<GreFrame>, FrameError> {
+/// The GRE (or with `ipsec`, ESP or IKE-port UDP) packet of an IP packet;
+/// `Ok(None)` when it is another protocol.
+fn frame_from_ip(frame: u64, data: &[u8], ipsec: bool) -> Result<Option<Frame>, FrameError> {
     let error = |outer, kind| FrameError { frame, outer, kind };
     let (ip, ext_error) =
         LaxIpSlice::from_slice(data).map_err(|e| error(None, FrameErrorKind::Ip(e.to_string())))?;
@@ -149,6 +159,23 @@ fn gre_from_ip(frame: u64, data: &[u8]) -> Result<Option<GreFrame>, FrameError> 
         return Err(error(Some(outer), FrameErrorKind::Ip(e.to_string())));
     }
     let payload = ip.payload();
+    if ipsec && payload.ip_number == IpNumber::ENCAPSULATING_SECURITY_PAYLOAD {
+        if payload.incomplete || payload.fragmented {
+            return Err(error(
+                Some(outer),
+                ipsec_cut(payload, ip_length, data.len()),
+            ));
+        }
+        return Ok(Some(Frame::Ipsec(IpsecFrame {
+            frame,
+            outer,
+            carrier: IpsecCarrier::Esp,
+            data: payload.payload.to_vec(),
+        })));
+    }
+    if ipsec && payload.ip_number == IpNumber::UDP {
+        return udp_on_ike_ports(frame, outer, payload, ip_length, data.len());
+    }
     if payload.ip_number != IpNumber::GRE {
         return Ok(None);
     }
@@ -164,9 +191,71 @@ fn gre_from_ip(frame: u64, data: &[u8]) -> Result<Option<GreFrame>, FrameError> 
     if payload.fragmented {
         return Err(error(Some(outer), FrameErrorKind::Fragment));
     }
-    Ok(Some(GreFrame {
+    Ok(Some(Frame::Gre(GreFrame {
         frame,
         outer,
         gre: payload.payload.to_vec(),
-    }))
+    })))
+}
+
+/// Why an ESP or IKE packet cannot be read whole.
+fn ipsec_cut(
+    payload: &etherparse::LaxIpPayloadSlice<'_>,
+    ip_length: usize,
+    captured: usize,
+) -> FrameErrorKind {
+    if payload.fragmented {
+        FrameErrorKind::IpsecFragment
+    } else {
+        FrameErrorKind::IpsecTruncated {
+            ip_length,
+            captured,
+        }
+    }
+}
+
+/// A UDP datagram from or to port 500 or 4500; `Ok(None)` for other ports.
+/// A fragment is judged by the ports its first bytes would hold: only the
+/// first fragment really has them, so later ones may be skipped instead of
+/// reported.
+fn udp_on_ike_ports(
+    frame: u64,
+    outer: OuterIp,
+    payload: &etherparse::LaxIpPayloadSlice<'_>,
+    ip_length: usize,
+    captured: usize,
+) -> Result<Option<Frame>, FrameError> {
+    let udp = payload.payload;
+    let be16 = |at: usize| {
+        udp.get(at..at + 2)
+            .map(|b| u16::from_be_bytes([b[0], b[1]]))
+    };
+    let (Some(src_port), Some(dst_port)) = (be16(0), be16(2)) else {
+        return Ok(None);
+    };
+    if !IKE_PORTS.contains(&src_port) && !IKE_PORTS.contains(&dst_port) {
+        return Ok(None);
+    }
+    let error = |kind| FrameError {
+        frame,
+        outer: Some(outer),
+        kind,
+    };
+    if payload.incomplete || payload.fragmented {
+        return Err(error(ipsec_cut(payload, ip_length, captured)));
+    }
+    let length = be16(UDP_LENGTH).map(usize::from);
+    let Some(length) = length.filter(|l| (UDP_HEADER_LEN..=udp.len()).contains(l)) else {
+        return Err(error(FrameErrorKind::Udp(format!(
+            "UDP length {} does not fit the {} bytes after the IP header",
+            length.map_or("missing".to_string(), |l| l.to_string()),
+            udp.len()
+        ))));
+    };
+    Ok(Some(Frame::Ipsec(IpsecFrame {
+        frame,
+        outer,
+        carrier: IpsecCarrier::Udp { src_port, dst_port },
+        data: udp[UDP_HEADER_LEN..length].to_vec(),
+    })))
 }

@@ -120,6 +120,7 @@ fn ethernet_frames_gre_skipped_and_reported() {
             frames: 7,
             gre: 2,
             not_gre: 2,
+            ipsec: 0,
             errors: 3,
             unreadable_blocks: 0,
         }

@@ -312,6 +312,8 @@ fn roundtrip_fails_on_undecodable_frames_unless_allowed() {
         Some(RoundtripSummary {
             gre_exact: 3,
             nhrp_exact: 1,
+            ike_exact: 0,
+            esp_exact: 0,
             undecodable: 2,
             failures: 0,
         })

@@ -1,0 +1,8 @@
+//! IKEv2 (RFC 7296) and ESP (RFC 4303) for DMVPN tunnel protection.
+//!
+//! Today this crate holds the wire codecs ([`packet`]): IKEv2 messages with
+//! their payload chain, ESP headers and the UDP encapsulation of RFC 3948.
+//! The sans-IO IKE core and the ESP transforms come next (issue 12).
+#![forbid(unsafe_code)]
+
+pub mod packet;
