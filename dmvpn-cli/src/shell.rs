@@ -20,13 +20,29 @@ use crate::session::{CONFIG_COMMANDS, EXEC_COMMANDS, Outcome, Session};
 
 const HISTORY_FILE: &str = ".dmvpn_cli_history";
 
+/// The exit status when whoever reads our output has gone (`| head`): what
+/// a shell reports for a tool ended by SIGPIPE (128 + 13), which Rust
+/// programs ignore and so must end by themselves.
+pub const EXIT_OUTPUT_CLOSED: i32 = 141;
+
 /// Runs one line and prints its output, or its error as `% message`.
-/// Returns the outcome, `None` on error.
+/// Returns the outcome, `None` on error. When the output's reader has
+/// gone, the process ends quietly with [`EXIT_OUTPUT_CLOSED`], as
+/// `cat | head` does.
 pub fn run_line(runtime: &Runtime, session: &mut Session, line: &str) -> Option<Outcome> {
     let mut out = String::new();
     let result = runtime.block_on(session.execute(line, &mut out));
-    print!("{out}");
-    let _ = std::io::stdout().flush();
+    let mut stdout = std::io::stdout().lock();
+    if let Err(error) = stdout
+        .write_all(out.as_bytes())
+        .and_then(|()| stdout.flush())
+    {
+        if error.kind() == std::io::ErrorKind::BrokenPipe {
+            std::process::exit(EXIT_OUTPUT_CLOSED);
+        }
+        eprintln!("% cannot write the output: {error}");
+        return None;
+    }
     match result {
         Ok(outcome) => Some(outcome),
         Err(message) => {

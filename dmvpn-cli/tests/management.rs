@@ -538,3 +538,21 @@ fn the_shell_reports_errors_and_goes_on() {
     assert_eq!(stderr(&out), "% transaction 99 does not exist\n");
     assert!(stdout(&out).contains("hub bootstrap"));
 }
+
+/// `dmvpn-cli -c 'show running-config' | head` with the reader gone before
+/// the first line: a quiet end with the status a shell shows for SIGPIPE,
+/// never a panic.
+#[test]
+fn a_closed_output_ends_the_command_quietly() {
+    let server = FakeServer::start(fake());
+    let mut child = server
+        .command_with(&["show running-config json"])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    drop(child.stdout.take());
+    let out = child.wait_with_output().unwrap();
+    assert!(!stderr(&out).contains("panicked"), "{}", stderr(&out));
+    assert_eq!(out.status.code(), Some(141), "{}", stderr(&out));
+}

@@ -265,11 +265,18 @@ impl FakeServer {
 
     /// Runs `dmvpn-cli --socket SOCKET -c COMMAND...`.
     pub fn one_shot(&self, commands: &[&str]) -> Output {
+        self.command_with(commands)
+            .output()
+            .expect("dmvpn-cli runs")
+    }
+
+    /// `dmvpn-cli --socket SOCKET -c COMMAND...`, to spawn.
+    pub fn command_with(&self, commands: &[&str]) -> Command {
         let mut command = self.command();
         for c in commands {
             command.arg("-c").arg(c);
         }
-        command.output().expect("dmvpn-cli runs")
+        command
     }
 
     /// Runs the shell with `script` on its (non-terminal) stdin.
