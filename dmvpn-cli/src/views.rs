@@ -38,6 +38,10 @@ pub struct Traffic {
     pub messages: Vec<(String, Option<u64>, Option<u64>)>,
     /// `(reason, count)`.
     pub errors: Vec<(String, Option<u64>)>,
+    /// NHRP packets the data plane dropped before NHRP saw them, its
+    /// input queue full (a burst beyond what it absorbs): dmvpn-tunnel's
+    /// drop reason `nhrp-queue-full`.
+    pub dropped_queue_full: Option<u64>,
 }
 
 /// A peer as `show dmvpn` lists it: one row of dmvpn-tunnel's `peer` list.
@@ -177,7 +181,14 @@ pub fn traffic(state: &Value) -> Vec<Traffic> {
         .into_iter()
         .map(|(interface, nhrp)| {
             let counters = nhrp.get("counters").unwrap_or(&Value::Null);
+            let dropped_queue_full = interfaces(state)
+                .filter(|i| text(i.get("name")).as_deref() == Some(interface.as_str()))
+                .filter_map(|i| i.get("dmvpn-tunnel:tunnel")?.get("statistics"))
+                .flat_map(|statistics| list(statistics, "drop"))
+                .find(|d| text(d.get("reason")).as_deref() == Some("nhrp-queue-full"))
+                .and_then(|d| number(d.get("count")));
             Traffic {
+                dropped_queue_full,
                 interface,
                 messages: list(counters, "message")
                     .map(|m| {
@@ -401,6 +412,11 @@ pub fn render_traffic(all: &[Traffic]) -> String {
                 .map(|(reason, count)| vec![reason.clone(), or_dash(*count)])
                 .collect();
             out.push_str(&table(&["Error", "Count"], &rows));
+        }
+        if let Some(dropped) = traffic.dropped_queue_full {
+            out.push_str(&format!(
+                "Dropped before NHRP (input queue full): {dropped}\n"
+            ));
         }
     }
     out

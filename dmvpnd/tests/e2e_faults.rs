@@ -376,3 +376,54 @@ async fn a_registration_flood_does_not_disturb_registered_spokes() {
         started.elapsed()
     );
 }
+
+/// A hub restart's burst: 2000 Registration Requests sent back to back, as
+/// fast as one socket sends them. The hub's NHRP instance receives every
+/// one (the data plane drops none for a full input queue; with the old
+/// 256-slot queue most of such a burst was shed) and the data plane counts
+/// no `nhrp-queue-full` drop.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_registration_burst_reaches_nhrp_whole() {
+    assert_root();
+    let mut hub_config = common::netns::hub_config();
+    nhrp(&mut hub_config)["max-registrations"] = json!(MAX_REGISTRATIONS);
+    let mut topo = dmvpn_test_support::topology::Topology::with_underlay(prefix("bu"));
+    let hub_ns = topo.attach("hub", "192.0.2.1", None);
+    let rogue = topo.attach("rogue", ROGUE, None);
+    let mut hub = common::netns::Node::start(&hub_ns, "ef-bu-hub", &hub_config);
+    hub.wait_tunnel();
+    let mut client = hub.client().await;
+
+    const BURST: u32 = 2000;
+    let sent = std::thread::spawn(move || {
+        enter(&rogue).unwrap();
+        let socket = Socket::new(Domain::IPV4, Type::RAW, Some(Protocol::from(47))).unwrap();
+        let from: IpAddr = ROGUE.parse().unwrap();
+        socket
+            .bind(&SockAddr::from(SocketAddr::new(from, 0)))
+            .unwrap();
+        let to = SockAddr::from(SocketAddr::new("192.0.2.1".parse().unwrap(), 0));
+        let burst: Vec<Vec<u8>> = (0..BURST)
+            .map(|n| forged_registration(n, claimed(n)))
+            .collect();
+        burst
+            .iter()
+            .filter(|packet| socket.send_to(packet, &to).is_ok())
+            .count()
+    })
+    .join()
+    .unwrap();
+    assert_eq!(sent, BURST as usize, "the burst did not leave whole");
+
+    let all = |s: &Value| message_count(s, "registration-request", "received") >= u64::from(BURST);
+    let result = wait_state(&mut client, Duration::from_secs(10), all).await;
+    let s = state(&mut client).await;
+    let dropped = dataplane_drops(&s, None, "nhrp-queue-full");
+    assert_eq!(dropped, 0, "dropped for a full queue: {dropped}");
+    if let Err(s) = result {
+        panic!(
+            "NHRP received {} of {BURST}: {s:#}",
+            message_count(&s, "registration-request", "received")
+        );
+    }
+}

@@ -38,8 +38,12 @@ impl Handle {
     }
 }
 
-/// Inputs that may wait for the instance task (a burst of packets).
-const INPUTS: usize = 256;
+/// Inputs that may wait for the instance task: a hub restart's burst of
+/// registrations (thousands of spokes at once) is absorbed here and in the
+/// GRE socket's buffer instead of shed; the data plane counts what still
+/// does not fit (`nhrp-queue-full`). At ~150 octets an NHRP packet, a full
+/// queue holds about 1.2 MB.
+const INPUTS: usize = 8192;
 
 /// Starts the instance task. It ends, returning the instance, when every
 /// input sender is dropped or the output receiver is closed.

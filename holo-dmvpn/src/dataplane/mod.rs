@@ -96,6 +96,10 @@ pub const DEFAULT_MTU: u16 = 1400;
 /// default).
 pub const DEFAULT_TTL: u8 = 255;
 
+/// At most one warning about NHRP inputs dropped for a full queue in this
+/// interval (each drop is counted).
+const QUEUE_WARNING_INTERVAL: std::time::Duration = std::time::Duration::from_secs(10);
+
 /// Largest datagram read from either side.
 const BUFFER: usize = 65_535;
 
@@ -353,6 +357,9 @@ struct Task {
     coalesced: Vec<u8>,
     /// Whether the warning about truncated datagrams was logged.
     warned_truncated: bool,
+    /// NHRP inputs dropped since the last warning about a full queue, and
+    /// when that was (at most one every `QUEUE_WARNING_INTERVAL`).
+    queue_full: (u64, Option<Instant>),
     /// GRE datagrams built in place in the segments of the last TUN read,
     /// for one sendmmsg(2).
     pending: Vec<Pending>,
@@ -413,6 +420,7 @@ impl Task {
             to_tun: ToTun::default(),
             coalesced: Vec::new(),
             warned_truncated: false,
+            queue_full: (0, None),
             pending: Vec::with_capacity(offload::BATCH),
             mtu: config.mtu,
             mss_clamp: config.mss_clamp,
@@ -816,6 +824,18 @@ impl Task {
     fn tell_nhrp(&mut self, peer: Option<IpAddr>, input: Input) {
         if self.nhrp.try_send(input).is_err() {
             self.counters.drop(peer, DropReason::NhrpQueueFull);
+            let (dropped, last) = &mut self.queue_full;
+            *dropped += 1;
+            let now = Instant::now();
+            if last.is_none_or(|at| now.duration_since(at) >= QUEUE_WARNING_INTERVAL) {
+                tracing::warn!(
+                    dropped = *dropped,
+                    "NHRP input queue full: packets dropped before NHRP (counted as drop \
+                     reason nhrp-queue-full; shown by show ip nhrp traffic)"
+                );
+                *dropped = 0;
+                *last = Some(now);
+            }
         }
     }
 
