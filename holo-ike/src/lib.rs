@@ -1,8 +1,11 @@
 //! IKEv2 (RFC 7296) and ESP (RFC 4303) for DMVPN tunnel protection.
 //!
 //! Today this crate holds the wire codecs ([`packet`]): IKEv2 messages with
-//! their payload chain, ESP headers and the UDP encapsulation of RFC 3948.
+//! their payload chain, ESP headers and the UDP encapsulation of RFC 3948;
+//! and the cryptographic building blocks ([`crypto`]): PRF and key
+//! derivation, Diffie-Hellman, and the Encrypted payload's protection.
 //! The sans-IO IKE core and the ESP transforms come next (issue 12).
 #![forbid(unsafe_code)]
 
+pub mod crypto;
 pub mod packet;
