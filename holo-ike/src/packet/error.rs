@@ -65,27 +65,9 @@ impl DecodeError {
     }
 }
 
-/// A value that cannot be put on the wire.
-#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
-pub enum EncodeError {
-    #[error("{field} is {len} long, at most {max} fit")]
-    TooLong {
-        field: &'static str,
-        len: usize,
-        max: usize,
-    },
-    #[error("{0}")]
-    Invalid(&'static str),
-}
-
-/// Checks that a length or count fits its field.
-pub(crate) fn fits(field: &'static str, len: usize, max: usize) -> Result<(), EncodeError> {
-    if len > max {
-        Err(EncodeError::TooLong { field, len, max })
-    } else {
-        Ok(())
-    }
-}
+/// A value that cannot be put on the wire (shared by every codec).
+pub use holo_utils::encode::EncodeError;
+pub(crate) use holo_utils::encode::fits;
 
 /// Fails when a reader that should be used up still holds bytes.
 pub(crate) fn consumed(

@@ -87,24 +87,6 @@ impl DecodeError {
     }
 }
 
-/// A packet value that cannot be put on the wire.
-#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
-pub enum EncodeError {
-    #[error("{field} is {len} bytes long, at most {max} fit")]
-    TooLong {
-        field: &'static str,
-        len: usize,
-        max: usize,
-    },
-    #[error("{0}")]
-    Invalid(&'static str),
-}
-
-/// Checks that a length fits its length field.
-pub(crate) fn fits(field: &'static str, len: usize, max: usize) -> Result<(), EncodeError> {
-    if len > max {
-        Err(EncodeError::TooLong { field, len, max })
-    } else {
-        Ok(())
-    }
-}
+/// A packet value that cannot be put on the wire (shared by every codec).
+pub use holo_utils::encode::EncodeError;
+pub(crate) use holo_utils::encode::fits;
