@@ -338,7 +338,8 @@ impl DataPlane {
 }
 
 struct Task {
-    /// The settings in force (`reconfigure` compares against them).
+    /// The settings in force: the tunnel MTU (`pmtu`), the MSS clamp, and
+    /// what `reconfigure` compares against.
     config: DataPlaneConfig,
     /// NHRP routes in the kernel; deleted before the TUN device goes.
     kernel: Option<KernelRoutes>,
@@ -363,9 +364,6 @@ struct Task {
     /// GRE datagrams built in place in the segments of the last TUN read,
     /// for one sendmmsg(2).
     pending: Vec<Pending>,
-    /// The tunnel MTU (path MTU handling, `pmtu`).
-    mtu: u16,
-    mss_clamp: Option<u16>,
     icmp: pmtu::IcmpLimiter,
 }
 
@@ -422,8 +420,6 @@ impl Task {
             warned_truncated: false,
             queue_full: (0, None),
             pending: Vec::with_capacity(offload::BATCH),
-            mtu: config.mtu,
-            mss_clamp: config.mss_clamp,
             icmp: pmtu::IcmpLimiter::default(),
         };
         Ok((task, routes))
@@ -544,7 +540,6 @@ impl Task {
                 mtu: new.mtu,
                 source,
             })?;
-            self.mtu = new.mtu;
         }
         match (underlay, &self.underlay) {
             (Some(underlay), _) => self.underlay = underlay,
@@ -555,7 +550,6 @@ impl Task {
             }
             (None, _) => {}
         }
-        self.mss_clamp = new.mss_clamp;
         self.forwarding.set_config(ForwardingConfig {
             tunnel: new.address,
             key: new.key,
@@ -589,7 +583,7 @@ impl Task {
         let Some(packet) = frame.get_mut(HEADROOM..) else {
             return;
         };
-        let oversize = match pmtu::check(packet, self.mtu, tunnel, &mut self.icmp, now) {
+        let oversize = match pmtu::check(packet, self.config.mtu, tunnel, &mut self.icmp, now) {
             pmtu::Verdict::Fits => false,
             pmtu::Verdict::Oversize => true,
             pmtu::Verdict::TooBig(icmp) => {
@@ -603,7 +597,7 @@ impl Task {
                 return;
             }
         };
-        if let Some(mss) = self.mss_clamp {
+        if let Some(mss) = self.config.mss_clamp {
             pmtu::clamp_mss_in_place(packet, mss);
         }
         let out = self.forwarding.outbound(packet, now);
@@ -663,7 +657,7 @@ impl Task {
             }
             Inbound::Ip(packet) => {
                 self.counters.data_in(from, packet.len());
-                if let Some(hdr) = offload::underlay_gro_header(packet, self.mtu) {
+                if let Some(hdr) = offload::underlay_gro_header(packet, self.config.mtu) {
                     // After what came before it, alone: tun-rs's batch
                     // would write its own header over ours.
                     self.counters.tunnel.coalesced_in += 1;
@@ -682,7 +676,7 @@ impl Task {
                     self.flush_to_tun().await;
                 }
                 let queued = self.to_tun.push(packet);
-                if let Some(mss) = self.mss_clamp {
+                if let Some(mss) = self.config.mss_clamp {
                     pmtu::clamp_mss_in_place(queued, mss);
                 }
             }

@@ -67,6 +67,16 @@ pub enum SourceStatus {
     Down(String),
 }
 
+impl SourceStatus {
+    /// The source address in use; unspecified while down.
+    fn address(&self) -> Ipv4Addr {
+        match self {
+            SourceStatus::Up(address) => *address,
+            SourceStatus::Down(_) => Ipv4Addr::UNSPECIFIED,
+        }
+    }
+}
+
 impl Planes {
     /// Counters and forwarding state of the data plane on `interface`;
     /// `None` when none runs there.
@@ -162,8 +172,7 @@ impl Tunnel for Userspace {
                 planes: planes.clone(),
                 sourced: watch::channel(Ipv4Addr::UNSPECIFIED).0,
             };
-            let status = owner.source_status(&monitor.current());
-            let effective = owner.effective(&status, &monitor.current());
+            let (status, effective) = owner.follow(&monitor.current());
             tracing::info!(%interface, mtu = effective.mtu, key = ?effective.key, underlay_netns = ?effective.underlay_netns, "data plane starting");
             let dataplane = DataPlane::spawn(effective.clone(), nhrp.clone(), outputs)
                 .await
@@ -295,30 +304,28 @@ struct Owner {
 }
 
 impl Owner {
-    fn source_status(&self, interfaces: &Interfaces) -> SourceStatus {
-        match interfaces::source_state(interfaces, &self.source) {
-            SourceState::Up { address, .. } => SourceStatus::Up(address),
-            SourceState::Down { reason } => SourceStatus::Down(reason),
-        }
-    }
-
-    /// The data-plane settings for the underlay as it is: the source in
-    /// use (none while down) and, unless configured, the MTU of the
-    /// source's interface less the GRE overhead.
-    fn effective(&self, status: &SourceStatus, interfaces: &Interfaces) -> DataPlaneConfig {
+    /// Where the source stands in `interfaces`, and the data-plane
+    /// settings for the underlay as it is: the source in use (none while
+    /// down) and, unless configured, the MTU of the source's interface
+    /// less the GRE overhead.
+    fn follow(&self, interfaces: &Interfaces) -> (SourceStatus, DataPlaneConfig) {
         let mut dp = self.desired.clone();
-        dp.source = match status {
-            SourceStatus::Up(address) => *address,
-            SourceStatus::Down(_) => Ipv4Addr::UNSPECIFIED,
+        let status = match interfaces::source_state(interfaces, &self.source) {
+            SourceState::Up {
+                address,
+                interface,
+                mtu,
+            } => {
+                if !self.mtu_configured {
+                    dp.mtu = tunnel_mtu(mtu, dp.key.is_some());
+                    tracing::debug!(interface = %self.interface, underlay = %interface, mtu = dp.mtu, "tunnel MTU from the underlay");
+                }
+                SourceStatus::Up(address)
+            }
+            SourceState::Down { reason } => SourceStatus::Down(reason),
         };
-        if !self.mtu_configured
-            && let SourceState::Up { interface, mtu, .. } =
-                interfaces::source_state(interfaces, &self.source)
-        {
-            dp.mtu = tunnel_mtu(mtu, dp.key.is_some());
-            tracing::debug!(interface = %self.interface, underlay = %interface, mtu = dp.mtu, "tunnel MTU from the underlay");
-        }
-        dp
+        dp.source = status.address();
+        (status, dp)
     }
 
     /// Records a new source status: the state, a log line, and NHRP told
@@ -335,10 +342,7 @@ impl Owner {
                 }
             }
         }
-        let address = match &status {
-            SourceStatus::Up(address) => *address,
-            SourceStatus::Down(_) => Ipv4Addr::UNSPECIFIED,
-        };
+        let address = status.address();
         if IpAddr::V4(address) != nhrp_nbma {
             let command = Command::NbmaChanged {
                 nbma: IpAddr::V4(address),
@@ -390,8 +394,7 @@ impl Owner {
                     let previous = (self.desired.clone(), self.source.clone(), self.mtu_configured);
                     (self.desired, self.source, self.mtu_configured) = (desired, source, mtu_configured);
                     let interfaces = monitor.current();
-                    let status = self.source_status(&interfaces);
-                    let effective = self.effective(&status, &interfaces);
+                    let (status, effective) = self.follow(&interfaces);
                     let result = match effective == applied {
                         true => Ok(()),
                         false => dataplane.reconfigure(effective.clone()).await.map_err(|e| e.to_string()),
@@ -415,8 +418,7 @@ impl Owner {
                         break;
                     }
                     let interfaces = snapshots.borrow_and_update().clone();
-                    let status = self.source_status(&interfaces);
-                    let effective = self.effective(&status, &interfaces);
+                    let (status, effective) = self.follow(&interfaces);
                     if effective != applied {
                         if let Err(error) = dataplane.reconfigure(effective.clone()).await {
                             tracing::warn!(interface = %self.interface, %error, "data plane does not follow the underlay");
