@@ -9,3 +9,4 @@
 
 pub mod crypto;
 pub mod packet;
+pub mod yang;

@@ -1,4 +1,4 @@
-//! The project's YANG modules (NHRP, DMVPN tunnel) and the IETF modules they
+//! The project's YANG modules (NHRP, DMVPN tunnel, IPsec) and the IETF modules they
 //! import, embedded in the binary so that nothing is searched on the file
 //! system at run time.
 //!
@@ -48,6 +48,11 @@ pub const MODULES: &[Module] = &[
         revision: "2026-11-25",
         text: include_str!("../modules/dmvpn-nhrp.yang"),
     },
+    Module {
+        name: "dmvpn-ipsec",
+        revision: "2026-12-06",
+        text: include_str!("../modules/dmvpn-ipsec.yang"),
+    },
 ];
 
 /// The modules the daemon implements (their data nodes are valid in a
@@ -62,6 +67,7 @@ pub const IMPLEMENTED: &[&str] = &[
     "iana-if-type",
     "dmvpn-tunnel",
     "dmvpn-nhrp",
+    "dmvpn-ipsec",
 ];
 
 /// The text of an embedded module, for GetSchema.
@@ -245,6 +251,40 @@ mod tests {
             "\"network-id\": 1, \"authentication\": \"cisco\"",
         );
         assert!(parse(&short).is_ok());
+    }
+
+    #[test]
+    fn a_protected_tunnel_validates_and_its_profile_must_exist() {
+        let protected = HUB
+            .replace(
+                "\"gre-key\": 42}",
+                "\"gre-key\": 42, \"dmvpn-ipsec:protection\": {\"profile\": \"dmvpn\"}}",
+            )
+            .replacen(
+                "{\n      \"ietf-interfaces:interfaces\"",
+                r#"{
+      "dmvpn-ipsec:ipsec": {"profile": [{
+        "name": "dmvpn",
+        "ike": {
+          "proposal": [{"sequence": 10, "encryption": ["aes-cbc-256"], "integrity": ["sha512"],
+                        "group": ["ecp-256", "modp-2048"]}],
+          "pre-shared-key": [{"name": "all", "any": [null], "secret": "dmvpn-secret"}]
+        },
+        "esp": {"proposal": [{"sequence": 10, "encryption": ["aes-cbc-128"], "integrity": ["sha1"]}]}
+      }]},
+      "ietf-interfaces:interfaces""#,
+                1,
+            );
+        let tree = parse(&protected).expect("valid");
+        let lifetime = tree
+            .find_path("/dmvpn-ipsec:ipsec/profile[name='dmvpn']/esp/lifetime")
+            .expect("default");
+        assert_eq!(lifetime.value_canonical().as_deref(), Some("3600"));
+        let dangling = protected.replace("\"profile\": \"dmvpn\"}", "\"profile\": \"nope\"}");
+        let err = parse(&dangling).expect_err("leafref");
+        assert!(format!("{err:?}").contains("nope"), "{err:?}");
+        let short_key = protected.replace("dmvpn-secret", "short");
+        assert!(parse(&short_key).is_err());
     }
 
     #[test]
