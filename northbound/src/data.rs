@@ -81,6 +81,21 @@ pub(crate) fn select(tree: &Tree, xpath: &str) -> Result<Tree, Error> {
     Ok(selected)
 }
 
+/// Removes the write-only leaves (`dmvpn_yang::SECRETS`) from `tree`, which
+/// is about to leave the daemon.
+pub(crate) fn redact(tree: &mut Tree) -> Result<(), Error> {
+    if tree.reference().is_none() {
+        return Ok(());
+    }
+    for xpath in dmvpn_yang::SECRETS {
+        let paths: Vec<String> = tree.find_xpath(xpath)?.map(|node| node.path()).collect();
+        for path in paths {
+            tree.remove(&path)?;
+        }
+    }
+    Ok(())
+}
+
 /// Prints as `Config::print` does (so that Get of running is running.json
 /// byte for byte), optionally with the default nodes.
 pub(crate) fn print(tree: &Tree, format: Format, with_defaults: bool) -> Result<String, Error> {

@@ -12,8 +12,9 @@
 //! running, which `load` rolls forward. A crash inside a write leaves a
 //! `.NAME.tmp` file, never a torn NAME; temp files are removed on load.
 
-use std::fs::{self, File};
+use std::fs::{self, File, OpenOptions};
 use std::io::Write;
+use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
@@ -69,6 +70,9 @@ impl StateDir {
     pub fn create(dir: &Path) -> Result<Self, Error> {
         let log = dir.join(TRANSACTIONS);
         fs::create_dir_all(&log).map_err(|e| Error::io(&log, e))?;
+        // Owner only, as the files in it (secrets).
+        fs::set_permissions(dir, fs::Permissions::from_mode(0o700))
+            .map_err(|e| Error::io(dir, e))?;
         Ok(StateDir {
             dir: dir.to_owned(),
         })
@@ -153,7 +157,14 @@ impl StateDir {
 pub fn write_atomic(file: &Path, bytes: &[u8]) -> Result<(), Error> {
     let (dir, name) = split(file)?;
     let temp = dir.join(format!(".{name}.tmp"));
-    let mut out = File::create(&temp).map_err(|e| Error::io(&temp, e))?;
+    // Owner only: the configuration holds secrets (pre-shared keys).
+    let mut out = OpenOptions::new()
+        .write(true)
+        .create(true)
+        .truncate(true)
+        .mode(0o600)
+        .open(&temp)
+        .map_err(|e| Error::io(&temp, e))?;
     out.write_all(bytes).map_err(|e| Error::io(&temp, e))?;
     out.sync_all().map_err(|e| Error::io(&temp, e))?;
     drop(out);
@@ -226,4 +237,23 @@ fn from_json<T: for<'de> Deserialize<'de>>(file: &Path, text: &str) -> Result<T,
         file: file.to_owned(),
         reason: e.to_string(),
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The configuration holds secrets: its directory and files are the
+    /// owner's alone.
+    #[test]
+    fn state_files_are_owner_only() {
+        let dir = std::env::temp_dir().join(format!("nb-storage-mode-{}", std::process::id()));
+        let _ = fs::remove_dir_all(&dir);
+        let state = StateDir::create(&dir).unwrap();
+        state.write_running("{}").unwrap();
+        let mode = |p: &Path| fs::metadata(p).unwrap().permissions().mode() & 0o777;
+        assert_eq!(mode(&dir), 0o700);
+        assert_eq!(mode(&state.running_file()), 0o600);
+        fs::remove_dir_all(&dir).unwrap();
+    }
 }

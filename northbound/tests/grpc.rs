@@ -714,3 +714,63 @@ async fn subscribe_receives_published_notifications_by_path() {
     );
     assert!(got.timestamp > 0);
 }
+
+/// A pre-shared key is write-only: committed, used, rolled back with the
+/// rest, but never returned by Get (config or all, any encoding, any path)
+/// nor by GetTransaction.
+#[tokio::test]
+async fn secrets_are_never_returned() {
+    const PROTECTED: &str = r#"{
+      "dmvpn-ipsec:ipsec": {"profile": [{"name": "dmvpn", "ike": {
+        "pre-shared-key": [{"name": "all", "any": [null], "secret": "very-secret-psk"}]}}]}
+    }"#;
+    let mut server = start("secrets", vec![]).await;
+    let client = &mut server.client;
+    let id = client
+        .commit(commit_request(
+            api::commit_request::Operation::Replace,
+            PROTECTED,
+            "psk",
+        ))
+        .await
+        .unwrap()
+        .into_inner()
+        .transaction_id;
+    let key = "/dmvpn-ipsec:ipsec/profile[name='dmvpn']/ike/pre-shared-key[name='all']";
+    for ty in [
+        api::get_request::DataType::Config,
+        api::get_request::DataType::All,
+    ] {
+        for enc in [api::Encoding::Json, api::Encoding::Xml] {
+            for path in ["", key, &format!("{key}/secret")] {
+                let text = get(client, ty, enc, path).await;
+                assert!(
+                    !text.contains("very-secret-psk"),
+                    "{ty:?} {enc:?} {path}: {text}"
+                );
+            }
+        }
+    }
+    // The entry itself is visible, so an operator sees a key is set.
+    let text = get(
+        client,
+        api::get_request::DataType::Config,
+        api::Encoding::Json,
+        key,
+    )
+    .await;
+    assert!(text.contains("\"any\""), "{text}");
+    for enc in [api::Encoding::Json, api::Encoding::Xml] {
+        let record = client
+            .get_transaction(api::GetTransactionRequest {
+                transaction_id: id,
+                encoding: enc as i32,
+            })
+            .await
+            .unwrap()
+            .into_inner();
+        let config = record.config.unwrap().data;
+        assert!(!config.contains("very-secret-psk"), "{config}");
+        assert!(config.contains("pre-shared-key"), "{config}");
+    }
+}

@@ -70,6 +70,10 @@ pub const IMPLEMENTED: &[&str] = &[
     "dmvpn-ipsec",
 ];
 
+/// Write-only leaves (XPath of their schema nodes): a commit sets them, no
+/// get of any datastore returns them (the pre-shared keys of IPsec).
+pub const SECRETS: &[&str] = &["/dmvpn-ipsec:ipsec/profile/ike/pre-shared-key/secret"];
+
 /// The text of an embedded module, for GetSchema.
 pub fn module_text(name: &str, revision: Option<&str>) -> Option<&'static str> {
     MODULES

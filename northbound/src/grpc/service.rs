@@ -201,10 +201,11 @@ impl northbound_server::Northbound for Service {
                 tree
             }
         };
-        let tree = match request.path.as_str() {
+        let mut tree = match request.path.as_str() {
             "" => tree,
             path => data::select(&tree, path).map_err(status)?,
         };
+        data::redact(&mut tree).map_err(status)?;
         let text = data::print(&tree, fmt, request.with_defaults).map_err(status)?;
         Ok(Response::new(api::GetResponse {
             timestamp: now_secs(),
@@ -367,12 +368,13 @@ impl northbound_server::Northbound for Service {
             .iter()
             .find(|r| r.id == request.transaction_id)
             .ok_or_else(|| status(Error::UnknownTransaction(request.transaction_id)))?;
-        let config = match fmt {
-            Format::Json => record.config.clone(),
-            Format::Xml => Config::parse(&record.config, Format::Json)
-                .and_then(|c| c.print(Format::Xml))
-                .map_err(status)?,
-        };
+        let config = Config::parse(&record.config, Format::Json)
+            .and_then(|config| {
+                let mut tree = config.tree().duplicate()?;
+                data::redact(&mut tree)?;
+                data::print(&tree, fmt, false)
+            })
+            .map_err(status)?;
         Ok(Response::new(api::GetTransactionResponse {
             transaction: Some(transaction(record)),
             config: Some(tree_message(fmt, config)),

@@ -110,7 +110,13 @@ impl Provider for Recorder {
     fn prepare(&mut self, changes: &[Change]) -> Result<(), Refusal> {
         self.record("prepare");
         if self.refuse {
-            let path = changes.first().map(|c| c.path.as_str());
+            // It refuses what it owns: the interfaces (a commit also
+            // creates other modules' empty containers, such as
+            // /dmvpn-ipsec:ipsec, as defaults).
+            let path = changes
+                .iter()
+                .map(|c| c.path.as_str())
+                .find(|path| path.starts_with("/ietf-interfaces:"));
             return Err(Refusal::new(path, "no such resource"));
         }
         Ok(())
