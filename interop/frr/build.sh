@@ -7,6 +7,8 @@
 #            hosts with a newer qemu-utils from backports conflict with it)
 #   kernel   Debian's stock kernel, unpacked, unneeded driver trees dropped
 #   rootfs   debootstrap of Debian 12 with frr, iproute2, iptables, tcpdump
+#   ipsec    strongSwan 5.9 (charon, swanctl) added to the rootfs by apt-get in
+#            a chroot; a rootfs built before this stage existed gets it too
 #   initrd   busybox initramfs: read-only 9p root under a tmpfs overlay
 # Env: DMVPN_INTEROP_DIR, DMVPN_INTEROP_DEBS (see lib.sh),
 #      DMVPN_DEBIAN_MIRROR (else taken from the host's apt sources).
@@ -16,10 +18,22 @@ export DEBIAN_FRONTEND=noninteractive
 RELEASE=bookworm
 APT=(apt-get -q -o DPkg::Lock::Timeout=600 -o APT::Sandbox::User=root)
 GUEST_PKGS=frr,iproute2,iptables,tcpdump,kmod,procps,iputils-ping
+# strongSwan's IKE daemon with kernel ESP (kernel-netlink), its control tool and
+# the plugins with OpenSSL's DH groups and ciphers (the charon plugins loaded are
+# listed in guest/ipsec.sh).
+IPSEC_PKGS="strongswan-charon strongswan-swanctl libstrongswan-standard-plugins"
 # Modules the guest loads: 9p root, virtio net, mGRE, bridge/veth/dummy for the
-# node namespaces, NFLOG (FRR's redirect trigger), NAT for the NAT routers.
+# node namespaces, NFLOG (FRR's redirect trigger), NAT for the NAT routers;
+# kernel IPsec for charon: ESP (with NAT-T's UDP encapsulation), the xfrm
+# netlink interface, the AEAD/authenc templates and the hashes ESP's
+# algorithms need (aes, cbc, hmac, sha1 and sha256 are built in), and the RNG
+# of the IV generators seqiv/echainiv (drbg, seeded by jitterentropy_rng).
+# Transport and tunnel mode are part of the xfrm core since Linux 5.2.
+# guest/init.sh loads the same list.
 GUEST_MODULES="virtio_pci 9pnet_virtio 9p overlay virtio_net ip_gre veth bridge dummy
-  nfnetlink_log xt_NFLOG xt_hashlimit iptable_filter iptable_nat xt_MASQUERADE nf_nat"
+  nfnetlink_log xt_NFLOG xt_hashlimit iptable_filter iptable_nat xt_MASQUERADE nf_nat
+  esp4 xfrm_user authenc gcm ghash_generic ctr seqiv echainiv sha512_generic drbg jitterentropy_rng
+  aes_generic cbc hmac sha1_generic sha256_generic"
 started=$SECONDS
 mkdir -p "$IOP_WORK" "$IOP_DEBS"
 
@@ -32,6 +46,7 @@ done_stage() {
   case $1 in
     qemu) artefact=$IOP_QEMU ;;
     initrd) artefact=$IOP_WORK/initramfs.gz ;;
+    ipsec) artefact=$IOP_WORK/rootfs/usr/sbin/swanctl ;;
     *) artefact=$IOP_WORK/$1 ;;
   esac
   [ -f "$IOP_WORK/.stage-$1" ] && [ -e "$artefact" ]
@@ -131,6 +146,7 @@ if ! done_stage kernel; then
   kver=$(ls "$IOP_WORK/kernel.new/lib/modules")
   tree=$IOP_WORK/kernel.new/lib/modules/$kver/kernel
   # a virtio-only guest never loads these; dropping them saves ~200 MB
+  # (net/ipv4, net/xfrm, crypto and arch/x86/crypto stay: GRE, ESP, xfrm)
   rm -rf "$tree"/sound "$tree"/net/{wireless,mac80211,bluetooth} \
     "$tree"/drivers/{gpu,media,infiniband,usb,scsi,staging,bluetooth,input,hid,iio,hwmon,isdn,mmc,mtd,nfc} \
     "$tree"/drivers/net/{wireless,ethernet,usb,can}
@@ -154,8 +170,51 @@ if ! done_stage rootfs; then
     "$RELEASE" "$IOP_WORK/rootfs.new" "$mirror" > "$IOP_WORK/debootstrap.log" 2>&1 ||
     { tail -n 20 "$IOP_WORK/debootstrap.log"; fail "debootstrap failed"; }
   chroot "$IOP_WORK/rootfs.new" apt-get clean
+  rm -f "$IOP_WORK/.stage-ipsec"
   rm -rf "$IOP_WORK/rootfs"; mv "$IOP_WORK/rootfs.new" "$IOP_WORK/rootfs"
   mark_stage rootfs
+fi
+
+# --- ipsec --------------------------------------------------------------
+# apt-get in a chroot of the rootfs, from the same mirror: the packages it
+# downloads stay in $IOP_DEBS/apt (bind-mounted over the rootfs's apt cache),
+# services are never started (policy-rc.d), and the mounts go on any exit.
+ipsec_unmount() {
+  local r=$IOP_WORK/rootfs m
+  for m in var/cache/apt/archives etc/resolv.conf proc; do
+    mountpoint -q "$r/$m" && umount "$r/$m"
+  done
+  rm -f "$r/usr/sbin/policy-rc.d"
+}
+if ! done_stage ipsec; then
+  # the running guest has this tree as the lower layer of its root
+  qemu_pid > /dev/null && fail "a guest runs on $IOP_WORK/rootfs: run down.sh first"
+  mirror=$(mirror_uri) || fail "no $RELEASE mirror in the apt sources; set DMVPN_DEBIAN_MIRROR"
+  step "ipsec: chroot apt-get install $IPSEC_PKGS, log $IOP_WORK/ipsec-apt.log"
+  r=$IOP_WORK/rootfs
+  trap ipsec_unmount EXIT
+  mkdir -p "$IOP_DEBS/apt/partial"
+  printf 'deb %s %s main\n' "$mirror" "$RELEASE" > "$r/etc/apt/sources.list"
+  printf '#!/bin/sh\nexit 101\n' > "$r/usr/sbin/policy-rc.d"
+  chmod 755 "$r/usr/sbin/policy-rc.d"
+  mount -t proc proc "$r/proc"
+  # the host's resolver, only onto a plain file (never through a symlink)
+  [ -f "$r/etc/resolv.conf" ] && [ ! -L "$r/etc/resolv.conf" ] &&
+    mount --bind /etc/resolv.conf "$r/etc/resolv.conf"
+  mount --bind "$IOP_DEBS/apt" "$r/var/cache/apt/archives"
+  { chroot "$r" "${APT[@]}" update &&
+    chroot "$r" "${APT[@]}" install -y --no-install-recommends $IPSEC_PKGS; } \
+    > "$IOP_WORK/ipsec-apt.log" 2>&1 ||
+    { tail -n 20 "$IOP_WORK/ipsec-apt.log"; fail "chroot apt-get failed"; }
+  ipsec_unmount
+  trap - EXIT
+  # the guest never runs apt: its package lists and caches would only take
+  # ~150 MB of the work dir
+  chroot "$r" apt-get clean
+  rm -rf "$r"/var/lib/apt/lists/*
+  # charon and swanctl start from guest/ipsec.sh with their own configuration
+  [ -x "$r/usr/lib/ipsec/charon" ] || fail "strongSwan installed no /usr/lib/ipsec/charon"
+  mark_stage ipsec
 fi
 
 # --- initrd -------------------------------------------------------------
@@ -194,5 +253,6 @@ INIT
 fi
 
 mkdir -p "$IOP_SHARE"
-echo "qemu 7.2, kernel $kver, $(chroot "$IOP_WORK/rootfs" dpkg-query -W -f='frr ${Version}' frr)" > "$IOP_WORK/.built"
+echo "qemu 7.2, kernel $kver, $(chroot "$IOP_WORK/rootfs" dpkg-query -W -f='frr ${Version}' frr)," \
+  "$(chroot "$IOP_WORK/rootfs" dpkg-query -W -f='strongswan ${Version}' strongswan-charon)" > "$IOP_WORK/.built"
 step "ready: $(cat "$IOP_WORK/.built")"

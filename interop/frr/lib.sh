@@ -13,7 +13,7 @@ IOP_OUT=$IOP_SHARE/out             # logs, captures, READY / FAILED
 IOP_CMD=$IOP_SHARE/cmd             # request/answer files for gexec.sh
 IOP_QEMU=$IOP_WORK/qemu/usr/bin/qemu-system-x86_64
 IOP_PID=$IOP_WORK/qemu.pid
-IOP_SCENARIOS="frr-hub frr-hub-nat frr-spokes frr-spokes-nat"
+IOP_SCENARIOS="frr-hub frr-hub-nat frr-hub-ipsec frr-spokes frr-spokes-nat frr-spokes-ipsec"
 # Host end of the underlay (tap0's bridge in $IOP_NS).
 IOP_HOST_NBMA=192.0.2.100
 

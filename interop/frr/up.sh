@@ -15,6 +15,12 @@ rm -rf "$IOP_SHARE/guest" "$IOP_CMD" "$IOP_OUT"
 mkdir -p "$IOP_SHARE/guest" "$IOP_CMD" "$IOP_OUT"
 cp "$IOP_DIR"/guest/*.sh "$IOP_SHARE/guest/"
 echo "$scenario" > "$IOP_SHARE/scenario"
+# settings of guest/ipsec.sh (charon in the -ipsec scenarios), when set here
+for v in DMVPN_INTEROP_IKE_PROPOSALS DMVPN_INTEROP_ESP_PROPOSALS DMVPN_INTEROP_IPSEC_START \
+  DMVPN_INTEROP_HUB_ID; do
+  # a value set on the gexec.sh command line in the guest still wins
+  [ -z "${!v:-}" ] || printf '[ -n "${%s:-}" ] || %s=%q\n' "$v" "$v" "${!v}"
+done > "$IOP_SHARE/ipsec.env"
 
 ip netns del "$IOP_NS" 2> /dev/null || true
 ip netns add "$IOP_NS"

@@ -16,6 +16,10 @@ ip link set lo up
 hostname frr-guest
 modprobe -a virtio_net ip_gre bridge veth dummy nfnetlink_log xt_NFLOG xt_hashlimit \
   iptable_filter iptable_nat nf_nat xt_MASQUERADE
+# kernel IPsec for charon (the -ipsec scenarios): ESP, xfrm netlink, the
+# crypto templates of its algorithms and the IV generators' RNG (drbg); the
+# list is checked by build.sh
+modprobe -a esp4 xfrm_user authenc gcm ghash_generic ctr seqiv echainiv sha512_generic drbg jitterentropy_rng
 share=/mnt/share
 echo "interop-guest: booted in $(cut -d' ' -f1 /proc/uptime) s, kernel $(uname -r)"
 scenario=$(cat $share/scenario)

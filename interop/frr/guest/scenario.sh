@@ -15,6 +15,8 @@ mkdir -p $logs
 KEY=42 NETWORK_ID=1 HOLDTIME=600
 # Our daemon on the host: NBMA 192.0.2.100 (frrhost), hub tunnel address 10.0.0.1.
 HOST_NBMA=192.0.2.100
+# What the captures keep: GRE, ICMP, and IPsec (ESP, IKE, NAT-T)
+CAPTURE='ip proto 47 or icmp or ip proto 50 or udp port 500 or udp port 4500'
 
 retry() {  # retry SECONDS COMMAND...: until COMMAND succeeds
   local end=$((SECONDS + $1)); shift
@@ -46,7 +48,7 @@ nat_router() {
   # for the keepalives a real deployment has (IPsec NAT-T, routing hellos).
   in_ns $n sysctl -qw net.netfilter.nf_conntrack_gre_timeout=600 \
     net.netfilter.nf_conntrack_gre_timeout_stream=600
-  in_ns $n tcpdump -Z root -i eth0 -U -w $share/out/$n-outside.pcap 'ip proto 47 or icmp' > /dev/null 2>&1 &
+  in_ns $n tcpdump -Z root -i eth0 -U -w $share/out/$n-outside.pcap "$CAPTURE" > /dev/null 2>&1 &
 }
 
 # router NAME NBMA TUNNEL LAN [NAT]: the namespace of an FRR router. With NAT,
@@ -136,10 +138,10 @@ ip link set br0 up
 ip link set eth0 master br0
 ip link set eth0 up
 sysctl -qw net.ipv6.conf.all.disable_ipv6=1
-tcpdump -Z root -i br0 -U -w $share/out/underlay.pcap 'ip proto 47 or icmp' > /dev/null 2>&1 &
+tcpdump -Z root -i br0 -U -w $share/out/underlay.pcap "$CAPTURE" > /dev/null 2>&1 &
 
 case $scenario in
-  frr-hub | frr-hub-nat)
+  frr-hub | frr-hub-nat | frr-hub-ipsec)
     router hub 192.0.2.1 10.0.0.1 172.16.0.1/24
     if [ $scenario = frr-hub-nat ]; then
       nat_router nat1 192.0.2.21
@@ -149,6 +151,8 @@ case $scenario in
     fi
     frr hub hub
     frr s1 spoke 192.0.2.1
+    # charon in hub: IKEv2 responder for any peer (guest/ipsec.sh); s1 stays in clear
+    [ $scenario = frr-hub-ipsec ] && bash $share/guest/ipsec.sh start hub
     frr_start hub s1
     frr_ready hub 10.0.0.1
     frr_ready s1 10.0.0.11
@@ -160,7 +164,7 @@ case $scenario in
     ip -n hub route add 172.16.101.0/24 via 10.0.0.101 dev gre1 onlink
     nodes="hub s1"
     ;;
-  frr-spokes | frr-spokes-nat)
+  frr-spokes | frr-spokes-nat | frr-spokes-ipsec)
     router s1 192.0.2.11 10.0.0.11 172.16.1.1/24
     if [ $scenario = frr-spokes-nat ]; then
       nat_router nat2 192.0.2.22
@@ -171,6 +175,9 @@ case $scenario in
     # nhrpd registers as soon as it starts: our hub may come up later, FRR retries
     frr s1 spoke $HOST_NBMA
     frr s2 spoke $HOST_NBMA
+    # charon in s1: IKEv2 initiator towards our hub, triggered by s1's first GRE
+    # packet to it (trap policies installed before nhrpd starts); s2 stays in clear
+    [ $scenario = frr-spokes-ipsec ] && bash $share/guest/ipsec.sh start s1 $HOST_NBMA
     frr_start s1 s2
     frr_ready s1 10.0.0.11
     frr_ready s2 10.0.0.12
