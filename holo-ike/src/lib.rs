@@ -4,9 +4,12 @@
 //! their payload chain, ESP headers and the UDP encapsulation of RFC 3948;
 //! and the cryptographic building blocks ([`crypto`]): PRF and key
 //! derivation, Diffie-Hellman, and the Encrypted payload's protection.
-//! The sans-IO IKE core and the ESP transforms come next (issue 12).
+//! The ESP transforms ([`esp`]) seal and open the packets of a child SA:
+//! AES-GCM and AES-CBC with HMAC, anti-replay, extended sequence numbers.
+//! The sans-IO IKE core comes next (issue 12).
 #![forbid(unsafe_code)]
 
 pub mod crypto;
+pub mod esp;
 pub mod packet;
 pub mod yang;
