@@ -6,10 +6,13 @@
 //! derivation, Diffie-Hellman, and the Encrypted payload's protection.
 //! The ESP transforms ([`esp`]) seal and open the packets of a child SA:
 //! AES-GCM and AES-CBC with HMAC, anti-replay, extended sequence numbers.
-//! The sans-IO IKE core comes next (issue 12).
+//! [`ike`] is the sans-IO IKEv2 core: IKE_SA_INIT and IKE_AUTH with PSK
+//! authentication, the child SA for GRE, NAT traversal, Delete and dead
+//! peer detection.
 #![forbid(unsafe_code)]
 
 pub mod crypto;
 pub mod esp;
+pub mod ike;
 pub mod packet;
 pub mod yang;

@@ -1,0 +1,176 @@
+//! What an IKE instance is told: identities, keys, proposals, lifetimes and
+//! timers. A new configuration applies to IKE SAs created after it; the
+//! SAs that exist keep the configuration they were created with.
+
+use std::net::IpAddr;
+use std::time::Duration;
+
+use serde::Serialize;
+
+use super::identity::{Identity, Psk};
+use crate::crypto::{DhGroup, EncrAlgorithm, IntegAlgorithm, PrfAlgorithm};
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Config {
+    /// None: our IP address as ID_IPV4_ADDR / ID_IPV6_ADDR (Cisco's default).
+    pub local_id: Option<Identity>,
+    /// None: any ID from the peer is accepted (the PSK still has to match).
+    pub remote_id: Option<Identity>,
+    pub psk: Psk,
+    /// In order of preference; the first one's DH group goes in our KE.
+    pub ike_proposals: Vec<IkeProposal>,
+    pub esp_proposals: Vec<EspProposal>,
+    pub mode: Mode,
+    /// What the child SA protects: GRE between the NBMA addresses (DMVPN).
+    pub selectors: Selectors,
+    pub ike_lifetime: Duration,
+    pub child_lifetime: Duration,
+    /// Send a liveness check after this much silence from the peer.
+    pub dpd_interval: Option<Duration>,
+    /// Act as if a NAT were in the way: UDP-encapsulate ESP (strongSwan
+    /// `encap = yes`).
+    pub force_encap: bool,
+    pub retransmit: Retransmit,
+    /// Responder IKE SAs waiting for IKE_AUTH, at most.
+    pub max_half_open: usize,
+}
+
+/// IKE SA transforms: ENCR + INTEG + PRF + DH, or an AEAD ENCR (no INTEG)
+/// + PRF + DH.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize)]
+pub struct IkeProposal {
+    #[serde(serialize_with = "super::snapshot::debug")]
+    pub encr: EncrAlgorithm,
+    #[serde(serialize_with = "super::snapshot::debug_opt")]
+    pub integ: Option<IntegAlgorithm>,
+    #[serde(serialize_with = "super::snapshot::debug")]
+    pub prf: PrfAlgorithm,
+    #[serde(serialize_with = "super::snapshot::debug")]
+    pub dh: DhGroup,
+}
+
+/// ESP transforms: ENCR (+ INTEG unless AEAD) + ESN.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize)]
+pub struct EspProposal {
+    #[serde(serialize_with = "super::snapshot::debug")]
+    pub encr: EncrAlgorithm,
+    #[serde(serialize_with = "super::snapshot::debug_opt")]
+    pub integ: Option<IntegAlgorithm>,
+    pub esn: bool,
+}
+
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Mode {
+    /// ESP directly over GRE: the NBMA addresses are the IPsec endpoints.
+    #[default]
+    Transport,
+    Tunnel,
+}
+
+/// The traffic selectors of the child SA.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Selectors {
+    /// IP protocol 47 from our address to the peer's (both /32 or /128).
+    #[default]
+    Gre,
+    /// Any protocol between two inner host addresses (a tunnel-mode test
+    /// against a gateway that expects, say, 192.0.2.1/32 <-> 192.0.2.2/32).
+    Hosts { local: IpAddr, remote: IpAddr },
+}
+
+/// Retransmission of requests (RFC 7296, 2.1): the first wait is
+/// `initial`, each next one twice as long; after `tries` transmissions
+/// without a response the IKE SA is given up.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+pub struct Retransmit {
+    pub initial: Duration,
+    pub tries: u32,
+}
+
+impl Default for Retransmit {
+    fn default() -> Self {
+        Retransmit {
+            initial: Duration::from_millis(500),
+            tries: 5,
+        }
+    }
+}
+
+/// RFC 7296, 2.1 / strongSwan: half-open SAs live this long without IKE_AUTH.
+pub const HALF_OPEN_TIMEOUT: Duration = Duration::from_secs(30);
+
+impl Config {
+    /// Cisco IOS smart defaults and what strongSwan 5.9 proposes by
+    /// default, AEAD first, with the PSK left empty.
+    pub fn cisco_defaults() -> Self {
+        use DhGroup::*;
+        use EncrAlgorithm::*;
+        use IntegAlgorithm::*;
+        use PrfAlgorithm::*;
+        let mut ike_proposals = vec![];
+        for dh in [Curve25519, Ecp256, Ecp384, Modp2048] {
+            ike_proposals.push(IkeProposal {
+                encr: AesGcm16_256,
+                integ: None,
+                prf: HmacSha256,
+                dh,
+            });
+        }
+        for dh in [Ecp256, Modp2048, Modp1536, Curve25519] {
+            ike_proposals.push(IkeProposal {
+                encr: AesCbc256,
+                integ: Some(HmacSha512_256),
+                prf: HmacSha512,
+                dh,
+            });
+        }
+        for dh in [Curve25519, Ecp256, Modp2048] {
+            ike_proposals.push(IkeProposal {
+                encr: AesCbc256,
+                integ: Some(HmacSha256_128),
+                prf: HmacSha256,
+                dh,
+            });
+        }
+        ike_proposals.push(IkeProposal {
+            encr: AesCbc128,
+            integ: Some(HmacSha1_96),
+            prf: HmacSha1,
+            dh: Modp2048,
+        });
+        Config {
+            local_id: None,
+            remote_id: None,
+            psk: Psk::default(),
+            ike_proposals,
+            esp_proposals: vec![
+                EspProposal {
+                    encr: AesGcm16_256,
+                    integ: None,
+                    esn: false,
+                },
+                EspProposal {
+                    encr: AesCbc256,
+                    integ: Some(HmacSha256_128),
+                    esn: false,
+                },
+                EspProposal {
+                    encr: AesCbc128,
+                    integ: Some(HmacSha1_96),
+                    esn: false,
+                },
+            ],
+            mode: Mode::Transport,
+            selectors: Selectors::Gre,
+            // Cisco: 86400 s for IKEv2 SAs, 3600 s for IPsec SAs.
+            ike_lifetime: Duration::from_secs(86400),
+            child_lifetime: Duration::from_secs(3600),
+            dpd_interval: Some(Duration::from_secs(30)),
+            force_encap: false,
+            retransmit: Retransmit::default(),
+            max_half_open: 1000,
+        }
+    }
+}

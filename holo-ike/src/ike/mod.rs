@@ -1,0 +1,269 @@
+//! The sans-IO IKEv2 core (RFC 7296): IKE_SA_INIT and IKE_AUTH with PSK
+//! authentication, the first child SA (ESP for GRE, transport mode by
+//! default), NAT detection and traversal, INFORMATIONAL exchanges (Delete,
+//! dead peer detection), retransmissions and lifetimes.
+//!
+//! [`Ike`] owns every IKE SA of one instance and is driven by
+//! [`Ike::handle`] (see [`io`] for the inputs and outputs). One file per
+//! concept: [`config`], [`identity`] (IDs, PSKs and the AUTH payload),
+//! [`proposals`], [`nat`], [`traffic_selectors`], [`sa`] (one IKE SA and
+//! its message protection), [`retransmission`], then the exchanges:
+//! [`init`], [`auth`], [`informational`], and what drives them:
+//! [`receive`] (dispatch of messages), [`peers`] (what the data plane
+//! asks for), [`timers`].
+//!
+//! Not done yet (later pieces): CREATE_CHILD_SA (rekeying: a child SA
+//! that expires is replaced by re-authenticating, i.e. a new IKE SA made
+//! before the old one is deleted), cookies, certificates, fragmentation,
+//! MOBIKE.
+
+pub mod auth;
+pub mod config;
+pub mod counters;
+pub mod error;
+pub mod identity;
+pub mod informational;
+pub mod init;
+pub mod io;
+pub mod nat;
+pub mod peers;
+pub mod proposals;
+pub mod receive;
+pub mod retransmission;
+pub mod sa;
+pub mod snapshot;
+pub mod timers;
+pub mod traffic_selectors;
+
+use std::collections::{BTreeMap, HashMap};
+use std::net::{IpAddr, SocketAddr};
+use std::sync::Arc;
+use std::time::Instant;
+
+use ring::rand::{SecureRandom, SystemRandom};
+
+pub use config::{Config, EspProposal, IkeProposal, Mode, Retransmit, Selectors};
+pub use counters::Counters;
+pub use error::{Error, Level};
+pub use identity::{Identity, Psk, Secret};
+pub use io::{ChildSa, DownReason, Input, Notification, Output};
+pub use snapshot::Snapshot;
+
+use retransmission::{Request, RequestKind};
+use sa::{IkeSa, State};
+
+/// One IKE instance: all IKE SAs of this node.
+pub struct Ike {
+    config: Arc<Config>,
+    rng: SystemRandom,
+    /// Every IKE SA, by our SPI.
+    sas: BTreeMap<u64, IkeSa>,
+    /// Responder: (initiator's address, SPIi) of the IKE_SA_INIT requests
+    /// we answered -> our SPI, to recognize retransmissions.
+    init_index: HashMap<(SocketAddr, u64), u64>,
+    /// Peers the data plane wants (Acquire, no Release since): peer ->
+    /// our address towards it.
+    wanted: BTreeMap<IpAddr, IpAddr>,
+    counters: Counters,
+    /// The time of the last input (for the ages in snapshots).
+    now: Option<Instant>,
+}
+
+impl std::fmt::Debug for Ike {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Ike")
+            .field("sas", &self.sas.len())
+            .field("wanted", &self.wanted)
+            .field("counters", &self.counters)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Ike {
+    pub fn new(config: Config) -> Ike {
+        Ike {
+            config: Arc::new(config),
+            rng: SystemRandom::new(),
+            sas: BTreeMap::new(),
+            init_index: HashMap::new(),
+            wanted: BTreeMap::new(),
+            counters: Counters::default(),
+            now: None,
+        }
+    }
+
+    pub fn config(&self) -> &Config {
+        &self.config
+    }
+
+    pub fn handle(&mut self, input: Input, now: Instant) -> Vec<Output> {
+        let mut out = vec![];
+        self.now = Some(now);
+        match input {
+            Input::Packet {
+                local,
+                remote,
+                bytes,
+            } => self.receive(local, remote, &bytes, now, &mut out),
+            Input::Acquire { local, peer } => self.acquire(local, peer, now, &mut out),
+            Input::Clear { peer } => self.clear(peer, now, &mut out),
+            Input::Release { peer } => self.release(peer, now, &mut out),
+            Input::Configure(config) => self.config = Arc::new(*config),
+            Input::Tick => self.tick(now, &mut out),
+        }
+        out
+    }
+
+    /// When the driver must call `handle(Input::Tick, ..)` next.
+    pub fn next_wakeup(&self) -> Option<Instant> {
+        self.sas.values().filter_map(timers::next_event).min()
+    }
+
+    pub fn counters(&self) -> Counters {
+        self.counters
+    }
+
+    pub fn snapshot(&self) -> Snapshot {
+        snapshot::take(self)
+    }
+
+    fn random_bytes(&self, len: usize) -> Option<Vec<u8>> {
+        let mut v = vec![0; len];
+        self.rng.fill(&mut v).ok()?;
+        Some(v)
+    }
+
+    /// A fresh IKE SPI of ours: random, non-zero, unused.
+    fn new_ike_spi(&self) -> Option<u64> {
+        (0..8).find_map(|_| {
+            let b = self.random_bytes(8)?;
+            let spi = u64::from_be_bytes(b.try_into().ok()?);
+            (spi != 0 && !self.sas.contains_key(&spi)).then_some(spi)
+        })
+    }
+
+    /// A fresh inbound ESP SPI: random, above the reserved 1-255
+    /// (RFC 4303, 2.1), unused by our child SAs.
+    fn new_esp_spi(&self) -> Option<u32> {
+        (0..8).find_map(|_| {
+            let b = self.random_bytes(4)?;
+            let spi = u32::from_be_bytes(b.try_into().ok()?);
+            let used = self
+                .sas
+                .values()
+                .flat_map(|sa| &sa.children)
+                .any(|c| c.sa.inbound_spi == spi);
+            (spi > 255 && !used).then_some(spi)
+        })
+    }
+
+    fn send(
+        &mut self,
+        local: SocketAddr,
+        remote: SocketAddr,
+        bytes: Vec<u8>,
+        out: &mut Vec<Output>,
+    ) {
+        self.counters.packets_out += 1;
+        out.push(Output::Send {
+            local,
+            remote,
+            bytes,
+        });
+    }
+
+    fn error(&self, error: Error, out: &mut Vec<Output>) {
+        out.push(Output::Notification(Notification::Error(error)));
+    }
+
+    /// Sends a request of ours on `sa`, or queues it behind the one in
+    /// flight (window size 1, RFC 7296, 2.3).
+    fn request(&mut self, sa: &mut IkeSa, kind: RequestKind, now: Instant, out: &mut Vec<Output>) {
+        if sa.window.outstanding.is_some() {
+            if !sa.window.queue.contains(&kind) {
+                sa.window.queue.push_back(kind);
+            }
+            return;
+        }
+        let payloads = informational::request_payloads(&kind);
+        let message_id = sa.window.next_request_id;
+        let bytes = match sa.seal(kind.exchange(), false, message_id, &payloads, &self.rng) {
+            Ok(bytes) => bytes,
+            Err(e) => return self.error(e, out),
+        };
+        sa.window.next_request_id += 1;
+        let (local, remote) = (sa.local, sa.remote);
+        self.send(local, remote, bytes.clone(), out);
+        sa.window.outstanding = Some(Request::new(
+            message_id,
+            kind,
+            bytes,
+            (local, remote),
+            &sa.config.retransmit,
+            now,
+        ));
+    }
+
+    /// After a response: the next queued request, if any.
+    fn next_request(&mut self, sa: &mut IkeSa, now: Instant, out: &mut Vec<Output>) {
+        sa.window.outstanding = None;
+        if let Some(kind) = sa.window.queue.pop_front() {
+            self.request(sa, kind, now, out);
+        }
+    }
+
+    /// Forgets an IKE SA (already out of the table): its child SAs leave
+    /// the data plane, and the driver hears why.
+    fn drop_sa(&mut self, mut sa: IkeSa, reason: DownReason, out: &mut Vec<Output>) {
+        let local_spi = sa.local_spi();
+        self.init_index.retain(|_, spi| *spi != local_spi);
+        remove_children(&mut sa, out);
+        out.push(Output::Notification(Notification::IkeSaDown {
+            peer: sa.peer,
+            reason,
+        }));
+    }
+
+    /// Deletes an IKE SA: established ones get a Delete (and stay until
+    /// the answer or the retransmissions are over), others go at once.
+    fn delete_sa(&mut self, spi: u64, now: Instant, out: &mut Vec<Output>) {
+        let Some(mut sa) = self.sas.remove(&spi) else {
+            return;
+        };
+        match sa.state {
+            State::Established => {
+                remove_children(&mut sa, out);
+                sa.state = State::Deleting;
+                // What was queued is moot now.
+                sa.window.queue.clear();
+                self.request(&mut sa, RequestKind::DeleteIke, now, out);
+                self.sas.insert(spi, sa);
+            }
+            State::Deleting => {
+                self.sas.insert(spi, sa);
+            }
+            _ => self.drop_sa(sa, DownReason::Deleted, out),
+        }
+    }
+}
+
+/// Takes the child SAs of `sa` out of the data plane.
+fn remove_children(sa: &mut IkeSa, out: &mut Vec<Output>) {
+    for child in sa.children.drain(..) {
+        let (peer, inbound_spi, outbound_spi) =
+            (child.sa.peer, child.sa.inbound_spi, child.sa.outbound_spi);
+        out.push(Output::RemoveChildSa {
+            peer,
+            inbound_spi,
+            outbound_spi,
+        });
+        out.push(Output::Notification(Notification::ChildSaDown {
+            peer,
+            inbound_spi,
+            outbound_spi,
+        }));
+    }
+}
+
+#[cfg(test)]
+mod tests;

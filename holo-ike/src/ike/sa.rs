@@ -1,0 +1,257 @@
+//! One IKE SA: its state, keys, child SAs and the protection of its
+//! messages (the Encrypted payload, RFC 7296, 3.14).
+
+use std::net::{IpAddr, SocketAddr};
+use std::sync::Arc;
+use std::time::Instant;
+
+use holo_utils::bytes::Reader;
+use ring::rand::SecureRandom;
+use serde::Serialize;
+
+use super::config::{Config, EspProposal, IkeProposal};
+use super::error::Error;
+use super::identity::Identity;
+use super::io::ChildSa;
+use super::nat::NatState;
+use super::retransmission::Window;
+use super::traffic_selectors::Endpoint;
+use crate::crypto::{DhGroup, DiffieHellman, IkeSaKeys, PrfAlgorithm, SkCipher};
+use crate::packet::payload::{decode_chain, encode_chain};
+use crate::packet::{
+    Encrypted, ExchangeType, Flags, HeaderView, Message, Payload, PayloadBody, PayloadType, header,
+};
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Role {
+    Initiator,
+    Responder,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum State {
+    /// Initiator: IKE_SA_INIT sent.
+    InitSent,
+    /// Initiator: IKE_AUTH sent.
+    AuthSent,
+    /// Responder: IKE_SA_INIT answered, IKE_AUTH awaited (half-open).
+    AwaitingAuth,
+    Established,
+    /// Our Delete is on its way; the child SAs are already gone.
+    Deleting,
+}
+
+/// The negotiated keys of an established (or authenticating) IKE SA.
+#[derive(Debug)]
+pub struct Keys {
+    pub prf: PrfAlgorithm,
+    pub sk: IkeSaKeys,
+    /// Protects what we send, `rx` what we receive.
+    pub tx: SkCipher,
+    pub rx: SkCipher,
+}
+
+/// What the initiator asked for in IKE_AUTH, to check the answer.
+#[derive(Clone, Debug)]
+pub struct ChildOffer {
+    pub inbound_spi: u32,
+    pub ts_local: Endpoint,
+    pub ts_remote: Endpoint,
+}
+
+#[derive(Clone, Debug)]
+pub struct ChildState {
+    pub sa: ChildSa,
+    pub proposal: EspProposal,
+    pub created: Instant,
+}
+
+#[derive(Debug)]
+pub struct IkeSa {
+    /// The configuration at creation: later changes do not touch this SA.
+    pub config: Arc<Config>,
+    pub role: Role,
+    pub state: State,
+    pub spi_i: u64,
+    pub spi_r: u64,
+    pub local: SocketAddr,
+    pub remote: SocketAddr,
+    /// The peer as the data plane knows it (its NBMA address).
+    pub peer: IpAddr,
+    pub created: Instant,
+    pub established: Option<Instant>,
+    /// Last authenticated message from the peer (for DPD).
+    pub last_heard: Instant,
+    pub proposal: Option<IkeProposal>,
+    /// Initiator: the DH group of our KE payload.
+    pub ke_group: DhGroup,
+    /// Initiator: our DH half until the response comes.
+    pub dh: Option<DiffieHellman>,
+    pub nonce_i: Vec<u8>,
+    pub nonce_r: Vec<u8>,
+    /// The IKE_SA_INIT request and response as on the wire: what AUTH
+    /// signs (RFC 7296, 2.15).
+    pub init_request: Vec<u8>,
+    pub init_response: Vec<u8>,
+    pub keys: Option<Keys>,
+    pub nat: NatState,
+    pub local_id: Identity,
+    pub remote_id: Option<Identity>,
+    pub children: Vec<ChildState>,
+    pub offer: Option<ChildOffer>,
+    pub window: Window,
+    /// Initiator: the IKE SA this one replaces (deleted once we are up).
+    pub replaces: Option<u64>,
+    /// A replacement for this SA is on its way.
+    pub replacing: bool,
+    /// INVALID_KE_PAYLOAD retries so far.
+    pub ke_retries: u8,
+}
+
+/// Why a received encrypted message is not usable.
+#[derive(Debug)]
+pub enum OpenError {
+    /// Forged, corrupted or not for these keys: drop silently.
+    Integrity(Error),
+    /// Authentic, but what is inside does not parse: answer INVALID_SYNTAX.
+    Syntax(Error),
+}
+
+impl IkeSa {
+    /// Our SPI: the key of this SA in the instance's table.
+    pub fn local_spi(&self) -> u64 {
+        match self.role {
+            Role::Initiator => self.spi_i,
+            Role::Responder => self.spi_r,
+        }
+    }
+
+    pub fn is_established(&self) -> bool {
+        self.state == State::Established
+    }
+
+    /// Encrypts `payloads` into a message of this SA.
+    pub fn seal(
+        &self,
+        exchange_type: ExchangeType,
+        response: bool,
+        message_id: u32,
+        payloads: &[Payload],
+        rng: &dyn SecureRandom,
+    ) -> Result<Vec<u8>, Error> {
+        let remote = self.remote;
+        let mut plain = Vec::with_capacity(512);
+        let first_payload =
+            encode_chain(payloads, &mut plain).map_err(|error| Error::Encode { remote, error })?;
+        self.seal_chain(
+            exchange_type,
+            response,
+            message_id,
+            first_payload,
+            &plain,
+            rng,
+        )
+    }
+
+    /// Encrypts an encoded payload chain whose first payload is of type
+    /// `first_payload`.
+    pub fn seal_chain(
+        &self,
+        exchange_type: ExchangeType,
+        response: bool,
+        message_id: u32,
+        first_payload: PayloadType,
+        plain: &[u8],
+        rng: &dyn SecureRandom,
+    ) -> Result<Vec<u8>, Error> {
+        let remote = self.remote;
+        let Some(keys) = &self.keys else {
+            return Err(Error::Unexpected {
+                remote,
+                exchange: exchange_type,
+                reason: "no keys yet",
+            });
+        };
+        let encode = |error| Error::Encode { remote, error };
+        let sk_len = keys.tx.encrypted_len(plain.len());
+        let mut flags = 0;
+        if self.role == Role::Initiator {
+            flags |= Flags::INITIATOR;
+        }
+        if response {
+            flags |= Flags::RESPONSE;
+        }
+        let message = Message {
+            spi_initiator: self.spi_i,
+            spi_responder: self.spi_r,
+            major_version: header::MAJOR_VERSION,
+            minor_version: 0,
+            exchange_type,
+            flags: Flags(flags),
+            message_id,
+            payloads: vec![Payload::new(PayloadBody::Encrypted(Encrypted {
+                first_payload,
+                data: vec![0; sk_len],
+            }))],
+        };
+        let mut bytes = message.emit().map_err(encode)?;
+        let split = bytes.len() - sk_len;
+        let body = keys
+            .tx
+            .seal(&bytes[..split], plain, rng)
+            .map_err(|error| Error::Crypto { remote, error })?;
+        bytes.truncate(split);
+        bytes.extend_from_slice(&body);
+        Ok(bytes)
+    }
+
+    /// Checks and decrypts the SK payload of `message` (parsed from
+    /// `bytes`, which came from `remote`); returns the inner payloads.
+    pub fn open(
+        &self,
+        bytes: &[u8],
+        message: &Message,
+        remote: SocketAddr,
+    ) -> Result<Vec<Payload>, OpenError> {
+        let exchange = message.exchange_type;
+        let unexpected = |reason| {
+            OpenError::Integrity(Error::Unexpected {
+                remote,
+                exchange,
+                reason,
+            })
+        };
+        let Some(keys) = &self.keys else {
+            return Err(unexpected("no keys yet"));
+        };
+        let sk = match message.payloads.last().map(|p| &p.body) {
+            Some(PayloadBody::Encrypted(sk)) => sk,
+            Some(PayloadBody::EncryptedFragment(_)) => {
+                return Err(unexpected("fragmented (RFC 7383 is not supported yet)"));
+            }
+            _ => return Err(unexpected("no Encrypted payload")),
+        };
+        // Parsing checked that Length fits `bytes`; SK is the last payload.
+        let length = HeaderView::new(bytes).map_or(0, |h| h.length() as usize);
+        let Some(associated) = length
+            .checked_sub(sk.data.len())
+            .and_then(|end| bytes.get(..end))
+        else {
+            return Err(unexpected("inconsistent length"));
+        };
+        let plain = keys
+            .rx
+            .open(associated, &sk.data)
+            .map_err(|error| OpenError::Integrity(Error::Integrity { remote, error }))?;
+        let mut r = Reader::new(&plain);
+        decode_chain(sk.first_payload, &mut r).map_err(|error| {
+            OpenError::Syntax(Error::InvalidSyntax {
+                remote,
+                exchange,
+                reason: error.to_string(),
+            })
+        })
+    }
+}
