@@ -7,6 +7,7 @@
 pub mod candidate;
 pub mod capture;
 pub mod client;
+pub mod crypto;
 pub mod decode;
 pub mod session;
 pub mod shell;

@@ -12,6 +12,7 @@ use serde_json::Value;
 
 use crate::candidate::{self, Candidate};
 use crate::client::Client;
+use crate::crypto;
 use crate::views;
 
 /// The state tree the protocol views are built from.
@@ -26,7 +27,10 @@ pub const EXEC_COMMANDS: &[&str] = &[
     "show transaction ID",
     "show ip nhrp [cache|nhs|shortcut|traffic] [json]",
     "show dmvpn [json]",
+    "show crypto ikev2 sa [json]",
+    "show crypto ipsec sa [json]",
     "clear ip nhrp [INTERFACE]",
+    "clear crypto sa [peer ADDRESS] [INTERFACE]",
     "rollback ID [COMMENT]",
     "configure",
     "confirm",
@@ -45,6 +49,8 @@ pub const CONFIG_COMMANDS: &[&str] = &[
     "show transaction ID",
     "show ip nhrp [cache|nhs|shortcut|traffic] [json]",
     "show dmvpn [json]",
+    "show crypto ikev2 sa [json]",
+    "show crypto ipsec sa [json]",
     "discard",
     "validate",
     "commit [COMMENT]",
@@ -381,6 +387,16 @@ impl Session {
             ["show", "dmvpn", "json"] => {
                 out.push_str(&pretty(&views::peers(&self.state().await?))?)
             }
+            ["show", "crypto", "ikev2", "sa"] => out.push_str(&crypto::render_ikev2_sa(
+                &crypto::ike_sas(&self.state().await?),
+            )),
+            ["show", "crypto", "ipsec", "sa"] => out.push_str(&crypto::render_ipsec_sa(
+                &crypto::ike_sas(&self.state().await?),
+            )),
+            ["show", "crypto", "ikev2" | "ipsec", "sa", "json"] => {
+                out.push_str(&pretty(&crypto::ike_sas(&self.state().await?))?)
+            }
+            ["clear", "crypto", "sa", rest @ ..] => self.clear_crypto_sa(rest, out).await?,
             ["clear", "ip", "nhrp", interface @ ..] if interface.len() <= 1 => {
                 self.clear_nhrp(interface.first().copied(), out).await?;
             }
@@ -500,6 +516,33 @@ impl Session {
             _ => return Err(format!("unknown command: show ip nhrp {}", args.join(" "))),
         };
         out.push_str(&text);
+        Ok(())
+    }
+
+    /// `clear crypto sa [peer ADDRESS] [INTERFACE]`.
+    async fn clear_crypto_sa(&mut self, args: &[&str], out: &mut String) -> Result<(), String> {
+        let (peer, interface) = match args {
+            [] => (None, None),
+            ["peer", peer] => (Some(*peer), None),
+            ["peer", peer, interface] => (Some(*peer), Some(*interface)),
+            [interface] => (None, Some(*interface)),
+            _ => return Err("usage: clear crypto sa [peer ADDRESS] [INTERFACE]".to_owned()),
+        };
+        let mut input = serde_json::json!({});
+        if let Some(peer) = peer {
+            input["peer"] = serde_json::json!(peer);
+        }
+        if let Some(interface) = interface {
+            input["interface"] = serde_json::json!(interface);
+        }
+        let input = serde_json::json!({"dmvpn-ipsec:clear-security-associations": input});
+        self.client
+            .execute(ExecuteRequest {
+                data: Some(json_tree(&input.to_string())),
+            })
+            .await
+            .map_err(status_error)?;
+        out.push_str("IPsec SAs cleared.\n");
         Ok(())
     }
 

@@ -67,7 +67,7 @@ pub struct Peer {
 }
 
 /// The interface list of a state tree.
-fn interfaces(state: &Value) -> impl Iterator<Item = &Value> {
+pub(crate) fn interfaces(state: &Value) -> impl Iterator<Item = &Value> {
     state
         .get("ietf-interfaces:interfaces")
         .or_else(|| state.get("interfaces"))
@@ -99,7 +99,7 @@ pub fn nhrp_interfaces(tree: &Value) -> Vec<String> {
 }
 
 /// A leaf as text: strings as they are, numbers and booleans printed.
-fn text(value: Option<&Value>) -> Option<String> {
+pub(crate) fn text(value: Option<&Value>) -> Option<String> {
     match value? {
         Value::String(s) => Some(s.clone()),
         Value::Number(n) => Some(n.to_string()),
@@ -109,7 +109,7 @@ fn text(value: Option<&Value>) -> Option<String> {
 }
 
 /// A counter: RFC 7951 encodes 64-bit integers as strings.
-fn number(value: Option<&Value>) -> Option<u64> {
+pub(crate) fn number(value: Option<&Value>) -> Option<u64> {
     match value? {
         Value::Number(n) => n.as_u64(),
         Value::String(s) => s.parse().ok(),
