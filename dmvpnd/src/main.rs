@@ -27,6 +27,7 @@ use tokio::signal::unix::{SignalKind, signal};
 use tokio::sync::watch;
 
 use holo_dmvpn::northbound::Dmvpn;
+use holo_dmvpn::northbound::ipsec;
 use holo_dmvpn::northbound::peers::TunnelState;
 use holo_dmvpn::northbound::userspace::Userspace;
 use settings::{Loaded, Settings};
@@ -120,8 +121,12 @@ async fn run(settings: Settings, startup: Option<PathBuf>) -> Result<(), String>
         .state_provider(Arc::new(dmvpn.state()))
         .state_provider(Arc::new(TunnelState {
             dmvpn: dmvpn.clone(),
-            planes,
-        }));
+            planes: planes.clone(),
+        }))
+        .rpc_handler(
+            ipsec::CLEAR_SECURITY_ASSOCIATIONS,
+            Arc::new(ipsec::ClearSa { planes }),
+        );
     let builder = dmvpn
         .rpc_handlers()
         .into_iter()

@@ -14,5 +14,8 @@
 pub mod crypto;
 pub mod esp;
 pub mod ike;
+#[cfg(feature = "northbound")]
+pub mod northbound;
 pub mod packet;
+pub mod protection;
 pub mod yang;

@@ -74,6 +74,17 @@ pub enum DropReason {
     /// The tunnel source is not up (its address missing, its interface
     /// down): nothing can leave on the underlay.
     NoSource,
+    /// IPsec: GRE in clear from a peer of a protected tunnel.
+    Cleartext,
+    /// IPsec: the peer's queue of packets waiting for its SA was full (the
+    /// oldest went), or the SA could not be used.
+    SaPending,
+    /// IPsec: ESP for no SA of ours (or from another peer than the SA's).
+    UnknownSpi,
+    /// IPsec: ESP whose integrity check failed (forged or corrupted).
+    IcvFailure,
+    /// IPsec: ESP replayed or older than the anti-replay window.
+    Replayed,
 }
 
 /// Whether a decapsulated packet claims `own` as its source.

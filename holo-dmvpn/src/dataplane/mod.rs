@@ -63,6 +63,7 @@ pub mod kernel_routes;
 pub mod netns;
 pub mod offload;
 pub mod pmtu;
+pub mod protection;
 pub mod routes;
 pub mod tun;
 pub mod underlay;
@@ -83,6 +84,7 @@ pub use forwarding::{Decision, DropReason, ForwardingConfig, Inbound};
 use forwarding::{Forwarding, classify_inbound, gre_protocol};
 use kernel_routes::KernelRoutes;
 use offload::{HEADROOM, Segments, ToTun};
+use protection::{Protection, ProtectionSnapshot, Sent};
 use tun::Tun;
 use underlay::{Received, Underlay};
 
@@ -136,6 +138,9 @@ pub struct DataPlaneConfig {
     /// in, a front-door VRF; `None`: the caller's. Only the socket goes
     /// there: the TUN device and the routes stay in the caller's.
     pub underlay_netns: Option<String>,
+    /// IPsec protection of every GRE datagram (`tunnel protection ipsec
+    /// profile`); `None`: GRE in clear.
+    pub protection: Option<holo_ike::protection::Protection>,
 }
 
 impl DataPlaneConfig {
@@ -162,6 +167,7 @@ impl DataPlaneConfig {
             mss_clamp: None,
             ttl: DEFAULT_TTL,
             underlay_netns: None,
+            protection: None,
         })
     }
 }
@@ -211,6 +217,8 @@ pub struct Snapshot {
     /// NHRP routes (shortcuts).
     pub nhrp_routes: BTreeMap<IpNetwork, IpAddr>,
     pub multicast: BTreeSet<IpAddr>,
+    /// IPsec: IKE SAs, child SAs and counters; `None` without protection.
+    pub protection: Option<ProtectionSnapshot>,
 }
 
 #[derive(Debug)]
@@ -218,6 +226,8 @@ enum Control {
     TunnelRoutes(Vec<(IpNetwork, IpAddr)>),
     Snapshot(oneshot::Sender<Snapshot>),
     Reconfigure(Box<DataPlaneConfig>, oneshot::Sender<Result<(), Error>>),
+    /// `clear crypto sa` (one peer or all): whether the tunnel has IPsec.
+    ClearSa(Option<IpAddr>, oneshot::Sender<bool>),
 }
 
 /// A running data plane: the handle to its task. Dropping it (or calling
@@ -323,6 +333,16 @@ impl DataPlane {
         rx.await.map_err(|_| gone())?
     }
 
+    /// Deletes the IKE SAs (and their child SAs) with `peer`, or all:
+    /// `clear crypto sa`. False when the tunnel has no IPsec (or stopped).
+    pub async fn clear_sa(&self, peer: Option<IpAddr>) -> bool {
+        let (tx, rx) = oneshot::channel();
+        if self.control.send(Control::ClearSa(peer, tx)).await.is_err() {
+            return false;
+        }
+        rx.await.unwrap_or(false)
+    }
+
     /// Counters and forwarding state; `None` once the task has ended.
     pub async fn snapshot(&self) -> Option<Snapshot> {
         let (tx, rx) = oneshot::channel();
@@ -346,6 +366,9 @@ struct Task {
     tun: Tun,
     /// The GRE socket; `None` while the tunnel source is not up.
     underlay: Option<Underlay>,
+    /// IPsec (IKE core, SAs, their sockets); `None` without protection or
+    /// while the tunnel source is not up.
+    protection: Option<Protection>,
     forwarding: Forwarding,
     counters: Counters,
     nhrp: mpsc::Sender<Input>,
@@ -382,6 +405,7 @@ impl Task {
             }
         })?;
         let underlay = bind(&config)?;
+        let protection = protect(&config)?;
         let forwarding = Forwarding::new(ForwardingConfig {
             tunnel: config.address,
             key: config.key,
@@ -411,6 +435,7 @@ impl Task {
             kernel,
             tun,
             underlay,
+            protection,
             forwarding,
             counters: Counters::default(),
             nhrp,
@@ -434,6 +459,8 @@ impl Task {
         let mut monitoring = true;
         let mut from_tun = Segments::default();
         let mut from_underlay = vec![0; BUFFER];
+        let mut from_esp = vec![0; BUFFER];
+        let mut from_ike = vec![0; BUFFER];
         tracing::info!(
             interface = self.tun.name(),
             source = ?self.underlay.as_ref().map(Underlay::source),
@@ -481,6 +508,26 @@ impl Task {
                     }
                     self.flush_to_tun().await;
                 },
+                read = recv_esp(&self.protection, &mut from_esp) => match read {
+                    Ok((from, range)) => {
+                        self.esp_received(from, &mut from_esp[range]).await;
+                        self.flush_to_tun().await;
+                    }
+                    Err(error) => tracing::warn!(%error, "ESP socket read"),
+                },
+                read = recv_ike(&self.protection, &mut from_ike) => match read {
+                    Ok((port, remote, range)) => {
+                        self.udp_received(port, remote, range, &mut from_ike).await;
+                        self.flush_to_tun().await;
+                    }
+                    Err(error) => tracing::warn!(%error, "IKE socket read"),
+                },
+                () = ike_timer(&self.protection) => {
+                    if let Some(protection) = &mut self.protection {
+                        let notifications = protection.tick(Instant::now()).await;
+                        self.ipsec_notifications(notifications);
+                    }
+                },
                 output = outputs.recv() => match output {
                     Some(output) => self.nhrp_output(output).await,
                     None => break,
@@ -495,7 +542,18 @@ impl Task {
                         let _ = reply.send(self.snapshot());
                     }
                     Some(Control::Reconfigure(config, reply)) => {
-                        let _ = reply.send(self.reconfigure(*config));
+                        let _ = reply.send(self.reconfigure(*config).await);
+                    }
+                    Some(Control::ClearSa(peer, reply)) => {
+                        let cleared = match &mut self.protection {
+                            Some(protection) => {
+                                let notifications = protection.clear(peer, Instant::now()).await;
+                                self.ipsec_notifications(notifications);
+                                true
+                            }
+                            None => false,
+                        };
+                        let _ = reply.send(cleared);
                     }
                     None => break,
                 },
@@ -514,7 +572,7 @@ impl Task {
     /// operator asked). Source address or underlay namespace: a new GRE
     /// socket, opened before the old one closes, so a failure changes
     /// nothing.
-    fn reconfigure(&mut self, new: DataPlaneConfig) -> Result<(), Error> {
+    async fn reconfigure(&mut self, new: DataPlaneConfig) -> Result<(), Error> {
         let old = &self.config;
         if new.interface != old.interface {
             return Err(Error::NotInPlace { field: "interface" });
@@ -534,6 +592,14 @@ impl Task {
             true => Some(bind(&new)?),
             false => None,
         };
+        // IPsec follows the source: SAs are bound to the old address, so a
+        // new source (or a profile added or removed) starts afresh; a
+        // changed profile applies to the SAs negotiated from now on.
+        let reprotect = rebind || new.protection.is_some() != old.protection.is_some();
+        let protection = match reprotect {
+            true => Some(protect(&new)?),
+            false => None,
+        };
         if new.mtu != old.mtu {
             self.tun.set_mtu(new.mtu).map_err(|source| Error::Mtu {
                 interface: new.interface.clone(),
@@ -549,6 +615,24 @@ impl Task {
                 }
             }
             (None, _) => {}
+        }
+        match protection {
+            Some(protection) => {
+                if let Some(old) = &mut self.protection {
+                    // Tell the peers, so their SAs go now, not at DPD.
+                    let notifications = old.clear(None, Instant::now()).await;
+                    self.ipsec_notifications(notifications);
+                }
+                self.protection = protection;
+            }
+            None => {
+                if let (Some(running), Some(config)) = (&mut self.protection, &new.protection)
+                    && running.config() != config
+                {
+                    let notifications = running.reconfigure(config.clone(), Instant::now());
+                    self.ipsec_notifications(notifications);
+                }
+            }
         }
         self.forwarding.set_config(ForwardingConfig {
             tunnel: new.address,
@@ -622,7 +706,7 @@ impl Task {
     /// A GRE datagram from `from` on the underlay.
     async fn received(&mut self, received: Received<'_>) {
         match received {
-            Received::Gre(from, gre) => self.inbound(from, gre).await,
+            Received::Gre(from, gre) => self.inbound_cleartext(from, gre).await,
             Received::Truncated(from, len) => {
                 self.counters.drop(Some(from), DropReason::Truncated);
                 if !self.warned_truncated {
@@ -636,6 +720,69 @@ impl Task {
                     );
                 }
             }
+        }
+    }
+
+    /// A GRE datagram from the GRE socket: in clear, which a protected
+    /// tunnel refuses.
+    async fn inbound_cleartext(&mut self, from: IpAddr, gre: &[u8]) {
+        if let Some(protection) = &mut self.protection {
+            let reason = protection.refuse_cleartext();
+            tracing::debug!(%from, "cleartext GRE on a protected tunnel dropped");
+            self.counters.drop(Some(from), reason);
+            return;
+        }
+        self.inbound(from, gre).await;
+    }
+
+    /// An ESP packet (SPI onwards) from `from`.
+    async fn esp_received(&mut self, from: IpAddr, packet: &mut [u8]) {
+        let Some(protection) = &mut self.protection else {
+            return;
+        };
+        match protection.open(from, packet) {
+            Ok(gre) => self.inbound(from, gre).await,
+            Err(reason) => {
+                tracing::debug!(%from, ?reason, "ESP packet dropped");
+                self.counters.drop(Some(from), reason);
+            }
+        }
+    }
+
+    /// A datagram on UDP 500 or 4500 (`buf[range]`): IKE, or ESP in UDP on
+    /// 4500 (RFC 3948, 2.2: a zero non-ESP marker means IKE, a single 0xff
+    /// byte is a NAT keepalive).
+    async fn udp_received(
+        &mut self,
+        port: u16,
+        remote: std::net::SocketAddr,
+        range: std::ops::Range<usize>,
+        buf: &mut [u8],
+    ) {
+        let Some(protection) = &mut self.protection else {
+            return;
+        };
+        let datagram = &mut buf[range];
+        let now = Instant::now();
+        let notifications = match port {
+            protection::sockets::NAT_T_PORT => match datagram {
+                [0xff] => return,
+                [0, 0, 0, 0, ike @ ..] => protection.ike_message(remote, port, ike, now).await,
+                esp => {
+                    self.esp_received(remote.ip(), esp).await;
+                    return;
+                }
+            },
+            _ => protection.ike_message(remote, port, datagram, now).await,
+        };
+        self.ipsec_notifications(notifications);
+    }
+
+    /// What the IKE core reports: logged; a peer whose IKE SA died is
+    /// down for NHRP too.
+    fn ipsec_notifications(&mut self, notifications: Vec<holo_ike::ike::Notification>) {
+        for notification in notifications {
+            tracing::info!(?notification, "IKE");
         }
     }
 
@@ -759,6 +906,21 @@ impl Task {
             return;
         }
         let pending = std::mem::take(&mut self.pending);
+        if self.protection.is_some() {
+            let now = Instant::now();
+            for p in &pending {
+                let Some(datagram) = segments.frame(p.segment).and_then(|f| f.get(p.start..))
+                else {
+                    continue;
+                };
+                let payload = datagram.len() - (HEADROOM - p.start);
+                self.protected_send(IpAddr::V4(p.nbma), datagram, payload, false, now)
+                    .await;
+            }
+            self.pending = pending;
+            self.pending.clear();
+            return;
+        }
         let Some(underlay) = &self.underlay else {
             for p in &pending {
                 self.counters
@@ -799,6 +961,14 @@ impl Task {
         let header = gre_header(self.forwarding.config().key, protocol);
         self.gre.clear();
         header.emit_into(payload, &mut self.gre);
+        if self.protection.is_some() {
+            let gre = std::mem::take(&mut self.gre);
+            let nhrp = protocol == GreProtocol::NHRP;
+            self.protected_send(nbma, &gre, payload.len(), nhrp, Instant::now())
+                .await;
+            self.gre = gre;
+            return;
+        }
         let Some(underlay) = &self.underlay else {
             self.counters.drop(Some(nbma), DropReason::NoSource);
             return;
@@ -810,6 +980,29 @@ impl Task {
                 tracing::debug!(%nbma, %error, "GRE send");
                 self.counters.drop(Some(nbma), DropReason::SendError);
             }
+        }
+    }
+
+    /// Sends GRE datagram `gre` (`payload` bytes of data, or an NHRP
+    /// packet) to `nbma` inside ESP, and counts it: a datagram waiting for
+    /// its SA is counted when it waits (it goes when the SA is up).
+    async fn protected_send(
+        &mut self,
+        nbma: IpAddr,
+        gre: &[u8],
+        payload: usize,
+        nhrp: bool,
+        now: Instant,
+    ) {
+        let Some(protection) = &mut self.protection else {
+            return;
+        };
+        let (sent, notifications) = protection.send(nbma, gre, now).await;
+        self.ipsec_notifications(notifications);
+        match sent {
+            Sent::Sent | Sent::Waiting if nhrp => self.counters.nhrp_out(nbma),
+            Sent::Sent | Sent::Waiting => self.counters.data_out(nbma, payload),
+            Sent::Dropped(reason) => self.counters.drop(Some(nbma), reason),
         }
     }
 
@@ -840,6 +1033,7 @@ impl Task {
             kernel_routes: self.forwarding.kernel_routes().clone(),
             nhrp_routes: self.forwarding.nhrp_routes().clone(),
             multicast: self.forwarding.multicast().clone(),
+            protection: self.protection.as_ref().map(Protection::snapshot),
         }
     }
 }
@@ -856,6 +1050,87 @@ fn bind(config: &DataPlaneConfig) -> Result<Option<Underlay>, Error> {
             address: config.source,
             source,
         })
+}
+
+/// The IPsec side of `config`: none without protection or while the source
+/// is unspecified (not up).
+fn protect(config: &DataPlaneConfig) -> Result<Option<Protection>, Error> {
+    let Some(protection) = &config.protection else {
+        return Ok(None);
+    };
+    if config.source.is_unspecified() {
+        return Ok(None);
+    }
+    Protection::new(
+        protection.clone(),
+        config.source,
+        config.ttl,
+        config.underlay_netns.as_deref(),
+    )
+    .map(Some)
+    .map_err(|source| Error::Underlay {
+        address: config.source,
+        source,
+    })
+}
+
+/// One ESP datagram: its source and where its ESP header onwards is in
+/// `buf`; never, without IPsec.
+async fn recv_esp(
+    protection: &Option<Protection>,
+    buf: &mut [u8],
+) -> std::io::Result<(IpAddr, std::ops::Range<usize>)> {
+    let Some(protection) = protection else {
+        return std::future::pending().await;
+    };
+    loop {
+        let base = buf.as_ptr() as usize;
+        match protection.sockets.recv_esp(buf).await? {
+            Received::Gre(from, esp) => {
+                let start = esp.as_ptr() as usize - base;
+                return Ok((from, start..start + esp.len()));
+            }
+            // An ESP packet above 64 KB cannot be ours.
+            Received::Truncated(..) => continue,
+        }
+    }
+}
+
+/// One datagram on UDP 500 or 4500: the local port, the sender and its
+/// length in `buf`; never, without IPsec.
+async fn recv_ike(
+    protection: &Option<Protection>,
+    buf: &mut [u8],
+) -> std::io::Result<(u16, std::net::SocketAddr, std::ops::Range<usize>)> {
+    let Some(protection) = protection else {
+        return std::future::pending().await;
+    };
+    let sockets = &protection.sockets;
+    loop {
+        let (port, socket) = tokio::select! {
+            ready = sockets.ike.readable() => {
+                ready?;
+                (protection::sockets::IKE_PORT, &sockets.ike)
+            }
+            ready = sockets.nat_t.readable() => {
+                ready?;
+                (protection::sockets::NAT_T_PORT, &sockets.nat_t)
+            }
+        };
+        match socket.try_recv_from(buf) {
+            Ok((n, from)) => return Ok((port, from, 0..n)),
+            Err(error) if error.kind() == std::io::ErrorKind::WouldBlock => continue,
+            Err(error) => return Err(error),
+        }
+    }
+}
+
+/// When the IKE core wants a tick; never, without IPsec or a timer.
+async fn ike_timer(protection: &Option<Protection>) {
+    match protection.as_ref().and_then(Protection::next_wakeup) {
+        Some(at) => tokio::time::sleep_until(at.into()).await,
+        None => std::future::pending().await,
+    }
 }
 
 /// One GRE datagram from the socket; never, without one.

@@ -31,9 +31,19 @@ impl Underlay {
     /// `source`, so only GRE sent to that address is received and ours
     /// leaves from it. Needs CAP_NET_RAW (and CAP_SYS_ADMIN for `netns`).
     pub fn bind(source: Ipv4Addr, ttl: u8, netns: Option<&str>) -> io::Result<Underlay> {
+        Underlay::bind_protocol(IPPROTO_GRE, source, ttl, netns)
+    }
+
+    /// Like `bind`, for another IP protocol (ESP, 50, for IPsec).
+    pub fn bind_protocol(
+        protocol: i32,
+        source: Ipv4Addr,
+        ttl: u8,
+        netns: Option<&str>,
+    ) -> io::Result<Underlay> {
         // The socket keeps the namespace it is created in; registering it
         // with tokio below is namespace-agnostic.
-        let socket = super::netns::run_in_opt(netns, || open(source, ttl))?;
+        let socket = super::netns::run_in_opt(netns, || open(protocol, source, ttl))?;
         // Tokio 1.54 deprecates the safe `AsyncFd::new` because a `T` that
         // does not own its descriptor could let it be closed and reused while
         // registered. A `Socket` owns its descriptor and lives exactly as long
@@ -135,10 +145,10 @@ impl Underlay {
     }
 }
 
-/// The raw GRE socket, bound to `source` (in the calling thread's network
+/// The raw socket of IP protocol `protocol`, bound to `source` (in the calling thread's network
 /// namespace; the bind fails there when `source` is not a local address).
-fn open(source: Ipv4Addr, ttl: u8) -> io::Result<Socket> {
-    let socket = Socket::new(Domain::IPV4, Type::RAW, Some(Protocol::from(IPPROTO_GRE)))?;
+fn open(protocol: i32, source: Ipv4Addr, ttl: u8) -> io::Result<Socket> {
+    let socket = Socket::new(Domain::IPV4, Type::RAW, Some(Protocol::from(protocol)))?;
     socket.set_nonblocking(true)?;
     // The outer IP header is the kernel's (no IP_HDRINCL): its TTL is the
     // socket's.

@@ -7,6 +7,9 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::net::IpAddr;
 use std::sync::Arc;
 
+use holo_ike::northbound::configuration::{profile_name, protection};
+use holo_ike::protection::Protection;
+use holo_ike::yang::dmvpn_ipsec;
 use holo_nhrp::InstanceConfig;
 use holo_nhrp::northbound::configuration::{Leaves, has_nhrp, instance_config, parse_leaf};
 use holo_nhrp::northbound::{INTERFACE, interface_name};
@@ -37,6 +40,8 @@ pub struct TunnelParams {
     /// `source-interface`: the tunnel source is this interface's address
     /// (whatever it is now); `None`: `source-address`, the instance's NBMA.
     pub source_interface: Option<String>,
+    /// `dmvpn-ipsec:protection/profile`, read: IPsec on every GRE datagram.
+    pub protection: Option<Protection>,
 }
 
 /// The configuration provider: keeps the leaves under every interface (data
@@ -74,11 +79,16 @@ impl Provider for DmvpnProvider {
     fn prepare(&mut self, changes: &[Change]) -> Result<(), Refusal> {
         let mut leaves = self.leaves.clone();
         let mut touched = BTreeSet::new();
+        let mut profiles = BTreeSet::new();
         for change in changes {
-            let Some(name) = interface_name(&change.path) else {
+            if let Some(profile) = profile_name(&change.path) {
+                // A profile's change reaches every tunnel it protects.
+                profiles.insert(profile.to_owned());
+            } else if let Some(name) = interface_name(&change.path) {
+                touched.insert(name.to_owned());
+            } else {
                 continue;
-            };
-            touched.insert(name.to_owned());
+            }
             match change.operation {
                 Operation::Create | Operation::Modify => {
                     leaves.insert(change.path.clone(), change.value.clone());
@@ -89,6 +99,7 @@ impl Provider for DmvpnProvider {
                 }
             }
         }
+        touched.extend(protected_by(&leaves, &profiles));
         let tunnel = lock(&self.shared.tunnel).clone();
         let mut configs = BTreeMap::new();
         for name in touched {
@@ -169,8 +180,44 @@ pub fn tunnel_params(leaves: &Leaves, name: &str) -> Result<TunnelParams, Refusa
             .get(&leaf(tunnel::SOURCE_INTERFACE))
             .cloned()
             .flatten(),
+        protection: tunnel_protection(leaves, name)?,
         path: leaf(tunnel::PATH),
     })
+}
+
+/// The path of interface `name`'s `protection/profile` leaf.
+fn protection_leaf(name: &str) -> String {
+    format!(
+        "{INTERFACE}{name}']/{}/{}",
+        tunnel::PATH,
+        dmvpn_ipsec::protection::PROFILE
+    )
+}
+
+/// The IPsec profile protecting interface `name`, read.
+fn tunnel_protection(leaves: &Leaves, name: &str) -> Result<Option<Protection>, Refusal> {
+    let path = protection_leaf(name);
+    let Some(profile) = leaves.get(&path).cloned().flatten() else {
+        return Ok(None);
+    };
+    protection(leaves, &profile)?
+        .map(Some)
+        .ok_or_else(|| Refusal::new(Some(&path), format!("no IPsec profile {profile:?}")))
+}
+
+/// The interfaces protected by one of `profiles`.
+fn protected_by(leaves: &Leaves, profiles: &BTreeSet<String>) -> Vec<String> {
+    if profiles.is_empty() {
+        return Vec::new();
+    }
+    leaves
+        .iter()
+        .filter(|(_, value)| value.as_ref().is_some_and(|v| profiles.contains(v)))
+        .filter_map(|(path, _)| {
+            let name = interface_name(path)?;
+            (path == &protection_leaf(name)).then(|| name.to_owned())
+        })
+        .collect()
 }
 
 /// The `underlay-netns` of interface `name`: read before the instance

@@ -21,6 +21,7 @@
 
 pub mod configuration;
 mod instance;
+pub mod ipsec;
 pub mod peers;
 pub mod rpc;
 pub mod state;

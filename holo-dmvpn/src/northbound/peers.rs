@@ -27,6 +27,7 @@ use serde_json::{Value, json};
 use super::userspace::{Planes, SourceStatus};
 use crate::yang::dmvpn_tunnel::tunnel::peer::{self, counters};
 use crate::yang::dmvpn_tunnel::{self, tunnel};
+use holo_ike::yang::dmvpn_ipsec::PROTECTION_NAME;
 
 /// The state provider of `dmvpn-tunnel`'s `peer` list and `statistics`.
 #[derive(Debug)]
@@ -68,6 +69,9 @@ impl StateProvider for TunnelState {
                     statistics[tunnel::statistics::COALESCED_IN_NAME] =
                         json!(snapshot.counters.tunnel.coalesced_in.to_string());
                     tunnel_node[tunnel::STATISTICS_NAME] = statistics;
+                    if let Some(protection) = &snapshot.protection {
+                        tunnel_node[PROTECTION_NAME] = super::ipsec::protection_json(protection);
+                    }
                     if !snapshot.multicast.is_empty() {
                         tunnel_node[tunnel::MULTICAST_NBMA_ADDRESS_NAME] =
                             json!(snapshot.multicast);
@@ -353,6 +357,7 @@ mod tests {
             kernel_routes: BTreeMap::new(),
             nhrp_routes: BTreeMap::new(),
             multicast: BTreeSet::new(),
+            protection: None,
         };
         let table = peer_table(&state, Some(&snapshot), now);
         let nbmas: Vec<_> = table.iter().map(|p| p.nbma.unwrap().to_string()).collect();

@@ -55,8 +55,16 @@ impl Userspace {
 /// and where each tunnel's source stands.
 #[derive(Clone, Debug, Default)]
 pub struct Planes {
-    queries: Arc<Mutex<BTreeMap<String, mpsc::Sender<oneshot::Sender<Snapshot>>>>>,
+    queries: Arc<Mutex<BTreeMap<String, mpsc::Sender<Query>>>>,
     sources: Arc<Mutex<BTreeMap<String, SourceStatus>>>,
+}
+
+/// What the owner of a data plane is asked.
+#[derive(Debug)]
+pub enum Query {
+    Snapshot(oneshot::Sender<Snapshot>),
+    /// `clear crypto sa`: whether the tunnel has IPsec.
+    ClearSa(Option<IpAddr>, oneshot::Sender<bool>),
 }
 
 /// Whether a tunnel's source is up (dmvpn-tunnel `oper-status`): the
@@ -83,8 +91,23 @@ impl Planes {
     pub async fn snapshot(&self, interface: &str) -> Option<Snapshot> {
         let queries = lock(&self.queries).get(interface).cloned()?;
         let (tx, rx) = oneshot::channel();
-        queries.send(tx).await.ok()?;
+        queries.send(Query::Snapshot(tx)).await.ok()?;
         rx.await.ok()
+    }
+
+    /// Deletes the IPsec SAs of the tunnel on `interface` with `peer` (or
+    /// all): `None` when no data plane runs there, `Some(false)` when it
+    /// has no IPsec.
+    pub async fn clear_sa(&self, interface: &str, peer: Option<IpAddr>) -> Option<bool> {
+        let queries = lock(&self.queries).get(interface).cloned()?;
+        let (tx, rx) = oneshot::channel();
+        queries.send(Query::ClearSa(peer, tx)).await.ok()?;
+        rx.await.ok()
+    }
+
+    /// The interfaces with a data plane.
+    pub fn interfaces(&self) -> Vec<String> {
+        lock(&self.queries).keys().cloned().collect()
     }
 
     /// Where the source of the tunnel on `interface` stands.
@@ -92,7 +115,7 @@ impl Planes {
         lock(&self.sources).get(interface).cloned()
     }
 
-    fn insert(&self, interface: &str, queries: mpsc::Sender<oneshot::Sender<Snapshot>>) {
+    fn insert(&self, interface: &str, queries: mpsc::Sender<Query>) {
         lock(&self.queries).insert(interface.to_owned(), queries);
     }
 
@@ -220,6 +243,7 @@ fn dataplane_config(
         dp.mtu = mtu;
     }
     dp.mss_clamp = params.tcp_mss;
+    dp.protection = params.protection.clone();
     Ok(dp)
 }
 
@@ -363,7 +387,7 @@ impl Owner {
         dataplane: DataPlane,
         mut applied: DataPlaneConfig,
         mut monitor: InterfaceMonitor,
-        mut queries: mpsc::Receiver<oneshot::Sender<Snapshot>>,
+        mut queries: mpsc::Receiver<Query>,
         mut configs: mpsc::Receiver<Reconfigure>,
         mut stopped: oneshot::Receiver<()>,
     ) {
@@ -371,10 +395,13 @@ impl Owner {
         loop {
             tokio::select! {
                 query = queries.recv() => match query {
-                    Some(reply) => {
+                    Some(Query::Snapshot(reply)) => {
                         if let Some(snapshot) = dataplane.snapshot().await {
                             let _ = reply.send(snapshot);
                         }
+                    }
+                    Some(Query::ClearSa(peer, reply)) => {
+                        let _ = reply.send(dataplane.clear_sa(peer).await);
                     }
                     None => break,
                 },

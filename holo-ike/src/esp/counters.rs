@@ -6,7 +6,7 @@ use super::EspError;
 /// Counters of one SA direction. `packets` and `bytes` count packets
 /// sealed or accepted, and the bytes of their payload (the inner packet);
 /// the other fields count packets dropped, by reason.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, serde::Serialize)]
 pub struct SaCounters {
     pub packets: u64,
     pub bytes: u64,

@@ -1,0 +1,268 @@
+//! IPsec end to end: a hub and spokes, each the real dmvpnd in its own
+//! network namespace, their tunnels protected by a `dmvpn-ipsec` profile
+//! (IKEv2 with a pre-shared key, ESP in transport mode over GRE):
+//! - every spoke brings up its SA to the hub before its first
+//!   registration, and registers through it;
+//! - a Phase 3 shortcut brings up a spoke-to-spoke SA on demand, and the
+//!   spokes then talk directly (TTL 64) through ESP;
+//! - nothing travels in clear: every daemon drops cleartext GRE from a
+//!   peer (counted), and none counted any;
+//! - a spoke with the wrong pre-shared key never registers, and the hub
+//!   counts its authentication failure;
+//! - `clear crypto sa` on a spoke tears its SAs down, and traffic brings
+//!   them up again.
+//!
+//! ```text
+//!            s1 172.16.1.1/24   s2 172.16.2.1/24
+//!   tunnel   10.0.0.11          10.0.0.12          hub 10.0.0.1
+//!   NBMA     192.0.2.11         192.0.2.12         hub 192.0.2.1
+//! ```
+//!
+//! Needs root (CI runs as root); daemons and namespaces are removed at the
+//! end, also when a test fails.
+
+// Test helpers outside #[test] functions: a panic is the failure report.
+#![allow(clippy::unwrap_used)]
+
+mod common;
+
+use std::time::{Duration, Instant};
+
+use common::netns::{
+    Cloud, Echo, Node, execute, hub_config, number, ping_ttls, run, spoke_config, spoke_lan,
+    spoke_nbma, spoke_tunnel, state, wait_state,
+};
+use serde_json::{Value, json};
+
+/// TTL of an echo reply that came straight from the far spoke.
+const DIRECT: u8 = 64;
+const PSK: &str = "e2e-ipsec-pre-shared-key";
+
+fn root() {
+    let uid = run("id", &["-u"]);
+    assert_eq!(uid.trim(), "0", "the namespace tests need root");
+}
+
+/// Namespaces `dmvpnd-ipsec-<pid>-<scenario>-<role>`.
+fn prefix(scenario: &str) -> String {
+    format!("dmvpnd-ipsec-{}-{scenario}", std::process::id())
+}
+
+fn echo() -> Echo {
+    Echo {
+        id: (std::process::id() & 0xffff) as u16 ^ 0x5e5e,
+        payload: b"dmvpnd e2e ipsec",
+        gap: Duration::from_millis(20),
+    }
+}
+
+/// `config` protected by profile `dmvpn` with pre-shared key `psk` for any
+/// peer, and the ESP proposal of Cisco's default transform set next to
+/// AES-GCM.
+fn protected(mut config: Value, psk: &str) -> Value {
+    config["dmvpn-ipsec:ipsec"] = json!({"profile": [{
+        "name": "dmvpn",
+        "ike": {
+            "dpd-interval": 5,
+            "pre-shared-key": [{"name": "any", "any": [null], "secret": psk}]
+        },
+        "esp": {"proposal": [
+            {"sequence": 10, "encryption": ["aes-gcm-256"]},
+            {"sequence": 20, "encryption": ["aes-cbc-128"], "integrity": ["sha1"]}
+        ]}
+    }]});
+    config["ietf-interfaces:interfaces"]["interface"][0]["dmvpn-tunnel:tunnel"]["dmvpn-ipsec:protection"] =
+        json!({"profile": "dmvpn"});
+    config
+}
+
+fn spoke(n: u8, psk: &str) -> Value {
+    protected(spoke_config(&spoke_tunnel(n), &spoke_nbma(n)), psk)
+}
+
+/// The `protection` state node of the tunnel.
+fn protection(state: &Value) -> &Value {
+    &state["ietf-interfaces:interfaces"]["interface"][0]["dmvpn-tunnel:tunnel"]["dmvpn-ipsec:protection"]
+}
+
+/// The established IKE SAs with `peer` (NBMA address).
+fn established_with<'a>(state: &'a Value, peer: &str) -> Vec<&'a Value> {
+    protection(state)["ike-sa"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter(|sa| sa["peer-address"] == peer && sa["state"] == "established")
+        .collect()
+}
+
+/// Packets through the child SAs with `peer`: (in, out).
+fn esp_packets(state: &Value, peer: &str) -> (u64, u64) {
+    let mut total = (0, 0);
+    for sa in established_with(state, peer) {
+        for child in sa["child-sa"].as_array().into_iter().flatten() {
+            total.0 += number(&child["inbound"]["packets"]);
+            total.1 += number(&child["outbound"]["packets"]);
+        }
+    }
+    total
+}
+
+fn statistic(state: &Value, name: &str) -> u64 {
+    number(&protection(state)["statistics"][name])
+}
+
+async fn wait_sa(node: &mut Node, peer: &str, limit: Duration) -> Value {
+    let mut client = node.client().await;
+    let up = |s: &Value| !established_with(s, peer).is_empty();
+    if let Err(state) = wait_state(&mut client, limit, up).await {
+        panic!(
+            "{}: no IKE SA with {peer}: {:#}\n{}",
+            node.ns,
+            protection(&state),
+            node.site.log()
+        );
+    }
+    state(&mut client).await
+}
+
+/// Pings from spoke `from`'s LAN to spoke `to`'s LAN until a reply comes
+/// straight from `to` (TTL 64); how long that took.
+fn wait_direct(cloud: &Cloud, from: u8, to: u8, limit: Duration) -> Duration {
+    let ns = &cloud.ns[usize::from(from)];
+    let start = Instant::now();
+    let mut seen: Vec<u8> = vec![];
+    loop {
+        let ttls = ping_ttls(ns, &spoke_lan(from), &spoke_lan(to), 5, echo());
+        seen.extend(&ttls);
+        if ttls.last() == Some(&DIRECT) {
+            return start.elapsed();
+        }
+        assert!(
+            start.elapsed() < limit,
+            "s{from} -> s{to}: no direct reply within {limit:?}, TTLs {seen:?}\ns{from} log:\n{}\ns{to} log:\n{}\nhub log:\n{}",
+            cloud.spokes[usize::from(from) - 1].site.log(),
+            cloud.spokes[usize::from(to) - 1].site.log(),
+            cloud.hub.site.log()
+        );
+    }
+}
+
+/// Registration through IPsec, a spoke-to-spoke SA on demand for the
+/// Phase 3 shortcut, nothing in clear, and `clear crypto sa`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn spokes_register_and_go_direct_through_esp() {
+    root();
+    let mut cloud = Cloud::start(
+        prefix("p3"),
+        "ipsec-p3",
+        &protected(hub_config(), PSK),
+        2,
+        |n| spoke(n, PSK),
+    );
+    cloud.phase3_routes();
+    cloud.wait_registered(Duration::from_secs(20), &[]).await;
+    for n in [1, 2] {
+        let state = wait_sa(cloud.spoke(n), "192.0.2.1", Duration::from_secs(5)).await;
+        let (esp_in, esp_out) = esp_packets(&state, "192.0.2.1");
+        assert!(
+            esp_in > 0 && esp_out > 0,
+            "s{n}: registration did not go through ESP ({esp_in} in, {esp_out} out): {:#}",
+            protection(&state)
+        );
+    }
+    let hub_state = wait_sa(&mut cloud.hub, &spoke_nbma(1), Duration::from_secs(5)).await;
+    assert_eq!(established_with(&hub_state, &spoke_nbma(2)).len(), 1);
+
+    // Phase 3: s1 -> s2 goes via the hub, the hub redirects, s1 resolves
+    // s2, and their own SA comes up before traffic takes the direct path.
+    let took = wait_direct(&cloud, 1, 2, Duration::from_secs(20));
+    eprintln!("s1 -> s2: first packet to encrypted direct path in {took:?}");
+    let s1 = wait_sa(cloud.spoke(1), &spoke_nbma(2), Duration::from_secs(5)).await;
+    let ttls = ping_ttls(&cloud.ns[1], &spoke_lan(1), &spoke_lan(2), 10, echo());
+    assert!(
+        ttls.len() >= 8 && ttls.iter().all(|&t| t == DIRECT),
+        "not direct through the SA: {ttls:?}"
+    );
+    let mut client = cloud.spoke(1).client().await;
+    let after = state(&mut client).await;
+    let (before_out, after_out) = (
+        esp_packets(&s1, &spoke_nbma(2)).1,
+        esp_packets(&after, &spoke_nbma(2)).1,
+    );
+    assert!(
+        after_out >= before_out + 8,
+        "the direct pings did not go through the s1-s2 SA ({before_out} -> {after_out})"
+    );
+
+    // Nothing in clear anywhere: each daemon drops and counts cleartext
+    // GRE from its peers, and none saw any.
+    for node in std::iter::once(&mut cloud.hub).chain(cloud.spokes.iter_mut()) {
+        let mut client = node.client().await;
+        let s = state(&mut client).await;
+        assert_eq!(
+            statistic(&s, "cleartext-dropped"),
+            0,
+            "{} received GRE in clear",
+            node.ns
+        );
+    }
+
+    // clear crypto sa: the SAs go (Deletes to the peers), and traffic
+    // brings them back.
+    let mut client = cloud.spoke(1).client().await;
+    execute(
+        &mut client,
+        &json!({"dmvpn-ipsec:clear-security-associations": {"interface": "dmvpn0"}}),
+    )
+    .await;
+    let gone = |s: &Value| established_with(s, &spoke_nbma(2)).is_empty();
+    assert!(
+        wait_state(&mut client, Duration::from_secs(5), gone)
+            .await
+            .is_ok(),
+        "s1 kept its SA with s2 after clear"
+    );
+    wait_direct(&cloud, 1, 2, Duration::from_secs(20));
+    wait_sa(cloud.spoke(1), &spoke_nbma(2), Duration::from_secs(5)).await;
+}
+
+/// A spoke whose pre-shared key differs from the hub's: no SA, so no
+/// registration ever leaves it, and the hub counts the failure.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_wrong_pre_shared_key_gets_no_sa_and_no_registration() {
+    root();
+    let mut cloud = Cloud::start(
+        prefix("psk"),
+        "ipsec-psk",
+        &protected(hub_config(), PSK),
+        1,
+        |n| spoke(n, "not-the-hub-key"),
+    );
+    let mut hub = cloud.hub.client().await;
+    let failed = |s: &Value| statistic(s, "ike-authentication-failures") > 0;
+    if let Err(state) = wait_state(&mut hub, Duration::from_secs(15), failed).await {
+        panic!(
+            "the hub counted no authentication failure: {:#}\n{}",
+            protection(&state),
+            cloud.hub.site.log()
+        );
+    }
+    let s = state(&mut hub).await;
+    assert!(
+        established_with(&s, &spoke_nbma(1)).is_empty(),
+        "an SA with the wrong key: {:#}",
+        protection(&s)
+    );
+    let cache = &s["ietf-interfaces:interfaces"]["interface"][0]["dmvpn-nhrp:nhrp"]["cache-entry"];
+    assert!(
+        cache
+            .as_array()
+            .into_iter()
+            .flatten()
+            .all(|e| e["next-hop"] != spoke_tunnel(1).as_str()),
+        "the spoke registered without an SA: {cache:#}"
+    );
+    let mut spoke = cloud.spoke(1).client().await;
+    let s1 = state(&mut spoke).await;
+    assert!(established_with(&s1, "192.0.2.1").is_empty());
+}

@@ -1,0 +1,532 @@
+//! IPsec in the userspace data plane (Cisco's `tunnel protection ipsec
+//! profile`): every GRE datagram to a peer leaves inside ESP, every GRE
+//! datagram from a peer must arrive inside ESP.
+//!
+//! ```text
+//!   TUN / NHRP ── GRE ──► send ──► SA for the peer? ── yes ──► seal ──► ESP (raw, IP 50)
+//!                                        │                             or UDP 4500 (NAT-T)
+//!                                        no: wait (bounded), Acquire ──► IKE core
+//!   IKE core ◄── UDP 500/4500 ──► Send / InstallChildSa / RemoveChildSa
+//!   ESP in ──► SA by SPI ──► open (ICV, replay) ──► GRE ──► the usual inbound path
+//! ```
+//!
+//! The IKE core (`holo_ike::ike`) runs in the data plane's task, so an SA
+//! it installs is used by the very next packet and no lock is shared.
+
+pub mod sockets;
+
+use std::collections::{HashMap, VecDeque};
+use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+use std::time::Instant;
+
+use holo_ike::esp::{self, EspError, InboundSa, OutboundSa, SaCounters};
+use holo_ike::ike::{ChildSa, Ike, Input, Mode, Notification, Output};
+use holo_ike::protection::Protection as ProtectionConfig;
+use serde::Serialize;
+
+use super::forwarding::DropReason;
+use super::underlay::outer_ipv4;
+use sockets::{NAT_T_PORT, Sockets};
+
+/// GRE datagrams waiting for one peer's SA, at most (the oldest are
+/// dropped first).
+const WAITING_PER_PEER: usize = 64;
+/// GRE datagrams waiting for all peers' SAs together, at most.
+const WAITING_TOTAL: usize = 4096;
+/// IP protocol numbers: GRE, and IPv4 in IPv4 (tunnel mode's Next Header).
+const IPPROTO_GRE: u8 = 47;
+const IPPROTO_IPIP: u8 = 4;
+
+/// The IPsec side of a tunnel: the IKE core, the SAs it installed, the
+/// sockets, and what waits for an SA.
+pub struct Protection {
+    config: ProtectionConfig,
+    ike: Ike,
+    pub sockets: Sockets,
+    ttl: u8,
+    outbound: HashMap<IpAddr, Outbound>,
+    inbound: HashMap<u32, Inbound>,
+    waiting: HashMap<IpAddr, VecDeque<Vec<u8>>>,
+    waiting_total: usize,
+    /// The ESP packet being built, reused.
+    sealed: Vec<u8>,
+    pub counters: ProtectionCounters,
+}
+
+impl std::fmt::Debug for Protection {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Protection")
+            .field("profile", &self.config.profile)
+            .field("source", &self.sockets.source)
+            .field("outbound_sas", &self.outbound.len())
+            .field("inbound_sas", &self.inbound.len())
+            .field("waiting", &self.waiting_total)
+            .finish()
+    }
+}
+
+struct Outbound {
+    sa: OutboundSa,
+    /// (local port, remote port) of ESP-in-UDP; `None`: plain ESP.
+    encap: Option<(u16, u16)>,
+    mode: Mode,
+    local: IpAddr,
+    inbound_spi: u32,
+}
+
+struct Inbound {
+    sa: InboundSa,
+    peer: IpAddr,
+}
+
+/// Tunnel-wide IPsec counters (YANG `protection/statistics`).
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize)]
+pub struct ProtectionCounters {
+    pub esp_unknown_spi: u64,
+    pub cleartext_dropped: u64,
+    pub queued_dropped: u64,
+    pub esp_malformed: u64,
+}
+
+/// What became of a GRE datagram handed to `send`.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Sent {
+    /// Protected and sent (plaintext length counted by the caller).
+    Sent,
+    /// Waiting for the peer's SA.
+    Waiting,
+    Dropped(DropReason),
+}
+
+/// One child SA as management sees it.
+#[derive(Clone, Debug, Serialize)]
+pub struct ChildSaState {
+    pub peer: IpAddr,
+    pub inbound_spi: u32,
+    pub outbound_spi: u32,
+    pub encap: Option<(u16, u16)>,
+    pub inbound: SaCounters,
+    pub outbound: SaCounters,
+}
+
+/// What management sees of a tunnel's IPsec.
+#[derive(Clone, Debug, Serialize)]
+pub struct ProtectionSnapshot {
+    pub profile: String,
+    pub ike: holo_ike::ike::Snapshot,
+    pub ike_counters: holo_ike::ike::Counters,
+    pub child_sas: Vec<ChildSaState>,
+    pub counters: ProtectionCounters,
+    pub waiting: usize,
+}
+
+impl Protection {
+    /// The IKE core of `config` and its sockets on `source` (in `netns`).
+    pub fn new(
+        config: ProtectionConfig,
+        source: Ipv4Addr,
+        ttl: u8,
+        netns: Option<&str>,
+    ) -> std::io::Result<Protection> {
+        let sockets = Sockets::bind(source, ttl, netns)?;
+        Ok(Protection {
+            ike: Ike::new(config.ike.clone()),
+            config,
+            sockets,
+            ttl,
+            outbound: HashMap::new(),
+            inbound: HashMap::new(),
+            waiting: HashMap::new(),
+            waiting_total: 0,
+            sealed: Vec::with_capacity(65_535 + 128),
+            counters: ProtectionCounters::default(),
+        })
+    }
+
+    pub fn config(&self) -> &ProtectionConfig {
+        &self.config
+    }
+
+    /// When the IKE core wants a `Tick`.
+    pub fn next_wakeup(&self) -> Option<Instant> {
+        self.ike.next_wakeup()
+    }
+
+    /// A new profile: applies to IKE SAs created from now on; those that
+    /// exist keep theirs until they are rekeyed or re-established.
+    pub fn reconfigure(&mut self, config: ProtectionConfig, now: Instant) -> Vec<Notification> {
+        self.config = config.clone();
+        let outputs = self.ike.handle(Input::Configure(Box::new(config.ike)), now);
+        self.collect(outputs).1
+    }
+
+    /// Sends `gre` (a whole GRE datagram) to `peer` inside ESP, or keeps it
+    /// until the SA is up (asking IKE for it).
+    pub async fn send(
+        &mut self,
+        peer: IpAddr,
+        gre: &[u8],
+        now: Instant,
+    ) -> (Sent, Vec<Notification>) {
+        if self.outbound.contains_key(&peer) {
+            return (self.seal_and_send(peer, gre).await, Vec::new());
+        }
+        let queue = self.waiting.entry(peer).or_default();
+        let first = queue.is_empty();
+        let mut dropped = false;
+        if queue.len() >= WAITING_PER_PEER || self.waiting_total >= WAITING_TOTAL {
+            // The oldest goes: what is sent last matters most to NHRP
+            // (the latest registration) and to TCP.
+            if queue.pop_front().is_some() {
+                self.waiting_total -= 1;
+            }
+            self.counters.queued_dropped += 1;
+            dropped = true;
+        }
+        if self.waiting_total < WAITING_TOTAL {
+            queue.push_back(gre.to_vec());
+            self.waiting_total += 1;
+        }
+        let mut notifications = Vec::new();
+        if first {
+            let local = IpAddr::V4(self.sockets.source);
+            let outputs = self.ike.handle(Input::Acquire { local, peer }, now);
+            notifications = self.run(outputs).await;
+        }
+        let sent = match dropped {
+            true => Sent::Dropped(DropReason::SaPending),
+            false => Sent::Waiting,
+        };
+        (sent, notifications)
+    }
+
+    async fn seal_and_send(&mut self, peer: IpAddr, gre: &[u8]) -> Sent {
+        let Some(out) = self.outbound.get_mut(&peer) else {
+            return Sent::Dropped(DropReason::SaPending);
+        };
+        self.sealed.clear();
+        let result = match out.mode {
+            Mode::Transport => out.sa.seal(IPPROTO_GRE, gre, &mut self.sealed),
+            Mode::Tunnel => {
+                let (IpAddr::V4(src), IpAddr::V4(dst)) = (out.local, peer) else {
+                    return Sent::Dropped(DropReason::SendError);
+                };
+                let inner = ipv4_packet(src, dst, IPPROTO_GRE, self.ttl, gre);
+                out.sa.seal(IPPROTO_IPIP, &inner, &mut self.sealed)
+            }
+        };
+        if let Err(error) = result {
+            tracing::warn!(%peer, %error, "ESP seal");
+            return Sent::Dropped(DropReason::SendError);
+        }
+        let sent = match out.encap {
+            None => self.sockets.send_esp(&self.sealed, peer).await,
+            Some((local, remote)) => self
+                .sockets
+                .udp(local)
+                .send_to(&self.sealed, SocketAddr::new(peer, remote))
+                .await
+                .map(|_| ()),
+        };
+        match sent {
+            Ok(()) => Sent::Sent,
+            Err(error) => {
+                tracing::debug!(%peer, %error, "ESP send");
+                Sent::Dropped(DropReason::SendError)
+            }
+        }
+    }
+
+    /// An ESP packet (SPI onwards) from `from`, decrypted in place: the GRE
+    /// datagram inside, or why it was dropped.
+    pub fn open<'p>(&mut self, from: IpAddr, packet: &'p mut [u8]) -> Result<&'p [u8], DropReason> {
+        let Some(spi) = esp::spi_of(packet) else {
+            self.counters.esp_malformed += 1;
+            return Err(DropReason::Malformed);
+        };
+        let Some(inbound) = self.inbound.get_mut(&spi) else {
+            self.counters.esp_unknown_spi += 1;
+            return Err(DropReason::UnknownSpi);
+        };
+        if inbound.peer != from {
+            // Another SA's peer, or a stranger guessing SPIs.
+            self.counters.esp_unknown_spi += 1;
+            return Err(DropReason::UnknownSpi);
+        }
+        let (next_header, payload) = inbound.sa.open(packet).map_err(|error| match error {
+            EspError::IcvMismatch => DropReason::IcvFailure,
+            EspError::Replayed { .. } | EspError::TooOld { .. } => DropReason::Replayed,
+            _ => {
+                self.counters.esp_malformed += 1;
+                DropReason::Malformed
+            }
+        })?;
+        match next_header {
+            IPPROTO_GRE => Ok(payload),
+            IPPROTO_IPIP => {
+                let (_, header_len) = outer_ipv4(payload).ok_or(DropReason::Malformed)?;
+                if payload.get(9) != Some(&IPPROTO_GRE) {
+                    return Err(DropReason::UnknownProtocol);
+                }
+                Ok(&payload[header_len..])
+            }
+            _ => Err(DropReason::UnknownProtocol),
+        }
+    }
+
+    /// Whether `peer` may send us GRE in clear: never, with protection
+    /// (counted when dropped).
+    pub fn refuse_cleartext(&mut self) -> DropReason {
+        self.counters.cleartext_dropped += 1;
+        DropReason::Cleartext
+    }
+
+    /// An IKE message (non-ESP marker stripped on 4500) from `remote` on
+    /// local port `port`.
+    pub async fn ike_message(
+        &mut self,
+        remote: SocketAddr,
+        port: u16,
+        bytes: &[u8],
+        now: Instant,
+    ) -> Vec<Notification> {
+        let local = SocketAddr::new(IpAddr::V4(self.sockets.source), port);
+        let input = Input::Packet {
+            local,
+            remote,
+            bytes: bytes.to_vec(),
+        };
+        let outputs = self.ike.handle(input, now);
+        self.run(outputs).await
+    }
+
+    /// Time passed.
+    pub async fn tick(&mut self, now: Instant) -> Vec<Notification> {
+        let outputs = self.ike.handle(Input::Tick, now);
+        self.run(outputs).await
+    }
+
+    /// `clear crypto sa` (one peer or all).
+    pub async fn clear(&mut self, peer: Option<IpAddr>, now: Instant) -> Vec<Notification> {
+        let outputs = self.ike.handle(Input::Clear { peer }, now);
+        self.run(outputs).await
+    }
+
+    /// NHRP no longer needs `peer`: its SAs go (with Deletes).
+    pub async fn release(&mut self, peer: IpAddr, now: Instant) -> Vec<Notification> {
+        let outputs = self.ike.handle(Input::Release { peer }, now);
+        self.run(outputs).await
+    }
+
+    /// Carries out the IKE core's outputs: messages out, SAs in and out,
+    /// and what waited for a new SA sent through it.
+    async fn run(&mut self, outputs: Vec<Output>) -> Vec<Notification> {
+        let (sends, notifications, ready) = self.collect(outputs);
+        for (local, remote, bytes) in sends {
+            let socket = self.sockets.udp(local.port());
+            let result = match local.port() {
+                NAT_T_PORT => {
+                    // RFC 3948, 2.2: IKE on 4500 after a non-ESP marker.
+                    let mut marked = Vec::with_capacity(bytes.len() + 4);
+                    marked.extend_from_slice(&[0; 4]);
+                    marked.extend_from_slice(&bytes);
+                    socket.send_to(&marked, remote).await
+                }
+                _ => socket.send_to(&bytes, remote).await,
+            };
+            if let Err(error) = result {
+                tracing::debug!(%remote, %error, "IKE send");
+            }
+        }
+        for peer in ready {
+            let Some(queue) = self.waiting.remove(&peer) else {
+                continue;
+            };
+            self.waiting_total -= queue.len();
+            for gre in queue {
+                let _ = self.seal_and_send(peer, &gre).await;
+            }
+        }
+        notifications
+    }
+
+    /// The synchronous part of `run`: SA changes applied; returns the
+    /// messages to send, the notifications and the peers whose SA came up.
+    #[allow(clippy::type_complexity)]
+    fn collect(
+        &mut self,
+        outputs: Vec<Output>,
+    ) -> (
+        Vec<(SocketAddr, SocketAddr, Vec<u8>)>,
+        Vec<Notification>,
+        Vec<IpAddr>,
+    ) {
+        let mut sends = Vec::new();
+        let mut notifications = Vec::new();
+        let mut ready = Vec::new();
+        for output in outputs {
+            match output {
+                Output::Send {
+                    local,
+                    remote,
+                    bytes,
+                } => sends.push((local, remote, bytes)),
+                Output::InstallChildSa(child) => {
+                    let peer = child.peer;
+                    match self.install(&child) {
+                        Ok(()) => ready.push(peer),
+                        Err(error) => {
+                            tracing::warn!(%peer, %error, "child SA not installed")
+                        }
+                    }
+                }
+                Output::RemoveChildSa {
+                    peer,
+                    inbound_spi,
+                    outbound_spi,
+                } => self.remove(peer, inbound_spi, outbound_spi),
+                Output::Notification(notification) => notifications.push(notification),
+            }
+        }
+        (sends, notifications, ready)
+    }
+
+    /// Installs both directions of a child SA; the new outbound SA replaces
+    /// the peer's old one (make-before-break: the old inbound SA stays until
+    /// IKE removes it).
+    fn install(&mut self, child: &ChildSa) -> Result<(), EspError> {
+        let inbound = InboundSa::new(
+            child.inbound_spi,
+            child.encr,
+            child.integ,
+            &child.inbound_encr_key,
+            &child.inbound_integ_key,
+            child.esn,
+            self.config.replay_window,
+        )?;
+        let outbound = OutboundSa::new(
+            child.outbound_spi,
+            child.encr,
+            child.integ,
+            &child.outbound_encr_key,
+            &child.outbound_integ_key,
+            child.esn,
+        )?;
+        self.inbound.insert(
+            child.inbound_spi,
+            Inbound {
+                sa: inbound,
+                peer: child.peer,
+            },
+        );
+        self.outbound.insert(
+            child.peer,
+            Outbound {
+                sa: outbound,
+                encap: child.encap,
+                mode: child.mode,
+                local: child.local,
+                inbound_spi: child.inbound_spi,
+            },
+        );
+        tracing::info!(
+            peer = %child.peer,
+            inbound_spi = format_args!("{:08x}", child.inbound_spi),
+            outbound_spi = format_args!("{:08x}", child.outbound_spi),
+            encap = ?child.encap,
+            "child SA installed"
+        );
+        Ok(())
+    }
+
+    fn remove(&mut self, peer: IpAddr, inbound_spi: u32, outbound_spi: u32) {
+        self.inbound.remove(&inbound_spi);
+        if self
+            .outbound
+            .get(&peer)
+            .is_some_and(|out| out.sa.spi() == outbound_spi)
+        {
+            self.outbound.remove(&peer);
+        }
+        tracing::info!(
+            %peer,
+            inbound_spi = format_args!("{inbound_spi:08x}"),
+            outbound_spi = format_args!("{outbound_spi:08x}"),
+            "child SA removed"
+        );
+    }
+
+    pub fn snapshot(&self) -> ProtectionSnapshot {
+        let child_sas = self
+            .outbound
+            .iter()
+            .map(|(peer, out)| ChildSaState {
+                peer: *peer,
+                inbound_spi: out.inbound_spi,
+                outbound_spi: out.sa.spi(),
+                encap: out.encap,
+                inbound: self
+                    .inbound
+                    .get(&out.inbound_spi)
+                    .map(|i| i.sa.counters())
+                    .unwrap_or_default(),
+                outbound: out.sa.counters(),
+            })
+            .collect();
+        ProtectionSnapshot {
+            profile: self.config.profile.clone(),
+            ike: self.ike.snapshot(),
+            ike_counters: self.ike.counters(),
+            child_sas,
+            counters: self.counters.clone(),
+            waiting: self.waiting_total,
+        }
+    }
+}
+
+/// An IPv4 packet around `payload` (tunnel mode's inner header).
+fn ipv4_packet(src: Ipv4Addr, dst: Ipv4Addr, protocol: u8, ttl: u8, payload: &[u8]) -> Vec<u8> {
+    let total = (20 + payload.len()) as u16;
+    let mut packet = Vec::with_capacity(usize::from(total));
+    packet.extend_from_slice(&[0x45, 0]);
+    packet.extend_from_slice(&total.to_be_bytes());
+    // Identification 0, DF: the outer packet is what the underlay sees.
+    packet.extend_from_slice(&[0, 0, 0x40, 0, ttl, protocol, 0, 0]);
+    packet.extend_from_slice(&src.octets());
+    packet.extend_from_slice(&dst.octets());
+    let checksum = internet_checksum(&packet);
+    packet[10..12].copy_from_slice(&checksum.to_be_bytes());
+    packet.extend_from_slice(payload);
+    packet
+}
+
+/// RFC 1071.
+fn internet_checksum(bytes: &[u8]) -> u16 {
+    let mut sum: u32 = bytes
+        .chunks(2)
+        .map(|c| u32::from(u16::from_be_bytes([c[0], *c.get(1).unwrap_or(&0)])))
+        .sum();
+    while sum > 0xffff {
+        sum = (sum & 0xffff) + (sum >> 16);
+    }
+    !(sum as u16)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_inner_ipv4_header_checksums_to_zero() {
+        let packet = ipv4_packet(
+            Ipv4Addr::new(192, 0, 2, 1),
+            Ipv4Addr::new(192, 0, 2, 2),
+            IPPROTO_GRE,
+            64,
+            &[1, 2, 3],
+        );
+        assert_eq!(internet_checksum(&packet[..20]), 0);
+        assert_eq!(packet[9], IPPROTO_GRE);
+        assert_eq!(&packet[20..], &[1, 2, 3]);
+    }
+}
