@@ -266,3 +266,66 @@ async fn a_wrong_pre_shared_key_gets_no_sa_and_no_registration() {
     let s1 = state(&mut spoke).await;
     assert!(established_with(&s1, "192.0.2.1").is_empty());
 }
+
+/// The established IKE SAs of the hub with spoke 1, and whether the hub
+/// holds spoke 1's registration.
+fn hub_view(state: &Value) -> (usize, bool) {
+    let registered =
+        state["ietf-interfaces:interfaces"]["interface"][0]["dmvpn-nhrp:nhrp"]["cache-entry"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .any(|e| e["type"] == "dynamic" && e["next-hop"] == spoke_tunnel(1).as_str());
+    (established_with(state, &spoke_nbma(1)).len(), registered)
+}
+
+/// A spoke that restarts (SIGKILL, start again) brings up a new IKE SA
+/// with INITIAL_CONTACT: the hub drops the old one and keeps exactly one.
+/// A spoke that dies for good is found dead by DPD: the hub removes its SA
+/// and, at once rather than after the holding time (600 s), its
+/// registration.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_restarted_spoke_replaces_its_sa_and_a_dead_one_is_found_by_dpd() {
+    root();
+    let mut cloud = Cloud::start(
+        prefix("dpd"),
+        "ipsec-dpd",
+        &protected(hub_config(), PSK),
+        1,
+        |n| spoke(n, PSK),
+    );
+    cloud.wait_registered(Duration::from_secs(20), &[]).await;
+    let first = wait_sa(&mut cloud.hub, &spoke_nbma(1), Duration::from_secs(5)).await;
+    let old_spi = established_with(&first, &spoke_nbma(1))[0]["local-spi"].clone();
+
+    cloud.spoke(1).kill();
+    cloud.spoke(1).spawn();
+    let mut hub = cloud.hub.client().await;
+    let replaced = |s: &Value| {
+        let sas = established_with(s, &spoke_nbma(1));
+        sas.len() == 1 && sas[0]["local-spi"] != old_spi && hub_view(s).1
+    };
+    if let Err(state) = wait_state(&mut hub, Duration::from_secs(20), replaced).await {
+        panic!(
+            "after the spoke's restart the hub does not hold exactly one new SA: {:#}\n{}",
+            protection(&state),
+            cloud.hub.site.log()
+        );
+    }
+
+    let killed = Instant::now();
+    cloud.spoke(1).kill();
+    let dead = |s: &Value| hub_view(s) == (0, false);
+    if let Err(state) = wait_state(&mut hub, Duration::from_secs(40), dead).await {
+        panic!(
+            "the hub still holds the dead spoke: {:?} {:#}\n{}",
+            hub_view(&state),
+            protection(&state),
+            cloud.hub.site.log()
+        );
+    }
+    eprintln!(
+        "dead spoke: SA and registration gone after {:?} (DPD every 5 s)",
+        killed.elapsed()
+    );
+}

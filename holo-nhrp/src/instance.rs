@@ -12,7 +12,7 @@ use crate::cache::{Cache, Entry, EntryType, host};
 use crate::config::InstanceConfig;
 use crate::counters::Counters;
 use crate::io::{Command, DataPlaneEvent, Input, Notification, Output};
-use crate::nhc::NhsState;
+use crate::nhc::{NhsState, NhsStatus};
 use crate::packet::{
     Address, Authentication, Cie, CieCode, ErrorCode, ErrorIndication, Extension, ExtensionBody,
     Flags, Message, MessageType, NbmaAddress, Packet, ProtocolType, RequestReply, header,
@@ -148,6 +148,9 @@ impl Instance {
             Input::DataPlane(DataPlaneEvent::LocalPrefixes(prefixes)) => {
                 self.local_prefixes_changed(prefixes, now, &mut out)
             }
+            Input::DataPlane(DataPlaneEvent::PeerDown { nbma }) => {
+                self.peer_down(nbma, now, &mut out)
+            }
             Input::DataPlane(DataPlaneEvent::Used { prefix }) => {
                 if let Some(e) = self.cache.get_mut(&prefix) {
                     e.used = true;
@@ -215,6 +218,42 @@ impl Instance {
             .retain(|_, at| now.duration_since(*at) < Duration::from_secs(60));
         self.error_budget
             .retain(|_, (start, _)| now.duration_since(*start) < Duration::from_secs(1));
+    }
+
+    /// The path to `nbma` is gone (its IPsec SA died): the registrations
+    /// and shortcuts learnt from it are removed, as if they had expired,
+    /// rather than black-holing traffic until their holding time ends; an
+    /// NHS there that was up is registered with again at once.
+    fn peer_down(&mut self, nbma: IpAddr, now: Instant, out: &mut Vec<Output>) {
+        let stale: Vec<_> = self
+            .cache
+            .iter()
+            .filter(|e| e.nbma == Some(nbma))
+            .filter(|e| matches!(e.ty, EntryType::Dynamic | EntryType::Shortcut))
+            .map(|e| e.prefix)
+            .collect();
+        for prefix in stale {
+            if let Some(gone) = self.cache.remove(&prefix, out)
+                && gone.ty == EntryType::Dynamic
+            {
+                out.push(Output::Notify(Notification::PeerDown {
+                    protocol: gone.next_hop,
+                }));
+            }
+        }
+        for nhs in &mut self.nhs {
+            if nhs.config.nbma == nbma && nhs.status == NhsStatus::Up {
+                tracing::info!(nhs = %nhs.config.protocol, %nbma, "NHS path down: registering again");
+                nhs.status = NhsStatus::Down;
+                nhs.next_action = now;
+                nhs.attempts = 0;
+                nhs.request_id = None;
+                out.push(Output::Notify(Notification::NhsDown {
+                    nhs: nhs.config.protocol,
+                }));
+            }
+        }
+        self.registration_timers(now, out);
     }
 
     fn receive(&mut self, from: IpAddr, bytes: &[u8], now: Instant, out: &mut Vec<Output>) {

@@ -39,7 +39,8 @@ pub enum Input {
 
 /// JSON (conformance steps): `{"miss": {"next_hop": "10.0.0.12"}}`,
 /// `{"hairpin": {"from_nbma": …, "packet": "<hex>"}}`, `{"used": {"prefix":
-/// …}}`, `{"tunnel_routes": [["172.16.2.0/24", "10.0.0.12"]]}`.
+/// …}}`, `{"tunnel_routes": [["172.16.2.0/24", "10.0.0.12"]]}`, `{"peer_down":
+/// {"nbma": "192.0.2.12"}}`.
 #[derive(Clone, Debug, PartialEq, Eq, Deserialize)]
 #[serde(rename_all = "snake_case", deny_unknown_fields)]
 pub enum DataPlaneEvent {
@@ -64,6 +65,11 @@ pub enum DataPlaneEvent {
     /// replacing `InstanceConfig::local_prefixes`. Peers that were given a
     /// withdrawn prefix in a Resolution Reply are sent a Purge Request.
     LocalPrefixes(Vec<IpNetwork>),
+    /// The path to `nbma` is gone: the IPsec SA protecting it died (dead
+    /// peer detection, a Delete, `clear crypto sa`). What was learnt from
+    /// that peer goes, and an NHS there is registered with again at once
+    /// (which brings a new SA up).
+    PeerDown { nbma: IpAddr },
 }
 
 /// JSON: `"clear_cache"`, `{"purge": {"prefix": …}}`, `{"nbma_changed":

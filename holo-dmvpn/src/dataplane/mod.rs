@@ -778,11 +778,34 @@ impl Task {
         self.ipsec_notifications(notifications);
     }
 
-    /// What the IKE core reports: logged; a peer whose IKE SA died is
-    /// down for NHRP too.
+    /// What the IKE core reports, logged; and a peer whose SA died without
+    /// a successor is down for NHRP too (its registrations and shortcuts
+    /// go, an NHS there is registered with again).
     fn ipsec_notifications(&mut self, notifications: Vec<holo_ike::ike::Notification>) {
+        use holo_ike::ike::Notification;
         for notification in notifications {
-            tracing::info!(?notification, "IKE");
+            match &notification {
+                Notification::Error(error) => match error.level() {
+                    holo_ike::ike::Level::Warn => tracing::warn!(%error, "IKE"),
+                    holo_ike::ike::Level::Info => tracing::info!(%error, "IKE"),
+                    holo_ike::ike::Level::Debug => tracing::debug!(%error, "IKE"),
+                },
+                Notification::AuthFailed { peer } => {
+                    tracing::warn!(%peer, "IKE authentication failed")
+                }
+                other => tracing::info!(notification = ?other, "IKE"),
+            }
+        }
+        let lost = match &mut self.protection {
+            Some(protection) => protection.take_lost(),
+            None => return,
+        };
+        for nbma in lost {
+            tracing::info!(%nbma, "IPsec SA gone: the peer is down for NHRP");
+            self.tell_nhrp(
+                Some(nbma),
+                Input::DataPlane(DataPlaneEvent::PeerDown { nbma }),
+            );
         }
     }
 

@@ -50,6 +50,9 @@ pub struct Protection {
     waiting_total: usize,
     /// The ESP packet being built, reused.
     sealed: Vec<u8>,
+    /// Peers whose last outbound SA went without a successor: their path
+    /// is down until IKE brings a new one up (`take_lost`).
+    lost: Vec<IpAddr>,
     pub counters: ProtectionCounters,
 }
 
@@ -139,6 +142,7 @@ impl Protection {
             waiting: HashMap::new(),
             waiting_total: 0,
             sealed: Vec::with_capacity(65_535 + 128),
+            lost: Vec::new(),
             counters: ProtectionCounters::default(),
         })
     }
@@ -446,7 +450,9 @@ impl Protection {
             .get(&peer)
             .is_some_and(|out| out.sa.spi() == outbound_spi)
         {
+            // Its current SA, not an old one a rekey replaced.
             self.outbound.remove(&peer);
+            self.lost.push(peer);
         }
         tracing::info!(
             %peer,
@@ -454,6 +460,16 @@ impl Protection {
             outbound_spi = format_args!("{outbound_spi:08x}"),
             "child SA removed"
         );
+    }
+
+    /// The peers that lost their SA since the last call and have none
+    /// again (dead peer, Delete, clear): NHRP takes them down.
+    pub fn take_lost(&mut self) -> Vec<IpAddr> {
+        let mut lost = std::mem::take(&mut self.lost);
+        lost.retain(|peer| !self.outbound.contains_key(peer));
+        lost.sort();
+        lost.dedup();
+        lost
     }
 
     pub fn snapshot(&self) -> ProtectionSnapshot {
