@@ -29,8 +29,9 @@ mod common;
 use std::time::{Duration, Instant};
 
 use common::netns::{
-    Cloud, Echo, Node, execute, hub_config, number, ping_ttls, run, spoke_config, spoke_lan,
-    spoke_nbma, spoke_tunnel, state, wait_state,
+    Cloud, Echo, Node, Topology, execute, hub_config, masquerade, number, ping_ttls,
+    private_segment, registered, run, spoke_config, spoke_lan, spoke_nbma, spoke_tunnel, state,
+    wait_state,
 };
 use serde_json::{Value, json};
 
@@ -328,4 +329,74 @@ async fn a_restarted_spoke_replaces_its_sa_and_a_dead_one_is_found_by_dpd() {
         "dead spoke: SA and registration gone after {:?} (DPD every 5 s)",
         killed.elapsed()
     );
+}
+
+/// A spoke behind a masquerading NAT: IKE finds the NAT (NAT-D), floats
+/// to UDP 4500, and ESP travels in UDP (RFC 3948) both ways; the spoke
+/// registers and the hub reaches it through the NAT.
+///
+/// ```text
+///   s1 10.0.1.11 --- nat 10.0.1.1 | 192.0.2.22 --- br0 --- hub 192.0.2.1
+/// ```
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_spoke_behind_nat_uses_esp_in_udp() {
+    root();
+    let mut topo = Topology::with_underlay(format!("dmvpnd-ipsec-nat-{}", std::process::id()));
+    let hub_ns = topo.attach("hub", "192.0.2.1", None);
+    let nat = topo.attach("nat", "192.0.2.22", None);
+    let s1_ns = topo.add("s1");
+    private_segment(&nat, &s1_ns, "10.0.1.1", "10.0.1.11");
+    masquerade(&nat, "eth0");
+    let mut hub = Node::start(&hub_ns, "ipsec-nat-hub", &protected(hub_config(), PSK));
+    let mut s1 = Node::start(
+        &s1_ns,
+        "ipsec-nat-s1",
+        &protected(spoke_config("10.0.0.11", "10.0.1.11"), PSK),
+    );
+    let mut hub_client = hub.client().await;
+    if let Err(s) = wait_state(
+        &mut hub_client,
+        Duration::from_secs(20),
+        registered(&["10.0.0.11"]),
+    )
+    .await
+    {
+        panic!(
+            "not registered through the NAT: {:#}\nhub log:\n{}\ns1 log:\n{}",
+            protection(&s),
+            hub.site.log(),
+            s1.site.log()
+        );
+    }
+    let hub_state = state(&mut hub_client).await;
+    let sas = established_with(&hub_state, "192.0.2.22");
+    assert_eq!(sas.len(), 1, "{:#}", protection(&hub_state));
+    assert_eq!(sas[0]["nat"], "remote", "{:#}", sas[0]);
+    let child = &sas[0]["child-sa"][0];
+    assert!(
+        child["encapsulation"]
+            .as_str()
+            .is_some_and(|e| e.starts_with("esp-in-udp 4500/")),
+        "{child:#}"
+    );
+    let mut s1_client = s1.client().await;
+    let s1_state = state(&mut s1_client).await;
+    let mine = established_with(&s1_state, "192.0.2.1");
+    assert_eq!(mine.len(), 1, "{:#}", protection(&s1_state));
+    assert_eq!(mine[0]["nat"], "local", "{:#}", mine[0]);
+    assert_eq!(mine[0]["local-port"], 4500);
+
+    // The hub reaches the spoke's tunnel address through the NAT.
+    let ttls = ping_ttls(&hub_ns, "10.0.0.1", "10.0.0.11", 5, echo());
+    assert!(ttls.len() >= 4, "hub -> s1 through NAT-T: {ttls:?}");
+    let after = state(&mut hub_client).await;
+    let (esp_in, esp_out) = esp_packets(&after, "192.0.2.22");
+    assert!(
+        esp_in >= 4 && esp_out >= 4,
+        "ESP-in-UDP {esp_in} in, {esp_out} out"
+    );
+    assert_eq!(statistic(&after, "cleartext-dropped"), 0);
+    drop(hub);
+    drop(s1);
+    drop(topo);
 }
