@@ -125,7 +125,9 @@ async fn run(settings: Settings, startup: Option<PathBuf>) -> Result<(), String>
         }))
         .rpc_handler(
             ipsec::CLEAR_SECURITY_ASSOCIATIONS,
-            Arc::new(ipsec::ClearSa { planes }),
+            Arc::new(ipsec::ClearSa {
+                planes: planes.clone(),
+            }),
         );
     let builder = dmvpn
         .rpc_handlers()
@@ -134,6 +136,7 @@ async fn run(settings: Settings, startup: Option<PathBuf>) -> Result<(), String>
             builder.rpc_handler(path, handler)
         });
     dmvpn.set_notifier(builder.notifier());
+    planes.set_notifier(builder.notifier());
     let (handle, task) = builder.spawn();
 
     let (stop, stopped) = watch::channel(false);

@@ -298,6 +298,8 @@ async fn a_restarted_spoke_replaces_its_sa_and_a_dead_one_is_found_by_dpd() {
     cloud.wait_registered(Duration::from_secs(20), &[]).await;
     let first = wait_sa(&mut cloud.hub, &spoke_nbma(1), Duration::from_secs(5)).await;
     let old_spi = established_with(&first, &spoke_nbma(1))[0]["local-spi"].clone();
+    let mut hub_events = cloud.hub.client().await;
+    let mut events = notifications(&mut hub_events).await;
 
     cloud.spoke(1).kill();
     cloud.spoke(1).spawn();
@@ -329,6 +331,39 @@ async fn a_restarted_spoke_replaces_its_sa_and_a_dead_one_is_found_by_dpd() {
         "dead spoke: SA and registration gone after {:?} (DPD every 5 s)",
         killed.elapsed()
     );
+    // The YANG notifications tell the same story.
+    let mut seen = vec![];
+    while let Ok(n) = events.try_recv() {
+        seen.push(n);
+    }
+    let with = |kind: &str, words: &str| {
+        seen.iter().any(|n| {
+            n.contains(&format!("dmvpn-ipsec:{kind}"))
+                && n.contains(&spoke_nbma(1))
+                && n.contains(words)
+                && n.contains("dmvpn0")
+        })
+    };
+    assert!(with("ike-sa-up", "192.0.2.11"), "{seen:#?}");
+    assert!(with("ike-sa-down", "dead peer"), "{seen:#?}");
+}
+
+/// The notifications of a daemon, collected in the background.
+async fn notifications(
+    client: &mut common::Client,
+) -> tokio::sync::mpsc::UnboundedReceiver<String> {
+    let request = dmvpn_api::v1::SubscribeRequest {
+        path: String::new(),
+        encoding: dmvpn_api::v1::Encoding::Json as i32,
+    };
+    let mut stream = client.subscribe(request).await.unwrap().into_inner();
+    let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
+    tokio::spawn(async move {
+        while let Ok(Some(n)) = stream.message().await {
+            let _ = tx.send(n.data.map(|d| d.data).unwrap_or_default());
+        }
+    });
+    rx
 }
 
 /// A spoke behind a masquerading NAT: IKE finds the NAT (NAT-D), floats

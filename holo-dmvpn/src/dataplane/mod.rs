@@ -230,6 +230,10 @@ enum Control {
     ClearSa(Option<IpAddr>, oneshot::Sender<bool>),
 }
 
+/// Where the data plane reports its IPsec events (IKE SA up and down),
+/// for YANG notifications.
+pub type IpsecEvents = std::sync::Arc<dyn Fn(&holo_ike::ike::Notification) + Send + Sync>;
+
 /// A running data plane: the handle to its task. Dropping it (or calling
 /// `shutdown`) ends the task, which closes the TUN device and the socket.
 #[derive(Debug)]
@@ -254,6 +258,16 @@ impl DataPlane {
         config: DataPlaneConfig,
         nhrp: mpsc::Sender<Input>,
         outputs: mpsc::Receiver<Output>,
+    ) -> Result<DataPlane, Error> {
+        DataPlane::spawn_with_events(config, nhrp, outputs, None).await
+    }
+
+    /// `spawn`, reporting IPsec events to `events`.
+    pub async fn spawn_with_events(
+        config: DataPlaneConfig,
+        nhrp: mpsc::Sender<Input>,
+        outputs: mpsc::Receiver<Output>,
+        events: Option<IpsecEvents>,
     ) -> Result<DataPlane, Error> {
         let interface = config.interface.clone();
         let thread_error = {
@@ -282,7 +296,8 @@ impl DataPlane {
                 };
                 runtime.block_on(async move {
                     match Task::open(config, nhrp).await {
-                        Ok((task, routes)) => {
+                        Ok((mut task, routes)) => {
+                            task.events = events;
                             if ready_tx.send(Ok(())).is_ok() {
                                 task.run(control, outputs, routes).await;
                             }
@@ -388,6 +403,8 @@ struct Task {
     /// for one sendmmsg(2).
     pending: Vec<Pending>,
     icmp: pmtu::IcmpLimiter,
+    /// Where IKE SA up/down events go (YANG notifications).
+    events: Option<IpsecEvents>,
 }
 
 impl Task {
@@ -446,6 +463,7 @@ impl Task {
             queue_full: (0, None),
             pending: Vec::with_capacity(offload::BATCH),
             icmp: pmtu::IcmpLimiter::default(),
+            events: None,
         };
         Ok((task, routes))
     }
@@ -794,6 +812,14 @@ impl Task {
                     tracing::warn!(%peer, "IKE authentication failed")
                 }
                 other => tracing::info!(notification = ?other, "IKE"),
+            }
+            if let Some(events) = &self.events
+                && matches!(
+                    notification,
+                    Notification::IkeSaUp { .. } | Notification::IkeSaDown { .. }
+                )
+            {
+                events(&notification);
             }
         }
         let lost = match &mut self.protection {

@@ -56,6 +56,47 @@ impl RpcHandler for ClearSa {
     }
 }
 
+/// The YANG notification of an IKE SA event on `interface`
+/// (`dmvpn-ipsec:ike-sa-up`/`ike-sa-down`); `None` for other events.
+pub fn notification_json(interface: &str, notification: &Notification) -> Option<Value> {
+    use dmvpn_ipsec::{ike_sa_down as down, ike_sa_up as up};
+    Some(match notification {
+        Notification::IkeSaUp {
+            peer, remote_id, ..
+        } => json!({
+            dmvpn_ipsec::IKE_SA_UP_NAME: {
+                up::INTERFACE_NAME: interface,
+                up::PEER_NAME: peer.to_string(),
+                up::REMOTE_IDENTITY_NAME: remote_id.to_string(),
+            }
+        }),
+        Notification::IkeSaDown { peer, reason } => json!({
+            dmvpn_ipsec::IKE_SA_DOWN_NAME: {
+                down::INTERFACE_NAME: interface,
+                down::PEER_NAME: peer.to_string(),
+                down::REASON_NAME: down_reason(reason),
+            }
+        }),
+        _ => return None,
+    })
+}
+
+/// Why an IKE SA went, in words (`ike-sa-down/reason`).
+fn down_reason(reason: &DownReason) -> String {
+    match reason {
+        DownReason::Deleted => "deleted".to_owned(),
+        DownReason::DeletedByPeer => "deleted by the peer".to_owned(),
+        DownReason::DeadPeer => "dead peer".to_owned(),
+        DownReason::Timeout => "no answer".to_owned(),
+        DownReason::InitialContact => "the peer restarted (initial contact)".to_owned(),
+        DownReason::AuthenticationFailed => "authentication failed".to_owned(),
+        DownReason::Refused(notify) => format!("refused by the peer: {notify}"),
+        DownReason::HalfOpenExpired => "half-open too long".to_owned(),
+        DownReason::Invalid(what) => format!("invalid answer: {what}"),
+        DownReason::Expired => "lifetime expired".to_owned(),
+    }
+}
+
 /// The `dmvpn-ipsec:protection` state node of a tunnel.
 pub fn protection_json(snapshot: &ProtectionSnapshot) -> Value {
     let counters = &snapshot.counters;
@@ -152,7 +193,7 @@ fn ike_sas_json(snapshot: &ProtectionSnapshot) -> Vec<Value> {
 
 use holo_ike::crypto::{DhGroup, EncrAlgorithm, IntegAlgorithm, PrfAlgorithm};
 use holo_ike::ike::sa::{Role, State};
-use holo_ike::ike::{EspProposal, IkeProposal, Mode};
+use holo_ike::ike::{DownReason, EspProposal, IkeProposal, Mode, Notification};
 use holo_ike::northbound::configuration::{ENCRYPTIONS, GROUPS, INTEGRITIES};
 
 /// The YANG (and CLI) name of an algorithm.

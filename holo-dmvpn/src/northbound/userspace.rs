@@ -56,6 +56,8 @@ impl Userspace {
 #[derive(Clone, Debug, Default)]
 pub struct Planes {
     queries: Arc<Mutex<BTreeMap<String, mpsc::Sender<Query>>>>,
+    /// Where the data planes' IPsec events become YANG notifications.
+    notifier: Arc<Mutex<Option<northbound::Notifier>>>,
     sources: Arc<Mutex<BTreeMap<String, SourceStatus>>>,
 }
 
@@ -103,6 +105,27 @@ impl Planes {
         let (tx, rx) = oneshot::channel();
         queries.send(Query::ClearSa(peer, tx)).await.ok()?;
         rx.await.ok()
+    }
+
+    /// Publishes the data planes' IPsec events (IKE SA up/down) from now on.
+    pub fn set_notifier(&self, notifier: northbound::Notifier) {
+        *lock(&self.notifier) = Some(notifier);
+    }
+
+    /// The IPsec event sink of the data plane on `interface`.
+    fn ipsec_events(&self, interface: &str) -> crate::dataplane::IpsecEvents {
+        let notifier = self.notifier.clone();
+        let interface = interface.to_owned();
+        Arc::new(move |notification| {
+            let Some(json) = super::ipsec::notification_json(&interface, notification) else {
+                return;
+            };
+            if let Some(notifier) = lock(&notifier).as_ref()
+                && let Err(error) = notifier.publish(&json.to_string())
+            {
+                tracing::warn!(%error, "IPsec notification not published");
+            }
+        })
     }
 
     /// The interfaces with a data plane.
@@ -197,9 +220,15 @@ impl Tunnel for Userspace {
             };
             let (status, effective) = owner.follow(&monitor.current());
             tracing::info!(%interface, mtu = effective.mtu, key = ?effective.key, underlay_netns = ?effective.underlay_netns, "data plane starting");
-            let dataplane = DataPlane::spawn(effective.clone(), nhrp.clone(), outputs)
-                .await
-                .map_err(|e| e.to_string())?;
+            let events = planes.ipsec_events(&interface);
+            let dataplane = DataPlane::spawn_with_events(
+                effective.clone(),
+                nhrp.clone(),
+                outputs,
+                Some(events),
+            )
+            .await
+            .map_err(|e| e.to_string())?;
             owner.status_changed(status, config.nbma).await;
             let prefixes = tokio::spawn(local_prefixes(
                 interface.clone(),
