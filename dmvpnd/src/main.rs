@@ -107,6 +107,13 @@ async fn run(settings: Settings, startup: Option<PathBuf>) -> Result<(), String>
         settings::DataPlane::Userspace => {
             let userspace = Userspace::default();
             let planes = userspace.planes();
+            if let Some(dir) = &settings.debug.ipsec_keylog {
+                tracing::warn!(
+                    dir = %dir.display(),
+                    "IPsec SA keys are written in clear (debug.ipsec-keylog)"
+                );
+                planes.set_ipsec_keylog(dir.clone());
+            }
             dmvpn.set_tunnel(Arc::new(userspace));
             planes
         }

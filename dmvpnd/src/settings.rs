@@ -18,6 +18,16 @@ pub struct Settings {
     pub max_transactions: usize,
     pub grpc: Grpc,
     pub data_plane: DataPlane,
+    pub debug: Debug,
+}
+
+/// Debugging aids, all off by default.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Deserialize)]
+#[serde(default, deny_unknown_fields, rename_all = "kebab-case")]
+pub struct Debug {
+    /// Write the keys of every IPsec child SA to Wireshark's `esp_sa`
+    /// table in this directory (whoever reads it reads the traffic).
+    pub ipsec_keylog: Option<PathBuf>,
 }
 
 impl Default for Settings {
@@ -28,6 +38,7 @@ impl Default for Settings {
             max_transactions: northbound::DEFAULT_MAX_TRANSACTIONS,
             grpc: Grpc::default(),
             data_plane: DataPlane::Userspace,
+            debug: Debug::default(),
         }
     }
 }
@@ -141,9 +152,15 @@ mod tests {
             [grpc]
             socket = "/tmp/x.sock"
             tcp = "127.0.0.1:50051"
+            [debug]
+            ipsec-keylog = "/tmp/keys"
             "#,
         )
         .unwrap();
+        assert_eq!(
+            settings.debug.ipsec_keylog,
+            Some(PathBuf::from("/tmp/keys"))
+        );
         assert_eq!(settings.max_transactions, 20);
         assert_eq!(settings.logging.target, LogTarget::File);
         assert_eq!(settings.grpc.tcp, Some("127.0.0.1:50051".parse().unwrap()));

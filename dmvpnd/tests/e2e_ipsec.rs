@@ -383,10 +383,14 @@ async fn a_spoke_behind_nat_uses_esp_in_udp() {
     private_segment(&nat, &s1_ns, "10.0.1.1", "10.0.1.11");
     masquerade(&nat, "eth0");
     let mut hub = Node::start(&hub_ns, "ipsec-nat-hub", &protected(hub_config(), PSK));
-    let mut s1 = Node::start(
+    // s1 writes its SA keys for Wireshark (debug.ipsec-keylog).
+    let keylog = std::env::temp_dir().join(format!("dmvpnd-ipsec-keylog-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&keylog);
+    let mut s1 = Node::start_with(
         &s1_ns,
         "ipsec-nat-s1",
         &protected(spoke_config("10.0.0.11", "10.0.1.11"), PSK),
+        &format!("[debug]\nipsec-keylog = \"{}\"\n", keylog.display()),
     );
     let mut hub_client = hub.client().await;
     if let Err(s) = wait_state(
@@ -420,6 +424,21 @@ async fn a_spoke_behind_nat_uses_esp_in_udp() {
     assert_eq!(mine.len(), 1, "{:#}", protection(&s1_state));
     assert_eq!(mine[0]["nat"], "local", "{:#}", mine[0]);
     assert_eq!(mine[0]["local-port"], 4500);
+    // Both directions of s1's child SA are in its Wireshark table: in
+    // from the NAT's public address to s1's private one, out the reverse.
+    let esp_sa = std::fs::read_to_string(keylog.join("esp_sa")).unwrap();
+    let child = &mine[0]["child-sa"][0];
+    for (spi, src, dst) in [
+        (&child["inbound-spi"], "192.0.2.1", "10.0.1.11"),
+        (&child["outbound-spi"], "10.0.1.11", "192.0.2.1"),
+    ] {
+        let line = format!(
+            "\"IPv4\",\"{src}\",\"{dst}\",\"0x{}\",\"AES-GCM with 16 octet ICV [RFC4106]\",\"0x",
+            spi.as_str().unwrap()
+        );
+        assert!(esp_sa.contains(&line), "{line} not in:\n{esp_sa}");
+    }
+    std::fs::remove_dir_all(&keylog).unwrap();
 
     // The hub reaches the spoke's tunnel address through the NAT.
     let ttls = ping_ttls(&hub_ns, "10.0.0.1", "10.0.0.11", 5, echo());

@@ -44,7 +44,18 @@ pub struct Node {
 impl Node {
     /// Starts dmvpnd in `ns` with a fresh site (temp dir) named `site`.
     pub fn start(ns: &str, site: &str, startup: &Value) -> Node {
+        Node::start_with(ns, site, startup, "")
+    }
+
+    /// `start`, with `settings` (TOML) added to the daemon settings.
+    pub fn start_with(ns: &str, site: &str, startup: &Value, settings: &str) -> Node {
         let site = Site::new(site);
+        if !settings.is_empty() {
+            let file = site.dir.join("dmvpnd.toml");
+            let mut text = std::fs::read_to_string(&file).unwrap();
+            text.push_str(settings);
+            std::fs::write(&file, text).unwrap();
+        }
         std::fs::write(site.dir.join("startup.json"), startup.to_string()).unwrap();
         let mut node = Node {
             site,

@@ -234,6 +234,24 @@ enum Control {
 /// for YANG notifications.
 pub type IpsecEvents = std::sync::Arc<dyn Fn(&holo_ike::ike::Notification) + Send + Sync>;
 
+/// What a data plane reports to, beyond NHRP.
+#[derive(Clone, Default)]
+pub struct Hooks {
+    /// IKE SA up/down, for YANG notifications.
+    pub ipsec_events: Option<IpsecEvents>,
+    /// Debug: write the keys of every child SA here (Wireshark's tables).
+    pub ipsec_keylog: Option<std::path::PathBuf>,
+}
+
+impl std::fmt::Debug for Hooks {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Hooks")
+            .field("ipsec_events", &self.ipsec_events.is_some())
+            .field("ipsec_keylog", &self.ipsec_keylog)
+            .finish()
+    }
+}
+
 /// A running data plane: the handle to its task. Dropping it (or calling
 /// `shutdown`) ends the task, which closes the TUN device and the socket.
 #[derive(Debug)]
@@ -259,15 +277,15 @@ impl DataPlane {
         nhrp: mpsc::Sender<Input>,
         outputs: mpsc::Receiver<Output>,
     ) -> Result<DataPlane, Error> {
-        DataPlane::spawn_with_events(config, nhrp, outputs, None).await
+        DataPlane::spawn_with(config, nhrp, outputs, Hooks::default()).await
     }
 
-    /// `spawn`, reporting IPsec events to `events`.
-    pub async fn spawn_with_events(
+    /// `spawn`, with `hooks` (IPsec events, key log).
+    pub async fn spawn_with(
         config: DataPlaneConfig,
         nhrp: mpsc::Sender<Input>,
         outputs: mpsc::Receiver<Output>,
-        events: Option<IpsecEvents>,
+        hooks: Hooks,
     ) -> Result<DataPlane, Error> {
         let interface = config.interface.clone();
         let thread_error = {
@@ -295,9 +313,8 @@ impl DataPlane {
                     }
                 };
                 runtime.block_on(async move {
-                    match Task::open(config, nhrp).await {
-                        Ok((mut task, routes)) => {
-                            task.events = events;
+                    match Task::open(config, nhrp, hooks).await {
+                        Ok((task, routes)) => {
                             if ready_tx.send(Ok(())).is_ok() {
                                 task.run(control, outputs, routes).await;
                             }
@@ -403,8 +420,8 @@ struct Task {
     /// for one sendmmsg(2).
     pending: Vec<Pending>,
     icmp: pmtu::IcmpLimiter,
-    /// Where IKE SA up/down events go (YANG notifications).
-    events: Option<IpsecEvents>,
+    /// Where IKE SA up/down events and SA keys (debug) go.
+    hooks: Hooks,
 }
 
 impl Task {
@@ -414,6 +431,7 @@ impl Task {
     async fn open(
         config: DataPlaneConfig,
         nhrp: mpsc::Sender<Input>,
+        hooks: Hooks,
     ) -> Result<(Task, mpsc::Receiver<routes::TunnelRoutes>), Error> {
         let tun = Tun::create(&config.interface, config.mtu, config.address).map_err(|source| {
             Error::Tun {
@@ -422,7 +440,7 @@ impl Task {
             }
         })?;
         let underlay = bind(&config)?;
-        let protection = protect(&config)?;
+        let protection = protect(&config, &hooks)?;
         let forwarding = Forwarding::new(ForwardingConfig {
             tunnel: config.address,
             key: config.key,
@@ -463,7 +481,7 @@ impl Task {
             queue_full: (0, None),
             pending: Vec::with_capacity(offload::BATCH),
             icmp: pmtu::IcmpLimiter::default(),
-            events: None,
+            hooks,
         };
         Ok((task, routes))
     }
@@ -615,7 +633,7 @@ impl Task {
         // changed profile applies to the SAs negotiated from now on.
         let reprotect = rebind || new.protection.is_some() != old.protection.is_some();
         let protection = match reprotect {
-            true => Some(protect(&new)?),
+            true => Some(protect(&new, &self.hooks)?),
             false => None,
         };
         if new.mtu != old.mtu {
@@ -813,7 +831,7 @@ impl Task {
                 }
                 other => tracing::info!(notification = ?other, "IKE"),
             }
-            if let Some(events) = &self.events
+            if let Some(events) = &self.hooks.ipsec_events
                 && matches!(
                     notification,
                     Notification::IkeSaUp { .. } | Notification::IkeSaDown { .. }
@@ -1103,7 +1121,7 @@ fn bind(config: &DataPlaneConfig) -> Result<Option<Underlay>, Error> {
 
 /// The IPsec side of `config`: none without protection or while the source
 /// is unspecified (not up).
-fn protect(config: &DataPlaneConfig) -> Result<Option<Protection>, Error> {
+fn protect(config: &DataPlaneConfig, hooks: &Hooks) -> Result<Option<Protection>, Error> {
     let Some(protection) = &config.protection else {
         return Ok(None);
     };
@@ -1115,6 +1133,10 @@ fn protect(config: &DataPlaneConfig) -> Result<Option<Protection>, Error> {
         config.source,
         config.ttl,
         config.underlay_netns.as_deref(),
+        hooks
+            .ipsec_keylog
+            .as_deref()
+            .map(protection::keylog::KeyLog::new),
     )
     .map(Some)
     .map_err(|source| Error::Underlay {

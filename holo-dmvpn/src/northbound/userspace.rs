@@ -58,6 +58,8 @@ pub struct Planes {
     queries: Arc<Mutex<BTreeMap<String, mpsc::Sender<Query>>>>,
     /// Where the data planes' IPsec events become YANG notifications.
     notifier: Arc<Mutex<Option<northbound::Notifier>>>,
+    /// Debug: the directory the data planes write SA keys to.
+    keylog: Arc<Mutex<Option<std::path::PathBuf>>>,
     sources: Arc<Mutex<BTreeMap<String, SourceStatus>>>,
 }
 
@@ -110,6 +112,16 @@ impl Planes {
     /// Publishes the data planes' IPsec events (IKE SA up/down) from now on.
     pub fn set_notifier(&self, notifier: northbound::Notifier) {
         *lock(&self.notifier) = Some(notifier);
+    }
+
+    /// Debug: every data plane started from now on writes the keys of its
+    /// child SAs to Wireshark's tables in `dir`.
+    pub fn set_ipsec_keylog(&self, dir: std::path::PathBuf) {
+        *lock(&self.keylog) = Some(dir);
+    }
+
+    fn ipsec_keylog(&self) -> Option<std::path::PathBuf> {
+        lock(&self.keylog).clone()
     }
 
     /// The IPsec event sink of the data plane on `interface`.
@@ -220,15 +232,13 @@ impl Tunnel for Userspace {
             };
             let (status, effective) = owner.follow(&monitor.current());
             tracing::info!(%interface, mtu = effective.mtu, key = ?effective.key, underlay_netns = ?effective.underlay_netns, "data plane starting");
-            let events = planes.ipsec_events(&interface);
-            let dataplane = DataPlane::spawn_with_events(
-                effective.clone(),
-                nhrp.clone(),
-                outputs,
-                Some(events),
-            )
-            .await
-            .map_err(|e| e.to_string())?;
+            let hooks = crate::dataplane::Hooks {
+                ipsec_events: Some(planes.ipsec_events(&interface)),
+                ipsec_keylog: planes.ipsec_keylog(),
+            };
+            let dataplane = DataPlane::spawn_with(effective.clone(), nhrp.clone(), outputs, hooks)
+                .await
+                .map_err(|e| e.to_string())?;
             owner.status_changed(status, config.nbma).await;
             let prefixes = tokio::spawn(local_prefixes(
                 interface.clone(),

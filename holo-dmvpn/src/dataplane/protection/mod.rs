@@ -13,6 +13,7 @@
 //! The IKE core (`holo_ike::ike`) runs in the data plane's task, so an SA
 //! it installs is used by the very next packet and no lock is shared.
 
+pub mod keylog;
 pub mod sockets;
 
 use std::collections::{HashMap, VecDeque};
@@ -50,6 +51,8 @@ pub struct Protection {
     waiting_total: usize,
     /// The ESP packet being built, reused.
     sealed: Vec<u8>,
+    /// Debug: where the keys of every child SA are written.
+    keylog: Option<keylog::KeyLog>,
     /// Peers whose last outbound SA went without a successor: their path
     /// is down until IKE brings a new one up (`take_lost`).
     lost: Vec<IpAddr>,
@@ -130,6 +133,7 @@ impl Protection {
         source: Ipv4Addr,
         ttl: u8,
         netns: Option<&str>,
+        keylog: Option<keylog::KeyLog>,
     ) -> std::io::Result<Protection> {
         let sockets = Sockets::bind(source, ttl, netns)?;
         Ok(Protection {
@@ -143,6 +147,7 @@ impl Protection {
             waiting_total: 0,
             sealed: Vec::with_capacity(65_535 + 128),
             lost: Vec::new(),
+            keylog,
             counters: ProtectionCounters::default(),
         })
     }
@@ -433,6 +438,9 @@ impl Protection {
                 inbound_spi: child.inbound_spi,
             },
         );
+        if let Some(keylog) = &self.keylog {
+            keylog.child_sa(child);
+        }
         tracing::info!(
             peer = %child.peer,
             inbound_spi = format_args!("{:08x}", child.inbound_spi),
