@@ -14,7 +14,9 @@
 #      send as a NIC does: GRO on receive (threaded NAPI on the bridge
 #      ports, so packets arrive in batches and GRE datagrams of one flow
 #      are coalesced), a transmit queue with backpressure (pfifo_fast);
-#   4. the same iperf3 run over a bare veth pair between two fresh namespaces.
+#   4. the same again with IPsec: every node's tunnel protected (ESP
+#      AES-GCM-256, PSK), committed in place on the running tunnels;
+#   5. the same iperf3 run over a bare veth pair between two fresh namespaces.
 # Prints the rates, the ratios and whether the goal (tunnel at 40 % of bare
 # veth or better) is met. Needs root, iperf3, ping and ethtool
 # (scripts/setup.sh).
@@ -138,6 +140,25 @@ grep -E 'sender|receiver' "$TMP/iperf-tunnel-nic.log" | sed 's/^/    /'
 coalesced=$(cli s2 "show state" | grep -o '"coalesced-in": *"[0-9]*"' | grep -o '[0-9]*' || true)
 echo "    GRE datagrams s2 received coalesced by its underlay: ${coalesced:-?}"
 
+say "IPsec: every node protects its tunnel (AES-GCM-256, PSK), committed in place; iperf3 again"
+protect() {
+    local node=$1 profile="/dmvpn-ipsec:ipsec/profile[name='bench']"
+    "$BIN/dmvpn-cli" --socket "$TMP/$node/grpc.sock" -c configure \
+        -c "set $profile/ike/pre-shared-key[name='any']/any" \
+        -c "set $profile/ike/pre-shared-key[name='any']/secret bench-pre-shared-key" \
+        -c "set $profile/esp/proposal[sequence='10']/encryption aes-gcm-256" \
+        -c "set /ietf-interfaces:interfaces/interface[name='tun0']/dmvpn-tunnel:tunnel/dmvpn-ipsec:protection/profile bench" \
+        -c "commit ipsec" >/dev/null
+}
+for node in "${NODES[@]}"; do
+    protect "$node"
+done
+# The spokes' SAs to the hub and to each other come up with the traffic.
+ip netns exec "$PREFIX-s1" ping -n -q -i 0.05 -W 1 -c 40 -I 172.16.1.1 172.16.2.1 >/dev/null 2>&1 || true
+ipsec_rate=$(iperf_rate "$PREFIX-s1" "$PREFIX-s2" 172.16.2.1 172.16.1.1 ipsec)
+grep -E 'sender|receiver' "$TMP/iperf-ipsec.log" | sed 's/^/    /'
+cli s1 "show crypto ipsec sa" | grep -E 'current_peer|#pkts (en|de)caps|transform' | sed 's/^/    /'
+
 say "iperf3 TCP, 1 stream, ${SECONDS_RUN} s: over a bare veth pair between two fresh namespaces"
 new_ns "$PREFIX-va"
 new_ns "$PREFIX-vb"
@@ -158,6 +179,12 @@ met=$(awk -v p="$percent" -v q="$nic_percent" -v g="$GOAL_PERCENT" \
     'BEGIN { print ((p >= g || q >= g) ? "MET" : "NOT MET") }')
 printf '    %-44s %10s Mbit/s %6s %%\n' "DMVPN tunnel (userspace mGRE, mtu $tun_mtu)" "$tunnel_rate" "$percent"
 printf '    %-44s %10s Mbit/s %6s %%\n' "  the same, underlay as a NIC (GRO, queue)" "$nic_rate" "$nic_percent"
+ipsec_percent=$(ratio "$ipsec_rate")
+ipsec_of_plain=$(awk -v i="$ipsec_rate" -v p="$nic_rate" 'BEGIN { printf "%.1f", (p > 0 ? 100 * i / p : 0) }')
+printf '    %-44s %10s Mbit/s %6s %%  (%s %% of the plain tunnel as a NIC)\n' \
+    "  the same with IPsec (ESP AES-GCM-256)" "$ipsec_rate" "$ipsec_percent" "$ipsec_of_plain"
 printf '    %-44s %10s Mbit/s\n' "bare veth pair" "$veth_rate"
 printf '    %-38s %10s ms  (first echo -> first TTL 64 reply)\n' "Phase 3 time to direct path" "$direct_ms"
 echo "    goal: tunnel at ${GOAL_PERCENT} % of bare veth or better: $met"
+ipsec_met=$(awk -v p="$ipsec_of_plain" 'BEGIN { print (p >= 80 ? "MET" : "NOT MET") }')
+echo "    goal: IPsec at 80 % of the plain tunnel or better: $ipsec_met"
