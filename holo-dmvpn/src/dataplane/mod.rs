@@ -544,12 +544,26 @@ impl Task {
                     }
                     self.flush_to_tun().await;
                 },
-                read = recv_esp(&self.protection, &mut from_esp) => match read {
-                    Ok((from, range)) => {
-                        self.esp_received(from, &mut from_esp[range]).await;
-                        self.flush_to_tun().await;
+                read = recv_esp(&self.protection, &mut from_esp) => {
+                    match read {
+                        Ok((from, range)) => self.esp_received(from, &mut from_esp[range]).await,
+                        Err(error) => tracing::warn!(%error, "ESP socket read"),
                     }
-                    Err(error) => tracing::warn!(%error, "ESP socket read"),
+                    // What else is queued joins the same TUN write batch
+                    // (and its TCP coalescing), as on the GRE socket.
+                    while !self.to_tun.is_full() {
+                        match try_recv_esp(&self.protection, &mut from_esp) {
+                            Ok(Some((from, range))) => {
+                                self.esp_received(from, &mut from_esp[range]).await
+                            }
+                            Ok(None) => break,
+                            Err(error) => {
+                                tracing::warn!(%error, "ESP socket read");
+                                break;
+                            }
+                        }
+                    }
+                    self.flush_to_tun().await;
                 },
                 read = recv_ike(&self.protection, &mut from_ike) => match read {
                     Ok((port, remote, range)) => {
@@ -973,17 +987,30 @@ impl Task {
             return;
         }
         let pending = std::mem::take(&mut self.pending);
-        if self.protection.is_some() {
-            let now = Instant::now();
-            for p in &pending {
-                let Some(datagram) = segments.frame(p.segment).and_then(|f| f.get(p.start..))
-                else {
-                    continue;
-                };
-                let payload = datagram.len() - (HEADROOM - p.start);
-                self.protected_send(IpAddr::V4(p.nbma), datagram, payload, false, now)
-                    .await;
+        if let Some(protection) = &mut self.protection {
+            // (pending entry, datagram): the GRE header in front of the
+            // payload is HEADROOM - start bytes long.
+            let datagrams: Vec<(&Pending, &[u8])> = pending
+                .iter()
+                .filter_map(|p| Some((p, segments.frame(p.segment)?.get(p.start..)?)))
+                .collect();
+            let to_send: Vec<(IpAddr, &[u8])> = datagrams
+                .iter()
+                .map(|(p, datagram)| (IpAddr::V4(p.nbma), *datagram))
+                .collect();
+            let (results, notifications) = protection.send_many(&to_send, Instant::now()).await;
+            for ((p, datagram), sent) in datagrams.iter().zip(results) {
+                let nbma = IpAddr::V4(p.nbma);
+                match sent {
+                    Sent::Sent | Sent::Waiting => self
+                        .counters
+                        .data_out(nbma, datagram.len() - (HEADROOM - p.start)),
+                    Sent::Dropped(reason) => self.counters.drop(Some(nbma), reason),
+                }
             }
+            drop(to_send);
+            drop(datagrams);
+            self.ipsec_notifications(notifications);
             self.pending = pending;
             self.pending.clear();
             return;
@@ -1163,6 +1190,28 @@ async fn recv_esp(
             }
             // An ESP packet above 64 KB cannot be ours.
             Received::Truncated(..) => continue,
+        }
+    }
+}
+
+/// Like `recv_esp`, but only what is already queued: `None` when nothing
+/// is (or without IPsec).
+fn try_recv_esp(
+    protection: &Option<Protection>,
+    buf: &mut [u8],
+) -> std::io::Result<Option<(IpAddr, std::ops::Range<usize>)>> {
+    let Some(protection) = protection else {
+        return Ok(None);
+    };
+    loop {
+        let base = buf.as_ptr() as usize;
+        match protection.sockets.esp.try_recv(buf)? {
+            Some(Received::Gre(from, esp)) => {
+                let start = esp.as_ptr() as usize - base;
+                return Ok(Some((from, start..start + esp.len())));
+            }
+            Some(Received::Truncated(..)) => continue,
+            None => return Ok(None),
         }
     }
 }

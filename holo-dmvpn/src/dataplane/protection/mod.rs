@@ -51,6 +51,8 @@ pub struct Protection {
     waiting_total: usize,
     /// The ESP packet being built, reused.
     sealed: Vec<u8>,
+    /// The ESP packets of one `send_many`, back to back, reused.
+    batch: Vec<u8>,
     /// Debug: where the keys of every child SA are written.
     keylog: Option<keylog::KeyLog>,
     /// Peers whose last outbound SA went without a successor: their path
@@ -95,7 +97,7 @@ pub struct ProtectionCounters {
 }
 
 /// What became of a GRE datagram handed to `send`.
-#[derive(Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Sent {
     /// Protected and sent (plaintext length counted by the caller).
     Sent,
@@ -146,6 +148,7 @@ impl Protection {
             waiting: HashMap::new(),
             waiting_total: 0,
             sealed: Vec::with_capacity(65_535 + 128),
+            batch: Vec::new(),
             lost: Vec::new(),
             keylog,
             counters: ProtectionCounters::default(),
@@ -207,6 +210,65 @@ impl Protection {
             false => Sent::Waiting,
         };
         (sent, notifications)
+    }
+
+    /// Sends the GRE datagrams of one TUN read: those to a peer with a
+    /// plain-ESP transport-mode SA are sealed back to back into one buffer
+    /// and leave with as few sendmmsg(2) as the socket takes; the others
+    /// (no SA yet, ESP in UDP, tunnel mode) go one by one through `send`.
+    /// One result per datagram, in order.
+    pub async fn send_many(
+        &mut self,
+        datagrams: &[(IpAddr, &[u8])],
+        now: Instant,
+    ) -> (Vec<Sent>, Vec<Notification>) {
+        let mut results = vec![Sent::Sent; datagrams.len()];
+        let mut sealed = Vec::with_capacity(datagrams.len());
+        let mut others = Vec::new();
+        self.batch.clear();
+        for (i, &(peer, gre)) in datagrams.iter().enumerate() {
+            let out = match (self.outbound.get_mut(&peer), peer) {
+                (Some(out), IpAddr::V4(to))
+                    if out.encap.is_none() && out.mode == Mode::Transport =>
+                {
+                    (out, to)
+                }
+                _ => {
+                    others.push(i);
+                    continue;
+                }
+            };
+            let start = self.batch.len();
+            match out.0.sa.seal(IPPROTO_GRE, gre, &mut self.batch) {
+                Ok(()) => sealed.push((i, start..self.batch.len(), out.1)),
+                Err(error) => {
+                    tracing::warn!(%peer, %error, "ESP seal");
+                    self.batch.truncate(start);
+                    results[i] = Sent::Dropped(DropReason::SendError);
+                }
+            }
+        }
+        let packets: Vec<(&[u8], Ipv4Addr)> = sealed
+            .iter()
+            .map(|(_, range, to)| (&self.batch[range.clone()], *to))
+            .collect();
+        self.sockets
+            .esp
+            .send_many(&packets, |k, result| {
+                if let Err(error) = result {
+                    tracing::debug!(peer = %packets[k].1, %error, "ESP send");
+                    results[sealed[k].0] = Sent::Dropped(DropReason::SendError);
+                }
+            })
+            .await;
+        let mut notifications = Vec::new();
+        for i in others {
+            let (peer, gre) = datagrams[i];
+            let (sent, more) = self.send(peer, gre, now).await;
+            results[i] = sent;
+            notifications.extend(more);
+        }
+        (results, notifications)
     }
 
     async fn seal_and_send(&mut self, peer: IpAddr, gre: &[u8]) -> Sent {
