@@ -18,6 +18,7 @@
 //! MOBIKE.
 
 pub mod auth;
+pub mod certificates;
 pub mod config;
 pub mod counters;
 pub mod error;
