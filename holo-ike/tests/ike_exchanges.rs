@@ -322,3 +322,97 @@ fn our_ike_sa_init_request_decodes_with_proposals_and_nat_d() {
     assert!(m.payloads.iter().any(|p| matches!(&p.body,
         PayloadBody::Nonce(n) if n.data.len() == 32)));
 }
+
+/// The error notifies of IKE_SA_INIT and IKE_AUTH, as data: the two
+/// configurations, and what the initiator ends with because of the
+/// responder's notify. (CREATE_CHILD_SA's are in the core's unit tests.)
+#[test]
+fn refusals_in_the_handshake_name_the_rfc_notify() {
+    use holo_ike::ike::{Config, Selectors};
+    type Setup = fn(&mut Config, &mut Config);
+    let cases: [(&str, Setup, &str); 4] = [
+        (
+            "IKE proposals",
+            |a, b| {
+                a.ike_proposals = vec![cbc()];
+                b.ike_proposals = vec![gcm()];
+            },
+            "down:NO_PROPOSAL_CHOSEN",
+        ),
+        (
+            "ESP proposals",
+            |a, b| {
+                a.esp_proposals = vec![esp_cbc()];
+                b.esp_proposals = vec![esp_gcm()];
+            },
+            "child:NO_PROPOSAL_CHOSEN",
+        ),
+        (
+            "pre-shared key",
+            |_, b| b.psk = Psk::any("another"),
+            "down:AUTHENTICATION_FAILED",
+        ),
+        (
+            "traffic selectors",
+            |a, _| {
+                a.selectors = Selectors::Hosts {
+                    local: ip("192.0.2.1"),
+                    remote: ip("192.0.2.2"),
+                }
+            },
+            "child:TS_UNACCEPTABLE",
+        ),
+    ];
+    for (name, setup, expected) in cases {
+        let (mut a, mut b) = (config(), config());
+        setup(&mut a, &mut b);
+        let net = handshake(a, b);
+        let got: Vec<String> = net.nodes[0]
+            .notifications
+            .iter()
+            .filter_map(|n| match n {
+                Notification::IkeSaDown {
+                    reason: DownReason::Refused(r),
+                    ..
+                } => Some(format!("down:{r}")),
+                Notification::IkeSaDown {
+                    reason: DownReason::AuthenticationFailed,
+                    ..
+                } => Some("down:AUTHENTICATION_FAILED".into()),
+                Notification::ChildSaFailed { reason, .. } => Some(format!("child:{reason}")),
+                _ => None,
+            })
+            .collect();
+        assert_eq!(got, [expected], "{name}");
+        assert!(net.nodes[0].installed.is_empty(), "{name}");
+    }
+}
+
+#[test]
+fn ike_sa_init_without_nonce_is_invalid_syntax() {
+    let mut net = Net::pair(config(), config());
+    net.filter = Box::new(|_| Fate::Drop);
+    net.acquire(0, 1);
+    let mut m = Message::parse(&net.wire[0].bytes).expect("parses");
+    m.payloads
+        .retain(|p| !matches!(p.body, PayloadBody::Nonce(_)));
+    let (local, remote) = (net.wire[0].to, net.wire[0].from);
+    let out = net.nodes[1].ike.handle(
+        holo_ike::ike::Input::Packet {
+            local,
+            remote,
+            bytes: m.emit().expect("emits"),
+        },
+        net.now,
+    );
+    let answer = out
+        .iter()
+        .find_map(|o| match o {
+            holo_ike::ike::Output::Send { bytes, .. } => Message::parse(bytes).ok(),
+            _ => None,
+        })
+        .expect("an answer");
+    assert!(matches!(&answer.payloads[..], [p] if matches!(&p.body,
+        PayloadBody::Notify(n) if n.notify_type == NotifyType::INVALID_SYNTAX)));
+    assert!(net.nodes[1].ike.snapshot().ike_sas.is_empty());
+}

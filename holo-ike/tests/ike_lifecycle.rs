@@ -1,6 +1,6 @@
 //! What happens to IKE SAs over time: Delete both ways, dead peers,
 //! retransmissions, the response cache, INITIAL_CONTACT after a restart,
-//! half-open bounds, lifetimes.
+//! half-open bounds. Lifetimes and rekeys are in `ike_rekey.rs`.
 
 mod ike_sim;
 
@@ -41,67 +41,6 @@ fn clear_deletes_the_ike_sa_on_both_sides() {
         // Nothing is left to do.
         net.advance(secs(100));
         assert_eq!(net.wire.len(), 6);
-    }
-}
-
-#[test]
-fn child_sa_lifetime_deletes_the_child_and_acquire_replaces_the_ike_sa() {
-    let mut b = config();
-    b.child_lifetime = secs(60);
-    let mut net = Net::pair(config(), b);
-    net.acquire(0, 1);
-    let (old_a, _) = matching_pair(&net);
-    net.advance(secs(60));
-    // B (the responder) sent a child SA Delete, A answered with its own.
-    for i in [0, 1] {
-        assert!(net.nodes[i].installed.is_empty(), "node {i}");
-        assert_eq!(net.nodes[i].ike.snapshot().ike_sas.len(), 1, "node {i}");
-    }
-    assert_eq!(net.nodes[0].removed, [old_a.inbound_spi]);
-    assert_eq!(net.nodes[0].ike.counters().deletes_received, 1);
-    let deletes: Vec<_> = net.wire[4..]
-        .iter()
-        .map(|d| (d.exchange(), d.is_response(), d.from.ip()))
-        .collect();
-    assert_eq!(
-        deletes,
-        [
-            (ExchangeType::INFORMATIONAL, false, net.addr(1)),
-            (ExchangeType::INFORMATIONAL, true, net.addr(0)),
-        ]
-    );
-    // The data plane asks again: a new IKE SA, the old one deleted once
-    // the new one is up.
-    net.acquire(0, 1);
-    let (new_a, _) = matching_pair(&net);
-    assert_ne!(new_a.inbound_spi, old_a.inbound_spi);
-    for i in [0, 1] {
-        let sas = net.nodes[i].ike.snapshot().ike_sas;
-        assert_eq!(sas.len(), 1, "node {i}");
-        assert_eq!(sas[0].child_sas.len(), 1);
-    }
-}
-
-#[test]
-fn reauthentication_before_the_lifetime_ends_makes_before_it_breaks() {
-    let mut a = config();
-    a.child_lifetime = secs(100);
-    let mut net = Net::pair(a, config());
-    net.acquire(0, 1);
-    let (old, _) = matching_pair(&net);
-    net.advance(secs(91));
-    let (new, _) = matching_pair(&net);
-    assert_ne!(new.inbound_spi, old.inbound_spi);
-    assert_eq!(net.nodes[0].removed, [old.inbound_spi]);
-    for i in [0, 1] {
-        assert_eq!(net.nodes[i].ike.snapshot().ike_sas.len(), 1, "node {i}");
-    }
-    // Released: no more replacements.
-    let peer = net.addr(1);
-    net.input(0, Input::Release { peer });
-    net.advance(secs(1000));
-    for i in [0, 1] {
-        assert!(net.nodes[i].ike.snapshot().ike_sas.is_empty(), "node {i}");
     }
 }
 

@@ -144,3 +144,90 @@ proptest! {
         }
     }
 }
+
+/// Node 0's first IKE_SA_INIT request to `to`, from a fresh instance at
+/// `from` (a fresh SPI and nonce each time).
+fn first_request(from: std::net::IpAddr, to: std::net::IpAddr, now: Instant) -> Vec<u8> {
+    let mut ike = Ike::new(config());
+    let out = ike.handle(
+        Input::Acquire {
+            local: from,
+            peer: to,
+        },
+        now,
+    );
+    out.into_iter()
+        .find_map(|o| match o {
+            Output::Send { bytes, .. } => Some(bytes),
+            _ => None,
+        })
+        .expect("an IKE_SA_INIT request")
+}
+
+#[test]
+fn cookies_bound_half_open_state_under_a_spoofed_flood() {
+    let mut hub = config();
+    hub.cookie_threshold = 5;
+    let mut net = Net::new(vec![hub, config(), config()]);
+    // An IKE SA that is up before the flood.
+    net.acquire(2, 0);
+    assert_eq!(net.nodes[2].installed.len(), 1);
+    let hub_addr = SocketAddr::new(net.addr(0), 500);
+    for k in 0..200u32 {
+        let spoofed: std::net::IpAddr = [198, 51, (k / 250) as u8, (k % 250 + 1) as u8].into();
+        let bytes = first_request(spoofed, net.addr(0), net.now);
+        let out = net.input(
+            0,
+            Input::Packet {
+                local: hub_addr,
+                remote: SocketAddr::new(spoofed, 500),
+                bytes,
+            },
+        );
+        assert_eq!(sends(&out), 1, "one small answer each");
+    }
+    net.run();
+    // Five half-open SAs (the threshold), then only cookies.
+    let c = net.nodes[0].ike.counters();
+    assert_eq!(c.cookies_sent, 195);
+    assert_eq!(c.cookies_rejected, 0);
+    assert_eq!(net.nodes[0].ike.snapshot().ike_sas.len(), 1 + 5);
+    // A real initiator retries with the cookie first and gets in.
+    net.acquire(1, 0);
+    assert_eq!(net.nodes[1].installed.len(), 1);
+    assert_eq!(net.nodes[0].installed.len(), 2);
+    assert_eq!(net.nodes[0].ike.counters().cookies_sent, 196);
+    let from_1: Vec<_> = net
+        .wire
+        .iter()
+        .filter(|d| d.from.ip() == net.addr(1) && d.exchange() == ExchangeType::IKE_SA_INIT)
+        .collect();
+    assert_eq!(from_1.len(), 2);
+    let retry = Message::parse(&from_1[1].bytes).expect("parses");
+    assert!(matches!(&retry.payloads[0].body,
+        holo_ike::packet::PayloadBody::Notify(n)
+            if n.notify_type == holo_ike::packet::NotifyType::COOKIE));
+    // Its cookie is no good from another address.
+    let replay = from_1[1].bytes.clone();
+    let out = net.input(
+        0,
+        Input::Packet {
+            local: hub_addr,
+            remote: "203.0.113.9:500".parse().expect("a"),
+            bytes: replay,
+        },
+    );
+    assert_eq!(sends(&out), 1);
+    assert_eq!(net.nodes[0].ike.counters().cookies_rejected, 1);
+    // The SA from before the flood is untouched; the half-open ones
+    // expire and cookies are no longer asked for.
+    assert_eq!(net.nodes[2].installed.len(), 1);
+    net.advance(std::time::Duration::from_secs(31));
+    assert_eq!(net.nodes[0].ike.snapshot().ike_sas.len(), 2);
+    // (197: the replay above got a fresh cookie too.)
+    assert_eq!(net.nodes[0].ike.counters().cookies_sent, 197);
+    net.restart(1, config());
+    net.acquire(1, 0);
+    assert_eq!(net.nodes[0].ike.counters().cookies_sent, 197);
+    assert_eq!(net.nodes[1].installed.len(), 1);
+}

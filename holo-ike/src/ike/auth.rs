@@ -14,21 +14,19 @@
 //! then delete it, since for DMVPN an IKE SA without child SA is useless
 //! and a later Acquire should start afresh.
 
-use std::net::{IpAddr, SocketAddr};
+use std::net::SocketAddr;
 use std::time::Instant;
 
-use super::config::{Mode, Selectors};
+use super::Ike;
+use super::child::{ChildPayloads, KeySource, endpoints};
+use super::config::Mode;
 use super::error::Error;
 use super::identity::{Identity, auth_matches, psk_auth};
 use super::init::{error_notify, notify};
-use super::io::{ChildSa, DownReason, Notification, Output};
+use super::io::{DownReason, Notification, Output};
 use super::proposals;
 use super::retransmission::{Request, RequestKind};
-use super::sa::{ChildOffer, ChildState, IkeSa, State};
-use super::traffic_selectors::{self, Endpoint, GRE};
-use super::{EspProposal, Ike};
-use crate::crypto::cipher::key_lengths;
-use crate::crypto::{ChildSaKeys, CryptoError};
+use super::sa::{ChildOffer, IkeSa, State};
 use crate::packet::{
     AuthMethod, Authentication, ExchangeType, Identification, NotifyType, Payload, PayloadBody,
     TrafficSelectors,
@@ -45,6 +43,19 @@ struct AuthPayloads<'a> {
     ts_r: Option<&'a TrafficSelectors>,
     initial_contact: bool,
     transport_mode: bool,
+}
+
+impl<'a> AuthPayloads<'a> {
+    fn child(&self) -> ChildPayloads<'a> {
+        ChildPayloads {
+            sa: self.sa,
+            ts_i: self.ts_i,
+            ts_r: self.ts_r,
+            transport_mode: self.transport_mode,
+            nonce: None,
+            ke: None,
+        }
+    }
 }
 
 fn auth_payloads(payloads: &[Payload]) -> AuthPayloads<'_> {
@@ -66,87 +77,6 @@ fn auth_payloads(payloads: &[Payload]) -> AuthPayloads<'_> {
         }
     }
     f
-}
-
-/// What our side and the peer's side of the child SA are.
-fn endpoints(selectors: Selectors, local: IpAddr, peer: IpAddr) -> (Endpoint, Endpoint) {
-    match selectors {
-        Selectors::Gre => (
-            Endpoint {
-                addr: local,
-                protocol: GRE,
-            },
-            Endpoint {
-                addr: peer,
-                protocol: GRE,
-            },
-        ),
-        Selectors::Hosts { local, remote } => (
-            Endpoint {
-                addr: local,
-                protocol: 0,
-            },
-            Endpoint {
-                addr: remote,
-                protocol: 0,
-            },
-        ),
-    }
-}
-
-/// The result of a child SA negotiation, as the data plane gets it.
-struct NewChild<'a> {
-    proposal: EspProposal,
-    mode: Mode,
-    inbound_spi: u32,
-    outbound_spi: u32,
-    keys: &'a ChildSaKeys,
-}
-
-fn child_sa(sa: &IkeSa, c: NewChild<'_>) -> ChildSa {
-    // KEYMAT: the initiator's outbound keys first (RFC 7296, 2.17).
-    let (inbound, outbound) = match sa.role {
-        super::sa::Role::Initiator => (
-            (&c.keys.encr_r, &c.keys.integ_r),
-            (&c.keys.encr_i, &c.keys.integ_i),
-        ),
-        super::sa::Role::Responder => (
-            (&c.keys.encr_i, &c.keys.integ_i),
-            (&c.keys.encr_r, &c.keys.integ_r),
-        ),
-    };
-    ChildSa {
-        peer: sa.remote.ip(),
-        local: sa.local.ip(),
-        encap: sa
-            .nat
-            .encapsulate()
-            .then(|| (sa.local.port(), sa.remote.port())),
-        mode: c.mode,
-        encr: c.proposal.encr,
-        integ: c.proposal.integ,
-        esn: c.proposal.esn,
-        inbound_spi: c.inbound_spi,
-        inbound_encr_key: inbound.0.clone(),
-        inbound_integ_key: inbound.1.clone(),
-        outbound_spi: c.outbound_spi,
-        outbound_encr_key: outbound.0.clone(),
-        outbound_integ_key: outbound.1.clone(),
-        lifetime: sa.config.child_lifetime,
-    }
-}
-
-fn child_keys(sa: &IkeSa, p: &EspProposal) -> Result<ChildSaKeys, CryptoError> {
-    let keys = sa.keys.as_ref().ok_or(CryptoError::InvalidCombination)?;
-    let lengths = key_lengths(p.encr, p.integ);
-    ChildSaKeys::derive(
-        keys.prf,
-        &keys.sk.sk_d,
-        lengths,
-        None,
-        &sa.nonce_i,
-        &sa.nonce_r,
-    )
 }
 
 impl Ike {
@@ -314,8 +244,10 @@ impl Ike {
             &id_r,
         );
         // Up: from now on the peer is where this request came from.
+        self.half_open = self.half_open.saturating_sub(1);
         sa.state = State::Established;
         sa.established = Some(now);
+        sa.rekey_at = Some(now + self.soft_lifetime(config.ike_lifetime));
         sa.local = local;
         sa.remote = remote;
         sa.remote_id = identity;
@@ -333,109 +265,12 @@ impl Ike {
             })),
         ];
         if found.sa.is_some() {
-            response.extend(self.respond_child(sa, &found, now, out));
+            match self.respond_child(sa, &found.child(), now, out) {
+                Ok(answered) => response.extend(answered.payloads),
+                Err(refusal) => response.push(refusal),
+            }
         }
         (response, true)
-    }
-
-    /// Responder: the child SA of IKE_AUTH; the payloads for it.
-    fn respond_child(
-        &mut self,
-        sa: &mut IkeSa,
-        found: &AuthPayloads<'_>,
-        now: Instant,
-        out: &mut Vec<Output>,
-    ) -> Vec<Payload> {
-        let remote = sa.remote;
-        let config = sa.config.clone();
-        let Some((number, outbound_spi, proposal)) = found
-            .sa
-            .and_then(|offer| proposals::select_esp(offer, &config.esp_proposals))
-        else {
-            self.counters.no_proposal += 1;
-            self.error(
-                Error::NoProposalChosen {
-                    remote,
-                    what: "ESP",
-                },
-                out,
-            );
-            return vec![notify(NotifyType::NO_PROPOSAL_CHOSEN, vec![])];
-        };
-        // Their TSi is the peer's side, their TSr ours.
-        let (ours, theirs) = endpoints(config.selectors, sa.local.ip(), sa.remote.ip());
-        let nat = sa.nat;
-        let narrowed = found.ts_i.zip(found.ts_r).and_then(|(ts_i, ts_r)| {
-            let i = traffic_selectors::narrow(ts_i, theirs, nat.remote_behind)?;
-            let r = traffic_selectors::narrow(ts_r, ours, nat.local_behind)?;
-            Some((i, r))
-        });
-        let Some((ts_i, ts_r)) = narrowed else {
-            self.counters.ts_unacceptable += 1;
-            self.error(Error::TsUnacceptable { remote }, out);
-            return vec![notify(NotifyType::TS_UNACCEPTABLE, vec![])];
-        };
-        let transport = found.transport_mode && config.mode == Mode::Transport;
-        let mode = if transport {
-            Mode::Transport
-        } else {
-            Mode::Tunnel
-        };
-        let keys = child_keys(sa, &proposal);
-        let (Some(inbound_spi), Ok(keys)) = (self.new_esp_spi(), keys) else {
-            return vec![notify(NotifyType::NO_PROPOSAL_CHOSEN, vec![])];
-        };
-        let child = child_sa(
-            sa,
-            NewChild {
-                proposal,
-                mode,
-                inbound_spi,
-                outbound_spi,
-                keys: &keys,
-            },
-        );
-        self.install_child(sa, child, proposal, now, out);
-        let mut payloads = vec![];
-        if transport {
-            payloads.push(notify(NotifyType::USE_TRANSPORT_MODE, vec![]));
-        }
-        let selectors = |ts| TrafficSelectors {
-            reserved: [0; 3],
-            selectors: vec![ts],
-        };
-        payloads.extend([
-            Payload::new(PayloadBody::SecurityAssociation(proposals::esp_answer(
-                number,
-                &proposal,
-                inbound_spi,
-            ))),
-            Payload::new(PayloadBody::TrafficSelectorsInitiator(selectors(ts_i))),
-            Payload::new(PayloadBody::TrafficSelectorsResponder(selectors(ts_r))),
-        ]);
-        payloads
-    }
-
-    fn install_child(
-        &mut self,
-        sa: &mut IkeSa,
-        child: ChildSa,
-        proposal: EspProposal,
-        now: Instant,
-        out: &mut Vec<Output>,
-    ) {
-        self.counters.child_sas_installed += 1;
-        out.push(Output::InstallChildSa(child.clone()));
-        out.push(Output::Notification(Notification::ChildSaUp {
-            peer: child.peer,
-            inbound_spi: child.inbound_spi,
-            outbound_spi: child.outbound_spi,
-        }));
-        sa.children.push(ChildState {
-            sa: child,
-            proposal,
-            created: now,
-        });
     }
 
     fn ike_sa_up(&mut self, sa: &IkeSa, out: &mut Vec<Output>) {
@@ -529,6 +364,7 @@ impl Ike {
         };
         sa.state = State::Established;
         sa.established = Some(now);
+        sa.rekey_at = Some(now + self.soft_lifetime(config.ike_lifetime));
         sa.remote_id = identity.clone();
         if let Err(reason) = verified {
             // It thinks the SA is up: our Delete tells it otherwise.
@@ -537,10 +373,21 @@ impl Ike {
         }
         self.counters.ike_sas_established += 1;
         self.ike_sa_up(sa, out);
-        if let Some(old) = sa.replaces.take() {
-            self.delete_sa(old, now, out);
+        if let Some(old) = sa.replaces.take()
+            && let Some(old) = self.sas.get_mut(&old)
+        {
+            // Make before break: its child SAs leave the data plane a
+            // little after the new one entered it.
+            old.retire_at = Some(now + super::rekey::RETIRE_DELAY);
         }
-        match self.accept_child(sa, &found, payloads) {
+        let accepted = match sa.offer.clone() {
+            Some(offer) => {
+                let source = KeySource::IkeAuth;
+                self.accept_child(sa, &offer, &found.child(), payloads, source)
+            }
+            None => Err("no child SA offered".into()),
+        };
+        match accepted {
             Ok((child, proposal)) => {
                 self.install_child(sa, child, proposal, now, out);
                 Ok(true)
@@ -553,57 +400,5 @@ impl Ike {
                 Ok(false)
             }
         }
-    }
-
-    /// Initiator: checks the child SA the responder accepted.
-    fn accept_child(
-        &mut self,
-        sa: &IkeSa,
-        found: &AuthPayloads<'_>,
-        payloads: &[Payload],
-    ) -> Result<(ChildSa, EspProposal), String> {
-        if let Some(n) = error_notify(payloads) {
-            match n.notify_type {
-                NotifyType::NO_PROPOSAL_CHOSEN => self.counters.no_proposal += 1,
-                NotifyType::TS_UNACCEPTABLE => self.counters.ts_unacceptable += 1,
-                _ => {}
-            }
-            return Err(n.notify_type.to_string());
-        }
-        let (Some(offer), Some(answer)) = (&sa.offer, found.sa) else {
-            return Err("no child SA in the response".into());
-        };
-        let Some((outbound_spi, proposal)) =
-            proposals::chosen_esp(answer).filter(|(_, p)| sa.config.esp_proposals.contains(p))
-        else {
-            self.counters.no_proposal += 1;
-            return Err("ESP proposal not offered".into());
-        };
-        let ts_ok = found.ts_i.zip(found.ts_r).is_some_and(|(i, r)| {
-            traffic_selectors::accepts(i, offer.ts_local, false)
-                && traffic_selectors::accepts(r, offer.ts_remote, sa.nat.remote_behind)
-        });
-        if !ts_ok {
-            self.counters.ts_unacceptable += 1;
-            return Err("traffic selectors not within ours".into());
-        }
-        let asked = sa.config.mode == Mode::Transport;
-        let mode = if asked && found.transport_mode {
-            Mode::Transport
-        } else {
-            Mode::Tunnel
-        };
-        let keys = child_keys(sa, &proposal).map_err(|e| e.to_string())?;
-        let child = child_sa(
-            sa,
-            NewChild {
-                proposal,
-                mode,
-                inbound_spi: offer.inbound_spi,
-                outbound_spi,
-                keys: &keys,
-            },
-        );
-        Ok((child, proposal))
     }
 }

@@ -33,6 +33,13 @@ pub struct Config {
     pub retransmit: Retransmit,
     /// Responder IKE SAs waiting for IKE_AUTH, at most.
     pub max_half_open: usize,
+    /// From this many half-open IKE SAs on, IKE_SA_INIT requests must
+    /// carry a cookie (RFC 7296, 2.6).
+    pub cookie_threshold: usize,
+    /// Perfect forward secrecy for child SAs made by CREATE_CHILD_SA: a
+    /// Diffie-Hellman exchange of this group in each (Cisco's `set pfs`
+    /// of the IPsec profile). None: their keys come from SK_d alone.
+    pub pfs: Option<DhGroup>,
 }
 
 /// IKE SA transforms: ENCR + INTEG + PRF + DH, or an AEAD ENCR (no INTEG)
@@ -171,6 +178,8 @@ impl Config {
             force_encap: false,
             retransmit: Retransmit::default(),
             max_half_open: 1000,
+            cookie_threshold: 50,
+            pfs: None,
         }
     }
 }

@@ -32,4 +32,19 @@ pub struct Counters {
     pub child_sas_installed: u64,
     pub dead_peers: u64,
     pub deletes_received: u64,
+    /// Child SAs and IKE SAs replaced by CREATE_CHILD_SA (either side).
+    pub child_sas_rekeyed: u64,
+    pub ike_sas_rekeyed: u64,
+    /// Rekeys that failed (the peer refused, or the answer was bad).
+    pub rekeys_failed: u64,
+    /// Both sides rekeyed the same SA at once (RFC 7296, 2.8.1).
+    pub rekey_collisions: u64,
+    /// Redundant SAs of such collisions that we made and deleted.
+    pub redundant_sas_deleted: u64,
+    /// TEMPORARY_FAILURE answers we sent (RFC 7296, 2.25).
+    pub temporary_failures: u64,
+    /// IKE_SA_INIT requests answered with a COOKIE (RFC 7296, 2.6), and
+    /// those whose cookie was wrong or stale.
+    pub cookies_sent: u64,
+    pub cookies_rejected: u64,
 }

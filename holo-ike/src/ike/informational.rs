@@ -22,7 +22,13 @@ pub fn request_payloads(kind: &RequestKind) -> Vec<Payload> {
             spis: vec![],
         }))],
         RequestKind::DeleteChild(spis) => vec![esp_delete(spis)],
-        RequestKind::Dpd | RequestKind::Init | RequestKind::Auth => vec![],
+        // CREATE_CHILD_SA requests are built by `create_child_request`.
+        RequestKind::Dpd
+        | RequestKind::Init
+        | RequestKind::Auth
+        | RequestKind::CreateChild
+        | RequestKind::RekeyChild(_)
+        | RequestKind::RekeyIke => vec![],
     }
 }
 
@@ -106,6 +112,11 @@ impl Ike {
     ) -> Option<DownReason> {
         match kind {
             RequestKind::DeleteIke => Some(DownReason::Deleted),
+            RequestKind::DeleteChild(spis) => {
+                sa.closing.retain(|(inbound, _)| !spis.contains(inbound));
+                self.next_request(sa, now, out);
+                None
+            }
             _ => {
                 self.next_request(sa, now, out);
                 None

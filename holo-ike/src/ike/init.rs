@@ -18,9 +18,9 @@ use super::identity::Identity;
 use super::io::{DownReason, Output};
 use super::nat::{self, NatState};
 use super::proposals;
-use super::retransmission::{Request, RequestKind, Window};
+use super::retransmission::{Request, RequestKind};
 use super::sa::{IkeSa, Keys, Role, State};
-use super::{Ike, config::HALF_OPEN_TIMEOUT};
+use super::{Ike, config::HALF_OPEN_TIMEOUT, cookie};
 use crate::crypto::cipher::key_lengths;
 use crate::crypto::{CryptoError, DhGroup, DiffieHellman, IkeSaKeys, SkCipher};
 use crate::packet::udp_encap::{IKE_PORT, NAT_T_PORT};
@@ -33,18 +33,19 @@ use crate::packet::{
 /// (RFC 7296, 2.10); 32 covers every PRF we have.
 pub const NONCE_LEN: usize = 32;
 /// RFC 7296, 3.9: nonces are 16 to 256 octets.
-const NONCE_RANGE: std::ops::RangeInclusive<usize> = 16..=256;
+pub const NONCE_RANGE: std::ops::RangeInclusive<usize> = 16..=256;
 /// INVALID_KE_PAYLOAD answers we follow for one IKE SA.
 const MAX_KE_RETRIES: u8 = 2;
 
 /// The payloads IKE_SA_INIT needs, found in a message.
-struct InitPayloads<'a> {
-    sa: Option<&'a crate::packet::SecurityAssociation>,
-    ke: Option<&'a KeyExchange>,
-    nonce: Option<&'a [u8]>,
+#[derive(Debug)]
+pub struct InitPayloads<'a> {
+    pub sa: Option<&'a crate::packet::SecurityAssociation>,
+    pub ke: Option<&'a KeyExchange>,
+    pub nonce: Option<&'a [u8]>,
 }
 
-fn init_payloads(payloads: &[Payload]) -> InitPayloads<'_> {
+pub fn init_payloads(payloads: &[Payload]) -> InitPayloads<'_> {
     let mut found = InitPayloads {
         sa: None,
         ke: None,
@@ -86,7 +87,7 @@ pub fn unsupported_critical(payloads: &[Payload]) -> Option<u8> {
     })
 }
 
-fn sk_ciphers(
+pub fn sk_ciphers(
     proposal: &super::IkeProposal,
     keys: &IkeSaKeys,
     role: Role,
@@ -117,39 +118,28 @@ impl Ike {
         ) else {
             return;
         };
-        let mut sa = IkeSa {
-            role: Role::Initiator,
-            state: State::InitSent,
-            spi_i,
-            spi_r: 0,
-            local: SocketAddr::new(local, IKE_PORT),
-            remote: SocketAddr::new(peer, IKE_PORT),
-            peer,
-            created: now,
-            established: None,
-            last_heard: now,
-            proposal: None,
-            ke_group: first.dh,
-            dh: None,
-            nonce_i,
-            nonce_r: vec![],
-            init_request: vec![],
-            init_response: vec![],
-            keys: None,
-            nat: NatState::default(),
-            local_id: config
-                .local_id
-                .clone()
-                .unwrap_or(Identity::from_address(local)),
-            remote_id: None,
-            children: vec![],
-            offer: None,
-            window: Window::default(),
-            replaces,
-            replacing: false,
-            ke_retries: 0,
+        let ke_group = first.dh;
+        let local_id = config
+            .local_id
+            .clone()
+            .unwrap_or(Identity::from_address(local));
+        let addrs = (
+            SocketAddr::new(local, IKE_PORT),
+            SocketAddr::new(peer, IKE_PORT),
+        );
+        let mut sa = IkeSa::new(
             config,
-        };
+            Role::Initiator,
+            State::InitSent,
+            addrs,
+            local_id,
+            now,
+        );
+        sa.spi_i = spi_i;
+        sa.peer = peer;
+        sa.ke_group = ke_group;
+        sa.nonce_i = nonce_i;
+        sa.replaces = replaces;
         if self.send_init(&mut sa, now, out) {
             self.sas.insert(spi_i, sa);
         } else {
@@ -161,18 +151,28 @@ impl Ike {
         }
     }
 
-    /// (Re)sends our IKE_SA_INIT request with a fresh DH value of
-    /// `sa.ke_group`.
+    /// (Re)sends our IKE_SA_INIT request with a DH value of `sa.ke_group`
+    /// (the same one again after a COOKIE, RFC 7296, 2.6), and the cookie
+    /// first if we have one.
     fn send_init(&mut self, sa: &mut IkeSa, now: Instant, out: &mut Vec<Output>) -> bool {
         let remote = sa.remote;
-        let dh = match DiffieHellman::generate(sa.ke_group, &self.rng) {
+        let dh = match sa.dh.take() {
+            Some(dh) if dh.group() == sa.ke_group => Ok(dh),
+            _ => DiffieHellman::generate(sa.ke_group, &self.rng),
+        };
+        let dh = match dh {
             Ok(dh) => dh,
             Err(error) => {
                 self.error(Error::Crypto { remote, error }, out);
                 return false;
             }
         };
-        let mut payloads = vec![
+        let mut payloads: Vec<Payload> = sa
+            .cookie
+            .iter()
+            .map(|c| notify(NotifyType::COOKIE, c.clone()))
+            .collect();
+        payloads.extend([
             Payload::new(PayloadBody::SecurityAssociation(proposals::ike_offer(
                 &sa.config.ike_proposals,
             ))),
@@ -184,7 +184,7 @@ impl Ike {
             Payload::new(PayloadBody::Nonce(Opaque {
                 data: sa.nonce_i.clone(),
             })),
-        ];
+        ]);
         // Always: strongSwan only encapsulates with a peer that sent them.
         payloads.extend(nat::notifies(
             sa.spi_i,
@@ -222,248 +222,6 @@ impl Ike {
         ));
         self.send(sa.local, sa.remote, bytes, out);
         true
-    }
-
-    /// An unauthenticated error answer to an IKE_SA_INIT request (SPIr 0).
-    fn refuse_init(
-        &mut self,
-        request: &Message,
-        (local, remote): (SocketAddr, SocketAddr),
-        notify_type: NotifyType,
-        data: Vec<u8>,
-        out: &mut Vec<Output>,
-    ) {
-        let message = Message {
-            spi_initiator: request.spi_initiator,
-            spi_responder: 0,
-            major_version: header::MAJOR_VERSION,
-            minor_version: 0,
-            exchange_type: ExchangeType::IKE_SA_INIT,
-            flags: Flags(Flags::RESPONSE),
-            message_id: 0,
-            payloads: vec![notify(notify_type, data)],
-        };
-        match message.emit() {
-            Ok(bytes) => self.send(local, remote, bytes, out),
-            Err(error) => self.error(Error::Encode { remote, error }, out),
-        }
-    }
-
-    /// Responder: an IKE_SA_INIT request.
-    pub(super) fn respond_init(
-        &mut self,
-        (local, remote): (SocketAddr, SocketAddr),
-        bytes: &[u8],
-        request: &Message,
-        now: Instant,
-        out: &mut Vec<Output>,
-    ) {
-        let exchange = ExchangeType::IKE_SA_INIT;
-        let unexpected = |reason| Error::Unexpected {
-            remote,
-            exchange,
-            reason,
-        };
-        if request.spi_responder != 0 || request.message_id != 0 || !request.flags.initiator() {
-            self.counters.malformed += 1;
-            return self.error(unexpected("SPIr, message ID or I flag wrong"), out);
-        }
-        // A retransmission: the same answer again (RFC 7296, 2.1).
-        if let Some(spi) = self.init_index.get(&(remote, request.spi_initiator)) {
-            let cached = self.sas.get(spi).and_then(|sa| {
-                let (id, response) = sa.window.last_response.as_ref()?;
-                (sa.init_request == bytes && *id == 0).then(|| response.clone())
-            });
-            if let Some(response) = cached {
-                self.counters.responses_resent += 1;
-                self.send(local, remote, response, out);
-            }
-            return;
-        }
-        let half_open = self
-            .sas
-            .values()
-            .filter(|sa| sa.state == State::AwaitingAuth)
-            .count();
-        if half_open >= self.config.max_half_open {
-            self.counters.half_open_dropped += 1;
-            return self.error(Error::HalfOpenLimit { remote }, out);
-        }
-        let addrs = (local, remote);
-        if let Some(ty) = unsupported_critical(&request.payloads) {
-            self.counters.malformed += 1;
-            let n = NotifyType::UNSUPPORTED_CRITICAL_PAYLOAD;
-            return self.refuse_init(request, addrs, n, vec![ty], out);
-        }
-        let found = init_payloads(&request.payloads);
-        let (Some(offer), Some(ke), Some(nonce_i)) = (found.sa, found.ke, found.nonce) else {
-            self.counters.malformed += 1;
-            let reason = "SA, KE or Nonce missing".into();
-            self.error(
-                Error::InvalidSyntax {
-                    remote,
-                    exchange,
-                    reason,
-                },
-                out,
-            );
-            return self.refuse_init(request, addrs, NotifyType::INVALID_SYNTAX, vec![], out);
-        };
-        if !NONCE_RANGE.contains(&nonce_i.len()) {
-            self.counters.malformed += 1;
-            let reason = format!("nonce of {} octets", nonce_i.len());
-            self.error(
-                Error::InvalidSyntax {
-                    remote,
-                    exchange,
-                    reason,
-                },
-                out,
-            );
-            return self.refuse_init(request, addrs, NotifyType::INVALID_SYNTAX, vec![], out);
-        }
-        let config = Arc::clone(&self.config);
-        let Some((number, chosen)) = proposals::select_ike(offer, &config.ike_proposals, ke.group)
-        else {
-            self.counters.no_proposal += 1;
-            self.error(
-                Error::NoProposalChosen {
-                    remote,
-                    what: "IKE",
-                },
-                out,
-            );
-            let n = NotifyType::NO_PROPOSAL_CHOSEN;
-            return self.refuse_init(request, addrs, n, vec![], out);
-        };
-        let wanted = chosen.dh.transform_id();
-        if ke.group != wanted {
-            // RFC 7296, 1.2: tell the initiator which group we want.
-            self.counters.invalid_ke += 1;
-            let offered = ke.group;
-            self.error(
-                Error::InvalidKe {
-                    remote,
-                    offered,
-                    wanted,
-                },
-                out,
-            );
-            let n = NotifyType::INVALID_KE_PAYLOAD;
-            return self.refuse_init(request, addrs, n, wanted.to_be_bytes().to_vec(), out);
-        }
-        let (Some(spi_r), Some(nonce_r)) = (self.new_ike_spi(), self.random_bytes(NONCE_LEN))
-        else {
-            return;
-        };
-        let spi_i = request.spi_initiator;
-        let crypto = DiffieHellman::generate(chosen.dh, &self.rng).and_then(|dh| {
-            let public = dh.public_value().to_vec();
-            let shared = dh.shared_secret(&ke.data)?;
-            let lengths = key_lengths(chosen.encr, chosen.integ);
-            let sk = IkeSaKeys::derive(
-                chosen.prf,
-                lengths,
-                nonce_i,
-                &nonce_r,
-                shared.as_bytes(),
-                spi_i,
-                spi_r,
-            )?;
-            let (tx, rx) = sk_ciphers(&chosen, &sk, Role::Responder)?;
-            let prf = chosen.prf;
-            Ok((public, Keys { prf, sk, tx, rx }))
-        });
-        let (public, keys) = match crypto {
-            Ok(c) => c,
-            Err(error) => {
-                self.counters.malformed += 1;
-                self.error(Error::Crypto { remote, error }, out);
-                let n = NotifyType::INVALID_SYNTAX;
-                return self.refuse_init(request, addrs, n, vec![], out);
-            }
-        };
-        let nat = NatState::detect(
-            &request.payloads,
-            spi_i,
-            0,
-            local,
-            remote,
-            config.force_encap,
-        );
-        let mut payloads = vec![
-            Payload::new(PayloadBody::SecurityAssociation(proposals::ike_answer(
-                number, &chosen,
-            ))),
-            Payload::new(PayloadBody::KeyExchange(KeyExchange {
-                group: wanted,
-                reserved: 0,
-                data: public,
-            })),
-            Payload::new(PayloadBody::Nonce(Opaque {
-                data: nonce_r.clone(),
-            })),
-        ];
-        if nat.supported {
-            let force = config.force_encap;
-            payloads.extend(nat::notifies(spi_i, spi_r, local, remote, force));
-        }
-        let response = Message {
-            spi_initiator: spi_i,
-            spi_responder: spi_r,
-            major_version: header::MAJOR_VERSION,
-            minor_version: 0,
-            exchange_type: exchange,
-            flags: Flags(Flags::RESPONSE),
-            message_id: 0,
-            payloads,
-        };
-        let response = match response.emit() {
-            Ok(b) => b,
-            Err(error) => return self.error(Error::Encode { remote, error }, out),
-        };
-        let sa = IkeSa {
-            role: Role::Responder,
-            state: State::AwaitingAuth,
-            spi_i,
-            spi_r,
-            local,
-            remote,
-            peer: remote.ip(),
-            created: now,
-            established: None,
-            last_heard: now,
-            proposal: Some(chosen),
-            ke_group: chosen.dh,
-            dh: None,
-            nonce_i: nonce_i.to_vec(),
-            nonce_r,
-            init_request: bytes.to_vec(),
-            init_response: response.clone(),
-            keys: Some(keys),
-            nat,
-            local_id: config
-                .local_id
-                .clone()
-                .unwrap_or(Identity::from_address(local.ip())),
-            remote_id: None,
-            children: vec![],
-            offer: None,
-            window: Window {
-                next_request_id: 0,
-                outstanding: None,
-                queue: Default::default(),
-                expected_request_id: 1,
-                last_response: Some((0, response.clone())),
-            },
-            replaces: None,
-            replacing: false,
-            ke_retries: 0,
-            config,
-        };
-        self.sas.insert(spi_r, sa);
-        self.init_index.insert((remote, spi_i), spi_r);
-        self.send(local, remote, response, out);
     }
 
     /// Initiator: the answer to our IKE_SA_INIT. Returns whether the SA
@@ -513,6 +271,19 @@ impl Ike {
         now: Instant,
         out: &mut Vec<Output>,
     ) -> Result<(), DownReason> {
+        if let Some(cookie) = cookie::first_cookie(&response.payloads) {
+            // RFC 7296, 2.6: the same request again, the cookie first.
+            if !cookie::acceptable(cookie) || sa.cookie_retries >= cookie::MAX_COOKIE_RETRIES {
+                return Err(DownReason::Refused(NotifyType::COOKIE.to_string()));
+            }
+            sa.cookie_retries += 1;
+            sa.cookie = Some(cookie.to_vec());
+            return if self.send_init(sa, now, out) {
+                Ok(())
+            } else {
+                Err(DownReason::Invalid("cannot build IKE_SA_INIT".into()))
+            };
+        }
         if let Some(n) = error_notify(&response.payloads) {
             let notify = n.notify_type;
             if notify == NotifyType::INVALID_KE_PAYLOAD {

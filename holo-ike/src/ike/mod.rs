@@ -8,28 +8,32 @@
 //! concept: [`config`], [`identity`] (IDs, PSKs and the AUTH payload),
 //! [`proposals`], [`nat`], [`traffic_selectors`], [`sa`] (one IKE SA and
 //! its message protection), [`retransmission`], then the exchanges:
-//! [`init`], [`auth`], [`informational`], and what drives them:
-//! [`receive`] (dispatch of messages), [`peers`] (what the data plane
-//! asks for), [`timers`].
+//! [`init`] and [`init_responder`] (with [`cookie`]), [`auth`],
+//! [`create_child`] (with [`child`], the child SA negotiation IKE_AUTH
+//! shares), [`informational`], and what drives them: [`receive`]
+//! (dispatch of messages), [`peers`] (what the data plane asks for),
+//! [`timers`], [`rekey`] (lifetimes, make before break, collisions).
 //!
-//! Not done yet (later pieces): CREATE_CHILD_SA (rekeying: a child SA
-//! that expires is replaced by re-authenticating, i.e. a new IKE SA made
-//! before the old one is deleted), cookies, certificates, fragmentation,
-//! MOBIKE.
+//! Not done yet (later pieces): fragmentation, MOBIKE.
 
 pub mod auth;
 pub mod certificates;
+pub mod child;
 pub mod config;
+pub mod cookie;
 pub mod counters;
+pub mod create_child;
 pub mod error;
 pub mod identity;
 pub mod informational;
 pub mod init;
+pub mod init_responder;
 pub mod io;
 pub mod nat;
 pub mod peers;
 pub mod proposals;
 pub mod receive;
+pub mod rekey;
 pub mod retransmission;
 pub mod sa;
 pub mod snapshot;
@@ -62,6 +66,10 @@ pub struct Ike {
     /// Responder: (initiator's address, SPIi) of the IKE_SA_INIT requests
     /// we answered -> our SPI, to recognize retransmissions.
     init_index: HashMap<(SocketAddr, u64), u64>,
+    /// Responder SAs waiting for IKE_AUTH (state AwaitingAuth).
+    half_open: usize,
+    /// The secrets of our cookies (RFC 7296, 2.6).
+    cookies: cookie::Secrets,
     /// Peers the data plane wants (Acquire, no Release since): peer ->
     /// our address towards it.
     wanted: BTreeMap<IpAddr, IpAddr>,
@@ -87,6 +95,8 @@ impl Ike {
             rng: SystemRandom::new(),
             sas: BTreeMap::new(),
             init_index: HashMap::new(),
+            half_open: 0,
+            cookies: cookie::Secrets::default(),
             wanted: BTreeMap::new(),
             counters: Counters::default(),
             now: None,
@@ -158,6 +168,25 @@ impl Ike {
         })
     }
 
+    /// [`Ike::new_esp_spi`], also unused by `sa` (out of the table while
+    /// it is being worked on) and by the requests in flight.
+    fn new_esp_spi_for(&self, sa: &IkeSa) -> Option<u32> {
+        (0..8).find_map(|_| {
+            let spi = self.new_esp_spi()?;
+            let offered = |s: &IkeSa| match &s.pending {
+                Some(sa::PendingCreate {
+                    creating: sa::Creating::Child { offer, .. },
+                    ..
+                }) => offer.inbound_spi == spi,
+                _ => false,
+            };
+            let used = sa.children.iter().any(|c| c.sa.inbound_spi == spi)
+                || offered(sa)
+                || self.sas.values().any(offered);
+            (!used).then_some(spi)
+        })
+    }
+
     fn send(
         &mut self,
         local: SocketAddr,
@@ -186,7 +215,16 @@ impl Ike {
             }
             return;
         }
-        let payloads = informational::request_payloads(&kind);
+        let payloads = match kind {
+            RequestKind::CreateChild | RequestKind::RekeyChild(_) | RequestKind::RekeyIke => {
+                match self.create_child_request(sa, &kind) {
+                    Some(payloads) => payloads,
+                    // Moot by now: on with the next one.
+                    None => return self.next_request(sa, now, out),
+                }
+            }
+            _ => informational::request_payloads(&kind),
+        };
         let message_id = sa.window.next_request_id;
         let bytes = match sa.seal(kind.exchange(), false, message_id, &payloads, &self.rng) {
             Ok(bytes) => bytes,
@@ -215,14 +253,24 @@ impl Ike {
 
     /// Forgets an IKE SA (already out of the table): its child SAs leave
     /// the data plane, and the driver hears why.
+    /// A rekeyed IKE SA goes quietly: the peer is still up in its
+    /// successor, which has its child SAs.
     fn drop_sa(&mut self, mut sa: IkeSa, reason: DownReason, out: &mut Vec<Output>) {
         let local_spi = sa.local_spi();
         self.init_index.retain(|_, spi| *spi != local_spi);
+        if sa.state == State::AwaitingAuth {
+            self.half_open = self.half_open.saturating_sub(1);
+        }
+        if let Some(now) = self.now {
+            self.hand_over_children(&mut sa, now, out);
+        }
         remove_children(&mut sa, out);
-        out.push(Output::Notification(Notification::IkeSaDown {
-            peer: sa.peer,
-            reason,
-        }));
+        if sa.rekeyed_to.is_none() {
+            out.push(Output::Notification(Notification::IkeSaDown {
+                peer: sa.peer,
+                reason,
+            }));
+        }
     }
 
     /// Deletes an IKE SA: established ones get a Delete (and stay until
@@ -233,6 +281,7 @@ impl Ike {
         };
         match sa.state {
             State::Established => {
+                self.hand_over_children(&mut sa, now, out);
                 remove_children(&mut sa, out);
                 sa.state = State::Deleting;
                 // What was queued is moot now.
@@ -251,19 +300,23 @@ impl Ike {
 /// Takes the child SAs of `sa` out of the data plane.
 fn remove_children(sa: &mut IkeSa, out: &mut Vec<Output>) {
     for child in sa.children.drain(..) {
-        let (peer, inbound_spi, outbound_spi) =
-            (child.sa.peer, child.sa.inbound_spi, child.sa.outbound_spi);
-        out.push(Output::RemoveChildSa {
-            peer,
-            inbound_spi,
-            outbound_spi,
-        });
-        out.push(Output::Notification(Notification::ChildSaDown {
-            peer,
-            inbound_spi,
-            outbound_spi,
-        }));
+        remove_child(&child.sa, out);
     }
+}
+
+/// Takes one child SA out of the data plane.
+fn remove_child(child: &ChildSa, out: &mut Vec<Output>) {
+    let (peer, inbound_spi, outbound_spi) = (child.peer, child.inbound_spi, child.outbound_spi);
+    out.push(Output::RemoveChildSa {
+        peer,
+        inbound_spi,
+        outbound_spi,
+    });
+    out.push(Output::Notification(Notification::ChildSaDown {
+        peer,
+        inbound_spi,
+        outbound_spi,
+    }));
 }
 
 #[cfg(test)]

@@ -7,7 +7,8 @@ use std::time::Instant;
 
 use super::Ike;
 use super::io::Output;
-use super::sa::State;
+use super::retransmission::RequestKind;
+use super::sa::{IkeSa, State};
 
 impl Ike {
     pub(super) fn acquire(
@@ -19,29 +20,48 @@ impl Ike {
     ) {
         self.wanted.insert(peer, local);
         // An IKE SA on its way (either direction) or up with a child SA
-        // serves the peer already.
+        // (or making one) serves the peer already.
+        let creating = |sa: &IkeSa| {
+            let create = |k: &RequestKind| *k == RequestKind::CreateChild;
+            sa.pending.is_some()
+                || sa
+                    .window
+                    .outstanding
+                    .as_ref()
+                    .is_some_and(|r| create(&r.kind))
+                || sa.window.queue.iter().any(create)
+        };
         let served = self.sas.values().any(|sa| {
             sa.peer == peer
                 && match sa.state {
                     State::InitSent | State::AuthSent | State::AwaitingAuth => true,
-                    State::Established => !sa.children.is_empty() || sa.replacing,
+                    State::Established => {
+                        !sa.children.is_empty()
+                            || sa.replacing
+                            || sa.rekeyed_to.is_some()
+                            || creating(sa)
+                    }
                     State::Deleting => false,
                 }
         });
         if served {
             return;
         }
-        // An IKE SA without child SA (its child was deleted) cannot make a
-        // new one until CREATE_CHILD_SA exists: replace it.
+        // An IKE SA without child SA (its child was deleted) makes a new
+        // one with CREATE_CHILD_SA (RFC 7296, 1.3.1).
         let childless = self
             .sas
-            .iter_mut()
-            .find(|(_, sa)| sa.peer == peer && sa.state == State::Established);
-        let replaces = childless.map(|(spi, sa)| {
-            sa.replacing = true;
-            *spi
-        });
-        self.initiate(local, peer, replaces, now, out);
+            .iter()
+            .find(|(_, sa)| sa.peer == peer && sa.is_current())
+            .map(|(spi, _)| *spi);
+        if let Some(spi) = childless
+            && let Some(mut sa) = self.sas.remove(&spi)
+        {
+            self.request(&mut sa, RequestKind::CreateChild, now, out);
+            self.sas.insert(spi, sa);
+            return;
+        }
+        self.initiate(local, peer, None, now, out);
     }
 
     pub(super) fn clear(&mut self, peer: Option<IpAddr>, now: Instant, out: &mut Vec<Output>) {

@@ -70,18 +70,31 @@ pub fn ike_offer(ours: &[IkeProposal]) -> SecurityAssociation {
     }
 }
 
+/// Our CREATE_CHILD_SA request rekeying the IKE SA: [`ike_offer`] with
+/// our new SPI in each proposal (RFC 7296, 3.3.1).
+pub fn ike_rekey_offer(ours: &[IkeProposal], spi: u64) -> SecurityAssociation {
+    let mut sa = ike_offer(ours);
+    for p in &mut sa.proposals {
+        p.spi = spi.to_be_bytes().to_vec();
+    }
+    sa
+}
+
 /// The SA payload of our IKE_AUTH request; `spi` is our inbound SPI.
 pub fn esp_offer(ours: &[EspProposal], spi: u32) -> SecurityAssociation {
+    esp_offer_pfs(ours, spi, None)
+}
+
+/// The SA payload of our CREATE_CHILD_SA request for a child SA: with
+/// PFS, each proposal also names the DH group of our KE payload.
+pub fn esp_offer_pfs(ours: &[EspProposal], spi: u32, pfs: Option<DhGroup>) -> SecurityAssociation {
     SecurityAssociation {
         proposals: (1..=crate::packet::sa::MAX_PROPOSALS as u8)
             .zip(ours)
             .map(|(n, p)| {
-                proposal(
-                    n,
-                    ProtocolId::ESP,
-                    spi.to_be_bytes().to_vec(),
-                    esp_transforms(p),
-                )
+                let mut transforms = esp_transforms(p);
+                transforms.extend(pfs.map(|g| Transform::new(T::DH, g.transform_id())));
+                proposal(n, ProtocolId::ESP, spi.to_be_bytes().to_vec(), transforms)
             })
             .collect(),
     }
@@ -95,13 +108,32 @@ pub fn ike_answer(number: u8, p: &IkeProposal) -> SecurityAssociation {
     }
 }
 
+pub fn ike_rekey_answer(number: u8, p: &IkeProposal, spi: u64) -> SecurityAssociation {
+    let mut sa = ike_answer(number, p);
+    for p in &mut sa.proposals {
+        p.spi = spi.to_be_bytes().to_vec();
+    }
+    sa
+}
+
 pub fn esp_answer(number: u8, p: &EspProposal, spi: u32) -> SecurityAssociation {
+    esp_answer_pfs(number, p, spi, None)
+}
+
+pub fn esp_answer_pfs(
+    number: u8,
+    p: &EspProposal,
+    spi: u32,
+    dh: Option<DhGroup>,
+) -> SecurityAssociation {
+    let mut transforms = esp_transforms(p);
+    transforms.extend(dh.map(|g| Transform::new(T::DH, g.transform_id())));
     SecurityAssociation {
         proposals: vec![proposal(
             number,
             ProtocolId::ESP,
             spi.to_be_bytes().to_vec(),
-            esp_transforms(p),
+            transforms,
         )],
     }
 }
@@ -146,11 +178,35 @@ pub fn select_ike(
     ours: &[IkeProposal],
     ke_group: u16,
 ) -> Option<(u8, IkeProposal)> {
+    select_ike_spi(offer, ours, ke_group, 0).map(|(n, _, p)| (n, p))
+}
+
+/// Responder, CREATE_CHILD_SA rekeying the IKE SA (RFC 7296, 1.3.2):
+/// (proposal number, the initiator's new SPI, our proposal that matched).
+pub fn select_ike_rekey(
+    offer: &SecurityAssociation,
+    ours: &[IkeProposal],
+    ke_group: u16,
+) -> Option<(u8, u64, IkeProposal)> {
+    select_ike_spi(offer, ours, ke_group, 8)
+}
+
+/// [`select_ike`] among the proposals whose SPI is `spi_len` long.
+fn select_ike_spi(
+    offer: &SecurityAssociation,
+    ours: &[IkeProposal],
+    ke_group: u16,
+    spi_len: usize,
+) -> Option<(u8, u64, IkeProposal)> {
     offer
         .proposals
         .iter()
-        .filter(|p| p.protocol_id == ProtocolId::IKE && p.spi.is_empty() && known_types(p))
+        .filter(|p| p.protocol_id == ProtocolId::IKE && p.spi.len() == spi_len && known_types(p))
         .find_map(|p| {
+            let spi = match <[u8; 8]>::try_from(p.spi.as_slice()) {
+                Ok(b) => u64::from_be_bytes(b),
+                Err(_) => 0,
+            };
             let mut fits = ours.iter().filter(|o| {
                 has_encr(p, o.encr)
                     && has(p, T::PRF, o.prf.transform_id())
@@ -160,7 +216,7 @@ pub fn select_ike(
             let first = fits.clone().next();
             fits.find(|o| o.dh.transform_id() == ke_group)
                 .or(first)
-                .map(|o| (p.number, *o))
+                .map(|o| (p.number, spi, *o))
         })
 }
 
@@ -177,16 +233,83 @@ pub fn select_esp(
         .filter(|p| p.protocol_id == ProtocolId::ESP && known_types(p))
         .find_map(|p| {
             let spi = u32::from_be_bytes(p.spi.as_slice().try_into().ok()?);
-            let no_esn = !p.transforms.iter().any(|t| t.transform_type == T::ESN);
             ours.iter()
-                .find(|o| {
-                    has_encr(p, o.encr)
-                        && integ_fits(p, o.integ)
-                        && (has(p, T::ESN, if o.esn { esn::YES } else { esn::NO })
-                            || (no_esn && !o.esn))
-                })
+                .find(|o| esp_fits(p, o))
                 .map(|o| (p.number, spi, *o))
         })
+}
+
+fn esp_fits(p: &Proposal, o: &EspProposal) -> bool {
+    let no_esn = !p.transforms.iter().any(|t| t.transform_type == T::ESN);
+    has_encr(p, o.encr)
+        && integ_fits(p, o.integ)
+        && (has(p, T::ESN, if o.esn { esn::YES } else { esn::NO }) || (no_esn && !o.esn))
+}
+
+/// A child SA proposal of CREATE_CHILD_SA that we accept.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct EspChoice {
+    pub number: u8,
+    /// The initiator's inbound SPI.
+    pub spi: u32,
+    pub proposal: EspProposal,
+    /// The DH group of the PFS exchange, if any.
+    pub dh: Option<DhGroup>,
+}
+
+/// Responder, CREATE_CHILD_SA for a child SA: like [`select_esp`], and the
+/// DH group (RFC 7296, 1.3.1). With `pfs` configured the proposal must
+/// name our group; without, we take a proposal without DH (or with NONE),
+/// or follow the initiator's PFS when its KE group (`ke_group`) is one we
+/// know and it proposed.
+pub fn select_esp_pfs(
+    offer: &SecurityAssociation,
+    ours: &[EspProposal],
+    pfs: Option<DhGroup>,
+    ke_group: Option<u16>,
+) -> Option<EspChoice> {
+    offer
+        .proposals
+        .iter()
+        .filter(|p| p.protocol_id == ProtocolId::ESP && known_types(p))
+        .find_map(|p| {
+            let spi = u32::from_be_bytes(p.spi.as_slice().try_into().ok()?);
+            let proposal = *ours.iter().find(|o| esp_fits(p, o))?;
+            let groups: Vec<u16> = p
+                .transforms
+                .iter()
+                .filter(|t| t.transform_type == T::DH)
+                .map(|t| t.transform_id)
+                .collect();
+            let dh = match pfs {
+                Some(g) => Some(g)
+                    .filter(|g| groups.contains(&g.transform_id()))?
+                    .into(),
+                None if groups.is_empty() || groups.contains(&0) => None,
+                None => Some(
+                    ke_group
+                        .filter(|k| groups.contains(k))
+                        .and_then(DhGroup::from_transform_id)?,
+                ),
+            };
+            Some(EspChoice {
+                number: p.number,
+                spi,
+                proposal,
+                dh,
+            })
+        })
+}
+
+/// Initiator: the DH group the responder chose for the child SA (Some(None):
+/// no DH, or NONE); None when it names several or one we do not know.
+pub fn chosen_esp_dh(answer: &SecurityAssociation) -> Option<Option<DhGroup>> {
+    let p = only_proposal(answer, ProtocolId::ESP)?;
+    match single(p, T::DH).ok()? {
+        None => Some(None),
+        Some(t) if t.transform_id == 0 => Some(None),
+        Some(t) => DhGroup::from_transform_id(t.transform_id).map(Some),
+    }
 }
 
 /// The one transform of `ty` in an answer; Err when there are several.
@@ -231,6 +354,14 @@ pub fn chosen_ike(answer: &SecurityAssociation) -> Option<IkeProposal> {
         prf,
         dh,
     })
+}
+
+/// Initiator: the responder's choice for the IKE SA rekey and its new SPI.
+pub fn chosen_ike_rekey(answer: &SecurityAssociation) -> Option<(u64, IkeProposal)> {
+    let chosen = chosen_ike(answer)?;
+    let p = only_proposal(answer, ProtocolId::IKE)?;
+    let spi = u64::from_be_bytes(p.spi.as_slice().try_into().ok()?);
+    (spi != 0).then_some((spi, chosen))
 }
 
 /// Initiator: the responder's ESP choice and its inbound SPI.

@@ -22,7 +22,7 @@ use crate::packet::{ExchangeType, Message, NotifyType, Payload};
 pub const MAX_MESSAGE: usize = 65_535 - 8;
 
 /// What happens to an IKE SA after a message.
-enum Fate {
+pub(super) enum Fate {
     Keep,
     /// Forget it now (its child SAs leave the data plane).
     Drop(DownReason),
@@ -154,6 +154,9 @@ impl Ike {
                 Ok(false) => Fate::Delete,
                 Err(reason) => Fate::Drop(reason),
             },
+            RequestKind::CreateChild | RequestKind::RekeyChild(_) | RequestKind::RekeyIke => {
+                self.create_child_response(sa, &payloads, now, out)
+            }
             kind => match self.informational_response(sa, kind, now, out) {
                 Some(reason) => Fate::Drop(reason),
                 None => Fate::Keep,
@@ -246,9 +249,14 @@ impl Ike {
                 }
             }
             (ExchangeType::CREATE_CHILD_SA, State::Established) => {
-                // Rekeying comes with the next piece; until then say no
-                // without hurting the IKE SA (RFC 7296, 1.3).
-                let answer = [notify(NotifyType::NO_ADDITIONAL_SAS, vec![])];
+                let answer = self.respond_create_child(sa, &payloads, now, out);
+                self.respond(sa, (local, remote), exchange, id, &answer, out);
+                Fate::Keep
+            }
+            (ExchangeType::CREATE_CHILD_SA, State::Deleting) => {
+                // RFC 7296, 2.25.2: we are closing this IKE SA.
+                self.counters.temporary_failures += 1;
+                let answer = [notify(NotifyType::TEMPORARY_FAILURE, vec![])];
                 self.respond(sa, (local, remote), exchange, id, &answer, out);
                 Fate::Keep
             }

@@ -22,6 +22,12 @@ pub enum RequestKind {
     DeleteIke,
     /// Delete of child SAs; our inbound SPIs.
     DeleteChild(Vec<u32>),
+    /// CREATE_CHILD_SA for a new child SA.
+    CreateChild,
+    /// CREATE_CHILD_SA rekeying the child SA with this inbound SPI of ours.
+    RekeyChild(u32),
+    /// CREATE_CHILD_SA rekeying the IKE SA.
+    RekeyIke,
 }
 
 impl RequestKind {
@@ -29,6 +35,9 @@ impl RequestKind {
         match self {
             RequestKind::Init => ExchangeType::IKE_SA_INIT,
             RequestKind::Auth => ExchangeType::IKE_AUTH,
+            RequestKind::CreateChild | RequestKind::RekeyChild(_) | RequestKind::RekeyIke => {
+                ExchangeType::CREATE_CHILD_SA
+            }
             _ => ExchangeType::INFORMATIONAL,
         }
     }

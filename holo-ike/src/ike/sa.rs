@@ -53,8 +53,9 @@ pub struct Keys {
     pub rx: SkCipher,
 }
 
-/// What the initiator asked for in IKE_AUTH, to check the answer.
-#[derive(Clone, Debug)]
+/// What the initiator of a child SA asked for (IKE_AUTH or
+/// CREATE_CHILD_SA), to check the answer.
+#[derive(Clone, Debug, PartialEq, Eq)]
 pub struct ChildOffer {
     pub inbound_spi: u32,
     pub ts_local: Endpoint,
@@ -66,6 +67,60 @@ pub struct ChildState {
     pub sa: ChildSa,
     pub proposal: EspProposal,
     pub created: Instant,
+    /// Soft lifetime: when we rekey it; None while a rekey of ours is on
+    /// its way, or once it is replaced.
+    pub rekey_at: Option<Instant>,
+    /// Replaced by a rekey: it stays in the data plane until then, for the
+    /// packets still on their way (make before break), and is deleted.
+    pub retire_at: Option<Instant>,
+}
+
+impl ChildState {
+    /// Still the one in use (not replaced by a rekey).
+    pub fn is_current(&self) -> bool {
+        self.retire_at.is_none()
+    }
+}
+
+/// What our CREATE_CHILD_SA request in flight makes (RFC 7296, 1.3).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Creating {
+    /// A child SA with our `inbound_spi`, replacing the child SA whose
+    /// inbound SPI is `rekeys` (None: a new one).
+    Child {
+        rekeys: Option<u32>,
+        offer: ChildOffer,
+    },
+    /// A new IKE SA with our SPI `spi` (RFC 7296, 1.3.2).
+    Ike { spi: u64 },
+}
+
+/// Our CREATE_CHILD_SA exchange in flight: what its answer needs.
+#[derive(Debug)]
+pub struct PendingCreate {
+    pub creating: Creating,
+    pub nonce: Vec<u8>,
+    /// Our DH half when the exchange has a KE payload (IKE SA rekey, PFS).
+    pub dh: Option<DiffieHellman>,
+    /// The peer rekeyed the same SA meanwhile (RFC 7296, 2.8.1).
+    pub collision: Option<Collision>,
+}
+
+/// The peer's rekey of the SA we are rekeying: which of the two new SAs
+/// is redundant depends on the nonces of both exchanges.
+#[derive(Clone, Debug)]
+pub struct Collision {
+    /// The lower nonce of the peer's exchange.
+    pub lowest_nonce: Vec<u8>,
+    /// What the peer's exchange made: our inbound SPI of the child SA, or
+    /// our SPI of the IKE SA.
+    pub made: Made,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Made {
+    Child(u32),
+    Ike(u64),
 }
 
 #[derive(Debug)]
@@ -108,6 +163,23 @@ pub struct IkeSa {
     pub replacing: bool,
     /// INVALID_KE_PAYLOAD retries so far.
     pub ke_retries: u8,
+    /// Initiator: the responder's COOKIE (RFC 7296, 2.6), sent first in
+    /// our IKE_SA_INIT, and how many we followed.
+    pub cookie: Option<Vec<u8>>,
+    pub cookie_retries: u8,
+    /// Soft lifetime of the IKE SA: when we rekey it.
+    pub rekey_at: Option<Instant>,
+    /// Our CREATE_CHILD_SA in flight.
+    pub pending: Option<PendingCreate>,
+    /// Rekeyed into this IKE SA (our SPI): no new exchanges here, the
+    /// child SAs live there; the old SA waits for its Delete.
+    pub rekeyed_to: Option<u64>,
+    /// Replaced (rekeyed or re-established): deleted at this time if the
+    /// peer has not deleted it before.
+    pub retire_at: Option<Instant>,
+    /// Child SAs we deleted whose Delete is not answered yet: (our
+    /// inbound SPI, our outbound SPI), for a rekey request crossing it.
+    pub closing: Vec<(u32, u32)>,
 }
 
 /// Why a received encrypted message is not usable.
@@ -120,6 +192,62 @@ pub enum OpenError {
 }
 
 impl IkeSa {
+    /// A new IKE SA, not yet negotiated.
+    pub fn new(
+        config: Arc<Config>,
+        role: Role,
+        state: State,
+        (local, remote): (SocketAddr, SocketAddr),
+        local_id: Identity,
+        now: Instant,
+    ) -> IkeSa {
+        IkeSa {
+            role,
+            state,
+            spi_i: 0,
+            spi_r: 0,
+            local,
+            remote,
+            peer: remote.ip(),
+            created: now,
+            established: None,
+            last_heard: now,
+            proposal: None,
+            ke_group: config
+                .ike_proposals
+                .first()
+                .map_or(DhGroup::Curve25519, |p| p.dh),
+            dh: None,
+            nonce_i: vec![],
+            nonce_r: vec![],
+            init_request: vec![],
+            init_response: vec![],
+            keys: None,
+            nat: NatState::default(),
+            local_id,
+            remote_id: None,
+            children: vec![],
+            offer: None,
+            window: Window::default(),
+            replaces: None,
+            replacing: false,
+            ke_retries: 0,
+            cookie: None,
+            cookie_retries: 0,
+            rekey_at: None,
+            pending: None,
+            rekeyed_to: None,
+            retire_at: None,
+            closing: vec![],
+            config,
+        }
+    }
+
+    /// Up, and still the one in use: it may start exchanges.
+    pub fn is_current(&self) -> bool {
+        self.is_established() && self.rekeyed_to.is_none() && self.retire_at.is_none()
+    }
+
     /// Our SPI: the key of this SA in the instance's table.
     pub fn local_spi(&self) -> u64 {
         match self.role {

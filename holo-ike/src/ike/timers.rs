@@ -1,29 +1,18 @@
 //! Everything that happens because time passed: retransmissions (RFC
-//! 7296, 2.1), half-open expiry, liveness checks (2.4), lifetimes.
-//!
-//! Lifetimes without CREATE_CHILD_SA: at 90% of the shorter of the IKE
-//! and child lifetimes, the original initiator of a still wanted peer
-//! starts a new IKE SA, and deletes the old one once the new one is up
-//! (make before break). A child SA whose lifetime ends is deleted; an IKE
-//! SA whose lifetime ends is deleted.
+//! 7296, 2.1), half-open expiry, liveness checks (2.4), lifetimes: rekeys
+//! at the soft lifetime, deletes at the hard one, and the retirement of
+//! replaced SAs ([`super::rekey`]).
 
 use std::time::Instant;
 
 use super::Ike;
 use super::config::HALF_OPEN_TIMEOUT;
-use super::io::{DownReason, Notification, Output};
+use super::io::{DownReason, Output};
 use super::retransmission::{RequestKind, Timeout};
-use super::sa::{IkeSa, Role, State};
-
-/// When the initiator starts the replacement of an established SA.
-fn reauth_at(sa: &IkeSa) -> Option<Instant> {
-    let established = sa.established?;
-    let life = sa.config.ike_lifetime.min(sa.config.child_lifetime);
-    Some(established + life * 9 / 10)
-}
+use super::sa::{IkeSa, State};
 
 fn dpd_at(sa: &IkeSa) -> Option<Instant> {
-    let idle = sa.window.outstanding.is_none() && sa.window.queue.is_empty();
+    let idle = sa.window.outstanding.is_none() && sa.window.queue.is_empty() && sa.is_current();
     sa.config
         .dpd_interval
         .filter(|_| idle)
@@ -41,10 +30,13 @@ pub fn next_event(sa: &IkeSa) -> Option<Instant> {
         State::Established => {
             let established = sa.established.unwrap_or(sa.created);
             due.push(established + sa.config.ike_lifetime);
-            due.extend(sa.children.iter().map(|c| c.created + c.sa.lifetime));
-            if sa.role == Role::Initiator && !sa.replacing {
-                due.extend(reauth_at(sa));
+            due.extend(sa.retire_at);
+            for c in &sa.children {
+                due.push(c.created + c.sa.lifetime);
+                due.extend(c.retire_at);
+                due.extend(c.rekey_at.filter(|_| sa.is_current()));
             }
+            due.extend(sa.rekey_at.filter(|_| sa.is_current()));
             due.extend(dpd_at(sa));
         }
         State::Deleting if sa.window.outstanding.is_none() => due.push(sa.created),
@@ -66,7 +58,7 @@ impl Ike {
             let Some(mut sa) = self.sas.remove(&spi) else {
                 continue;
             };
-            match self.tick_sa(&mut sa, spi, now, out) {
+            match self.tick_sa(&mut sa, now, out) {
                 TickFate::Keep => {
                     self.sas.insert(spi, sa);
                 }
@@ -79,13 +71,7 @@ impl Ike {
         }
     }
 
-    fn tick_sa(
-        &mut self,
-        sa: &mut IkeSa,
-        spi: u64,
-        now: Instant,
-        out: &mut Vec<Output>,
-    ) -> TickFate {
+    fn tick_sa(&mut self, sa: &mut IkeSa, now: Instant, out: &mut Vec<Output>) -> TickFate {
         if let Some(r) = sa.window.outstanding.as_mut().filter(|r| r.deadline <= now) {
             match r.timeout(&sa.config.retransmit, now) {
                 Timeout::Resend => {
@@ -113,7 +99,7 @@ impl Ike {
             State::Deleting if sa.window.outstanding.is_none() => {
                 TickFate::Drop(DownReason::Deleted)
             }
-            State::Established => self.tick_established(sa, spi, now, out),
+            State::Established => self.tick_established(sa, now, out),
             _ => TickFate::Keep,
         }
     }
@@ -121,7 +107,6 @@ impl Ike {
     fn tick_established(
         &mut self,
         sa: &mut IkeSa,
-        spi: u64,
         now: Instant,
         out: &mut Vec<Output>,
     ) -> TickFate {
@@ -129,35 +114,42 @@ impl Ike {
         if now >= established + sa.config.ike_lifetime {
             return TickFate::Delete;
         }
-        let (expired, live): (Vec<_>, Vec<_>) = sa
-            .children
-            .drain(..)
-            .partition(|c| now >= c.created + c.sa.lifetime);
+        if sa.retire_at.is_some_and(|t| now >= t) {
+            return TickFate::Delete;
+        }
+        // Hard lifetimes, and the old SAs of rekeys.
+        let (gone, live): (Vec<_>, Vec<_>) = sa.children.drain(..).partition(|c| {
+            now >= c.created + c.sa.lifetime || c.retire_at.is_some_and(|t| now >= t)
+        });
         sa.children = live;
-        if !expired.is_empty() {
+        if !gone.is_empty() {
             let mut spis = vec![];
-            for c in expired {
-                let (peer, inbound_spi, outbound_spi) =
-                    (c.sa.peer, c.sa.inbound_spi, c.sa.outbound_spi);
-                spis.push(inbound_spi);
-                out.push(Output::RemoveChildSa {
-                    peer,
-                    inbound_spi,
-                    outbound_spi,
-                });
-                out.push(Output::Notification(Notification::ChildSaDown {
-                    peer,
-                    inbound_spi,
-                    outbound_spi,
-                }));
+            for c in gone {
+                spis.push(c.sa.inbound_spi);
+                sa.closing.push((c.sa.inbound_spi, c.sa.outbound_spi));
+                super::remove_child(&c.sa, out);
             }
             self.request(sa, RequestKind::DeleteChild(spis), now, out);
         }
-        if sa.role == Role::Initiator && !sa.replacing && reauth_at(sa).is_some_and(|t| now >= t) {
-            sa.replacing = true;
-            if let Some(local) = self.wanted.get(&sa.peer).copied() {
-                self.initiate(local, sa.peer, Some(spi), now, out);
-            }
+        if !sa.is_current() {
+            return TickFate::Keep;
+        }
+        // Soft lifetimes: the IKE SA first, then its children.
+        if sa.rekey_at.is_some_and(|t| now >= t) {
+            sa.rekey_at = None;
+            self.request(sa, RequestKind::RekeyIke, now, out);
+        }
+        let due: Vec<u32> = sa
+            .children
+            .iter_mut()
+            .filter(|c| c.rekey_at.is_some_and(|t| now >= t))
+            .map(|c| {
+                c.rekey_at = None;
+                c.sa.inbound_spi
+            })
+            .collect();
+        for spi in due {
+            self.request(sa, RequestKind::RekeyChild(spi), now, out);
         }
         if dpd_at(sa).is_some_and(|t| now >= t) {
             self.request(sa, RequestKind::Dpd, now, out);

@@ -1,7 +1,13 @@
 //! A tiny deterministic network for two or more `Ike` instances: what one
 //! sends is delivered to the node owning the destination address, through
-//! an optional NAT, with loss and duplication filters; time only moves
-//! when the test says so.
+//! an optional NAT, with loss, duplication and hold filters; time only
+//! moves when the test says so.
+//!
+//! Each node also models the data plane's view: inbound SAs by SPI, and
+//! one outbound SA per peer, replaced by the newest InstallChildSa and
+//! removed only by a RemoveChildSa of that same SA. With `traffic` on,
+//! every node sends an ESP packet on each outbound SA after every event,
+//! through the same FIFO queue, and the receiver checks it has the SPI.
 #![allow(dead_code)]
 
 use std::collections::{BTreeMap, VecDeque};
@@ -68,6 +74,8 @@ pub struct Datagram {
     pub from: SocketAddr,
     pub to: SocketAddr,
     pub bytes: Vec<u8>,
+    /// A data packet on the ESP SA of this SPI (traffic), not IKE.
+    pub esp: Option<u32>,
 }
 
 impl Datagram {
@@ -89,6 +97,13 @@ pub struct Node {
     pub installed: BTreeMap<u32, ChildSa>,
     pub notifications: Vec<Notification>,
     pub removed: Vec<u32>,
+    /// The data plane's outbound SA per peer: its SPI.
+    pub outbound: BTreeMap<IpAddr, u32>,
+    /// (when, SPI, installed or removed) of every inbound SA.
+    pub history: Vec<(Instant, u32, bool)>,
+    /// Outbound SAs removed while current (the data plane then has none
+    /// for that peer).
+    pub outbound_lost: u64,
 }
 
 /// Source NAT in front of one node: `inside` appears as `public`, port p
@@ -107,6 +122,16 @@ pub enum Fate {
     Deliver,
     Drop,
     Duplicate,
+    /// Kept aside until `release`.
+    Hold,
+}
+
+/// ESP packets sent with `traffic` on.
+#[derive(Clone, Debug, Default)]
+pub struct Traffic {
+    pub delivered: u64,
+    /// (receiving node, SPI) of packets for an SA it does not have.
+    pub lost: Vec<(usize, u32)>,
 }
 
 pub type Filter = Box<dyn FnMut(&Datagram) -> Fate>;
@@ -119,6 +144,8 @@ pub struct Net {
     pub filter: Filter,
     /// Everything sent, in order (before NAT and filter).
     pub wire: Vec<Datagram>,
+    pub held: Vec<Datagram>,
+    pub traffic: Option<Traffic>,
 }
 
 impl Net {
@@ -133,6 +160,9 @@ impl Net {
                 installed: BTreeMap::new(),
                 notifications: vec![],
                 removed: vec![],
+                outbound: BTreeMap::new(),
+                history: vec![],
+                outbound_lost: 0,
             })
             .collect();
         Net {
@@ -142,6 +172,8 @@ impl Net {
             nat: None,
             filter: Box::new(|_| Fate::Deliver),
             wire: vec![],
+            held: vec![],
+            traffic: None,
         }
     }
 
@@ -182,6 +214,7 @@ impl Net {
                         from: *local,
                         to: *remote,
                         bytes: bytes.clone(),
+                        esp: None,
                     };
                     self.wire.push(d.clone());
                     self.queue.push_back(d);
@@ -191,13 +224,24 @@ impl Net {
                         node.installed.insert(c.inbound_spi, c.clone()).is_none(),
                         "inbound SPI installed twice"
                     );
+                    node.outbound.insert(c.peer, c.outbound_spi);
+                    node.history.push((self.now, c.inbound_spi, true));
                 }
-                Output::RemoveChildSa { inbound_spi, .. } => {
+                Output::RemoveChildSa {
+                    peer,
+                    inbound_spi,
+                    outbound_spi,
+                } => {
                     assert!(
                         node.installed.remove(inbound_spi).is_some(),
                         "removal of a child SA never installed"
                     );
                     node.removed.push(*inbound_spi);
+                    node.history.push((self.now, *inbound_spi, false));
+                    if node.outbound.get(peer) == Some(outbound_spi) {
+                        node.outbound.remove(peer);
+                        node.outbound_lost += 1;
+                    }
                 }
                 Output::Notification(n) => node.notifications.push(n.clone()),
             }
@@ -228,15 +272,29 @@ impl Net {
         while let Some(d) = self.queue.pop_front() {
             steps += 1;
             assert!(steps < 10_000, "the nodes never stop talking");
-            let copies = match (self.filter)(&d) {
-                Fate::Deliver => 1,
-                Fate::Drop => 0,
-                Fate::Duplicate => 2,
-            };
             let from = self.nat_out(d.from);
             let to = self.nat_in(d.to);
             let Some(i) = self.nodes.iter().position(|n| n.addr == to.ip()) else {
                 continue;
+            };
+            if let Some(spi) = d.esp {
+                if let Some(t) = &mut self.traffic {
+                    if self.nodes[i].installed.contains_key(&spi) {
+                        t.delivered += 1;
+                    } else {
+                        t.lost.push((i, spi));
+                    }
+                }
+                continue;
+            }
+            let copies = match (self.filter)(&d) {
+                Fate::Deliver => 1,
+                Fate::Drop => 0,
+                Fate::Duplicate => 2,
+                Fate::Hold => {
+                    self.held.push(d.clone());
+                    0
+                }
             };
             for _ in 0..copies {
                 let input = Input::Packet {
@@ -246,7 +304,36 @@ impl Net {
                 };
                 self.input(i, input);
             }
+            self.send_traffic();
         }
+    }
+
+    /// With traffic on: one ESP packet on each outbound SA of each node.
+    fn send_traffic(&mut self) {
+        if self.traffic.is_none() {
+            return;
+        }
+        for i in 0..self.nodes.len() {
+            let from = SocketAddr::new(self.nodes[i].addr, 0);
+            let packets: Vec<Datagram> = self.nodes[i]
+                .outbound
+                .iter()
+                .map(|(peer, spi)| Datagram {
+                    from,
+                    to: SocketAddr::new(*peer, 0),
+                    bytes: vec![],
+                    esp: Some(*spi),
+                })
+                .collect();
+            self.queue.extend(packets);
+        }
+    }
+
+    /// Puts the held datagrams back on the wire, in order.
+    pub fn release(&mut self) {
+        let held = std::mem::take(&mut self.held);
+        self.queue.extend(held);
+        self.run();
     }
 
     /// Moves time forward by `d`, ticking each node when it asks to be.
@@ -267,6 +354,7 @@ impl Net {
                             self.input(i, Input::Tick);
                         }
                     }
+                    self.send_traffic();
                 }
                 _ => break,
             }
@@ -295,6 +383,7 @@ impl Net {
         let node = &mut self.nodes[i];
         node.ike = Ike::new(config);
         node.installed.clear();
+        node.outbound.clear();
         node.notifications.clear();
     }
 
