@@ -97,6 +97,12 @@ pub fn protection(leaves: &Leaves, name: &str) -> Result<Option<Protection>, Ref
     if let Some(secs) = parse::<u64>(leaves, &leaf(profile::ike::DPD_INTERVAL), "seconds")? {
         ike.dpd_interval = (secs > 0).then(|| Duration::from_secs(secs));
     }
+    if let Some(group) = leaves.get(&leaf(profile::esp::PFS)).cloned().flatten() {
+        ike.pfs = GROUPS
+            .iter()
+            .find(|(name, _)| *name == group)
+            .map(|(_, group)| *group);
+    }
     if let Some(secs) = parse(leaves, &leaf(profile::esp::LIFETIME), "seconds")? {
         ike.child_lifetime = Duration::from_secs(secs);
     }
@@ -133,15 +139,9 @@ fn ike_proposals(leaves: &Leaves, list: &str) -> Result<Vec<IkeProposal>, Refusa
         let field = |name: &str| format!("{entry}/{name}");
         let encryptions = pick(leaves, &field(proposal::ENCRYPTION), &ENCRYPTIONS, |e| e.1);
         let integrities = pick(leaves, &field(proposal::INTEGRITY), &INTEGRITIES, |e| e.1);
-        let mut prfs = pick(leaves, &field(proposal::PRF), &INTEGRITIES, |e| e.2);
-        if prfs.is_empty() {
-            // The PRF on the integrity's hash; SHA-256 with AES-GCM alone
-            // (what strongSwan and Cisco pair with it).
-            prfs = pick(leaves, &field(proposal::INTEGRITY), &INTEGRITIES, |e| e.2);
-            if prfs.is_empty() {
-                prfs.push(PrfAlgorithm::HmacSha256);
-            }
-        }
+        // Without PRFs, each integrity algorithm brings the PRF on its own
+        // hash, and AES-GCM PRF-SHA256 (what strongSwan and Cisco pair).
+        let prfs = pick(leaves, &field(proposal::PRF), &INTEGRITIES, |e| e.2);
         let groups = pick(leaves, &field(proposal::GROUP), &GROUPS, |e| e.1);
         if groups.is_empty() {
             return Err(Refusal::new(
@@ -161,7 +161,9 @@ fn ike_proposals(leaves: &Leaves, list: &str) -> Result<Vec<IkeProposal>, Refusa
                 false => integrities.iter().copied().map(Some).collect(),
             };
             for &integ in &integs {
-                for &prf in &prfs {
+                let own = [integ.map_or(PrfAlgorithm::HmacSha256, prf_of)];
+                let prfs = if prfs.is_empty() { &own[..] } else { &prfs[..] };
+                for &prf in prfs {
                     for &dh in &groups {
                         out.push(IkeProposal {
                             encr,
@@ -211,6 +213,14 @@ fn esp_proposals(leaves: &Leaves, list: &str) -> Result<Vec<EspProposal>, Refusa
         }
     }
     Ok(out)
+}
+
+/// The PRF on the hash of an integrity algorithm.
+fn prf_of(integ: IntegAlgorithm) -> PrfAlgorithm {
+    INTEGRITIES
+        .iter()
+        .find(|(_, i, _)| *i == integ)
+        .map_or(PrfAlgorithm::HmacSha256, |(_, _, prf)| *prf)
 }
 
 /// The entries of a list keyed by `sequence`: (number, entry path), lowest
@@ -347,4 +357,183 @@ fn parse<T: FromStr>(leaves: &Leaves, path: &str, what: &str) -> Result<Option<T
         .parse()
         .map(Some)
         .map_err(|_| Refusal::new(Some(path), format!("not {what}: {value:?}")))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const P: &str = "/dmvpn-ipsec:ipsec/profile[name='dmvpn']";
+
+    fn leaves(pairs: &[(&str, &str)]) -> Leaves {
+        let mut leaves = Leaves::new();
+        leaves.insert(format!("{P}/name"), Some("dmvpn".to_owned()));
+        for (path, value) in pairs {
+            leaves.insert(format!("{P}/{path}"), Some((*value).to_owned()));
+        }
+        leaves
+    }
+
+    #[test]
+    fn no_profile_is_none_and_an_empty_one_takes_the_defaults() {
+        assert_eq!(protection(&Leaves::new(), "dmvpn"), Ok(None));
+        let p = protection(&leaves(&[]), "dmvpn").unwrap().unwrap();
+        assert_eq!(p.profile, "dmvpn");
+        assert_eq!(p.ike, Config::cisco_defaults());
+        assert_eq!(p.replay_window, 64);
+    }
+
+    #[test]
+    fn proposals_by_sequence_each_strongest_first() {
+        let l = leaves(&[
+            (
+                "ike/proposal[sequence='20']/encryption[.='aes-gcm-128']",
+                "aes-gcm-128",
+            ),
+            (
+                "ike/proposal[sequence='20']/group[.='curve25519']",
+                "curve25519",
+            ),
+            (
+                "ike/proposal[sequence='5']/encryption[.='aes-cbc-128']",
+                "aes-cbc-128",
+            ),
+            (
+                "ike/proposal[sequence='5']/encryption[.='aes-cbc-256']",
+                "aes-cbc-256",
+            ),
+            ("ike/proposal[sequence='5']/integrity[.='sha1']", "sha1"),
+            ("ike/proposal[sequence='5']/integrity[.='sha512']", "sha512"),
+            (
+                "ike/proposal[sequence='5']/group[.='modp-1536']",
+                "modp-1536",
+            ),
+            ("ike/proposal[sequence='5']/group[.='ecp-256']", "ecp-256"),
+            (
+                "esp/proposal[sequence='10']/encryption[.='aes-cbc-128']",
+                "aes-cbc-128",
+            ),
+            ("esp/proposal[sequence='10']/integrity[.='sha1']", "sha1"),
+            ("esp/proposal[sequence='10']/esn", "true"),
+        ]);
+        let ike = protection(&l, "dmvpn").unwrap().unwrap().ike;
+        let names: Vec<_> = ike
+            .ike_proposals
+            .iter()
+            .map(|p| (p.encr, p.integ, p.prf, p.dh))
+            .collect();
+        use DhGroup::*;
+        use EncrAlgorithm::*;
+        use IntegAlgorithm::*;
+        use PrfAlgorithm::*;
+        // Sequence 5 before 20; AES-256 before AES-128, SHA-512 before
+        // SHA-1 (each with its own PRF), ECP-256 before MODP-1536.
+        assert_eq!(
+            names[0],
+            (AesCbc256, Some(HmacSha512_256), HmacSha512, Ecp256)
+        );
+        assert_eq!(
+            names[1],
+            (AesCbc256, Some(HmacSha512_256), HmacSha512, Modp1536)
+        );
+        assert_eq!(names[2], (AesCbc256, Some(HmacSha1_96), HmacSha1, Ecp256));
+        assert_eq!(
+            names[4],
+            (AesCbc128, Some(HmacSha512_256), HmacSha512, Ecp256)
+        );
+        assert_eq!(names.len(), 2 * 2 * 2 + 1);
+        assert_eq!(names[8], (AesGcm16_128, None, HmacSha256, Curve25519));
+        assert_eq!(
+            ike.esp_proposals,
+            [EspProposal {
+                encr: AesCbc128,
+                integ: Some(HmacSha1_96),
+                esn: true
+            }]
+        );
+    }
+
+    #[test]
+    fn keys_identities_and_options() {
+        let l = leaves(&[
+            ("ike/pre-shared-key[name='hub']/address", "192.0.2.1"),
+            ("ike/pre-shared-key[name='hub']/secret", "for-the-hub"),
+            ("ike/pre-shared-key[name='s1']/identity", "s1.example"),
+            ("ike/pre-shared-key[name='s1']/secret", "for-s1"),
+            ("ike/pre-shared-key[name='rest']/secret", "for-everyone"),
+            ("ike/local-identity/fqdn", "hub.example"),
+            ("ike/remote-identity/address", "192.0.2.9"),
+            ("ike/lifetime", "28800"),
+            ("ike/dpd-interval", "0"),
+            ("esp/lifetime", "1800"),
+            ("esp/mode", "tunnel"),
+            ("esp/pfs", "ecp-384"),
+            ("esp/replay-window", "1024"),
+            ("nat/force-encapsulation", "true"),
+        ]);
+        let mut l = l;
+        l.insert(format!("{P}/ike/pre-shared-key[name='rest']/any"), None);
+        let p = protection(&l, "dmvpn").unwrap().unwrap();
+        let ike = &p.ike;
+        assert_eq!(ike.local_id, Some(Identity::Fqdn("hub.example".into())));
+        assert_eq!(
+            ike.remote_id,
+            Some(Identity::Ipv4("192.0.2.9".parse().unwrap()))
+        );
+        assert_eq!(ike.psk.by_address.len(), 1);
+        assert_eq!(ike.psk.by_identity.len(), 1);
+        assert!(ike.psk.wildcard.is_some());
+        assert_eq!(ike.ike_lifetime, Duration::from_secs(28800));
+        assert_eq!(ike.dpd_interval, None);
+        assert_eq!(ike.child_lifetime, Duration::from_secs(1800));
+        assert_eq!(ike.mode, Mode::Tunnel);
+        assert_eq!(ike.pfs, Some(DhGroup::Ecp384));
+        assert!(ike.force_encap);
+        assert_eq!(p.replay_window, 1024);
+    }
+
+    #[test]
+    fn what_cannot_run_is_refused_naming_the_leaf() {
+        let cbc_alone = leaves(&[(
+            "esp/proposal[sequence='10']/encryption[.='aes-cbc-128']",
+            "aes-cbc-128",
+        )]);
+        let refusal = protection(&cbc_alone, "dmvpn").unwrap_err();
+        assert_eq!(
+            refusal.path.as_deref(),
+            Some(&*format!("{P}/esp/proposal[sequence='10']/integrity"))
+        );
+        let no_group = leaves(&[(
+            "ike/proposal[sequence='1']/encryption[.='aes-gcm-256']",
+            "aes-gcm-256",
+        )]);
+        assert!(
+            protection(&no_group, "dmvpn")
+                .unwrap_err()
+                .reason
+                .contains("Diffie-Hellman")
+        );
+        let no_secret = leaves(&[("ike/pre-shared-key[name='x']/address", "192.0.2.1")]);
+        assert!(
+            protection(&no_secret, "dmvpn")
+                .unwrap_err()
+                .reason
+                .contains("secret")
+        );
+        let bad_address = leaves(&[
+            ("ike/pre-shared-key[name='x']/address", "not-an-address"),
+            ("ike/pre-shared-key[name='x']/secret", "long-enough"),
+        ]);
+        assert!(protection(&bad_address, "dmvpn").is_err());
+    }
+
+    #[test]
+    fn a_change_names_its_profile() {
+        assert_eq!(profile_name(&format!("{P}/ike/lifetime")), Some("dmvpn"));
+        assert_eq!(profile_name("/dmvpn-ipsec:ipsec"), None);
+        assert_eq!(
+            profile_name("/ietf-interfaces:interfaces/interface[name='x']"),
+            None
+        );
+    }
 }
