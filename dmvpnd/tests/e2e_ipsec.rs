@@ -454,3 +454,115 @@ async fn a_spoke_behind_nat_uses_esp_in_udp() {
     drop(s1);
     drop(topo);
 }
+
+/// A real IKE_SA_INIT request from `local` to `peer` (what our own core
+/// sends first), for the flood below.
+fn ike_sa_init(local: &str, peer: &str) -> Vec<u8> {
+    let mut ike = holo_ike::ike::Ike::new(holo_ike::ike::Config::cisco_defaults());
+    let outputs = ike.handle(
+        holo_ike::ike::Input::Acquire {
+            local: local.parse().unwrap(),
+            peer: peer.parse().unwrap(),
+        },
+        Instant::now(),
+    );
+    outputs
+        .into_iter()
+        .find_map(|o| match o {
+            holo_ike::ike::Output::Send { bytes, .. } => Some(bytes),
+            _ => None,
+        })
+        .expect("an IKE_SA_INIT request")
+}
+
+/// Hostile input at the hub while two spokes talk through it: a flood of
+/// IKE_SA_INIT requests (each a new initiator SPI, as a stranger's
+/// half-open SAs) and forged ESP on a spoke's SPI. Counted, bounded, and
+/// the established SAs and their traffic are unharmed.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_ike_flood_and_forged_esp_leave_established_sas_unharmed() {
+    root();
+    let mut cloud = Cloud::start(
+        prefix("flood"),
+        "ipsec-flood",
+        &protected(hub_config(), PSK),
+        2,
+        |n| spoke(n, PSK),
+    );
+    cloud.phase3_routes();
+    cloud.wait_registered(Duration::from_secs(20), &[]).await;
+    let before = wait_sa(&mut cloud.hub, &spoke_nbma(1), Duration::from_secs(5)).await;
+    let spi_in = established_with(&before, &spoke_nbma(1))[0]["child-sa"][0]["inbound-spi"]
+        .as_str()
+        .map(|s| u32::from_str_radix(s, 16).unwrap())
+        .unwrap();
+
+    // The flood comes from spoke 2's namespace (a real address on the
+    // underlay): 20 000 requests as fast as the socket takes them, and
+    // forged ESP on the hub's inbound SPI from spoke 1.
+    let template = ike_sa_init(&spoke_nbma(2), "192.0.2.1");
+    let ns = cloud.ns[2].clone();
+    let flood = std::thread::spawn(move || {
+        dmvpn_test_support::netns::enter(&ns).unwrap();
+        let socket = std::net::UdpSocket::bind("0.0.0.0:0").unwrap();
+        let raw = socket2::Socket::new(
+            socket2::Domain::IPV4,
+            socket2::Type::RAW,
+            Some(socket2::Protocol::from(50)),
+        )
+        .unwrap();
+        let hub: std::net::SocketAddr = "192.0.2.1:500".parse().unwrap();
+        let mut esp = vec![0u8; 120];
+        esp[..4].copy_from_slice(&spi_in.to_be_bytes());
+        let mut message = template.clone();
+        for i in 0u64..20_000 {
+            message[..8].copy_from_slice(&(i + 1).to_be_bytes());
+            let _ = socket.send_to(&message, hub);
+            if i % 10 == 0 {
+                esp[4..8].copy_from_slice(&(i as u32 + 1).to_be_bytes());
+                let _ = raw.send_to(&esp, &socket2::SockAddr::from(hub));
+            }
+        }
+    });
+    // Traffic between the spokes meanwhile.
+    let ttls = ping_ttls(&cloud.ns[1], &spoke_lan(1), &spoke_lan(2), 20, echo());
+    flood.join().unwrap();
+    assert!(
+        ttls.len() >= 18,
+        "traffic suffered from the flood: {ttls:?}"
+    );
+
+    let mut hub = cloud.hub.client().await;
+    let after = state(&mut hub).await;
+    let sas = protection(&after)["ike-sa"]
+        .as_array()
+        .cloned()
+        .unwrap_or_default();
+    // Half-open SAs stop at the cookie threshold (50): the rest of the
+    // flood only gets cookies, which cost the hub no state.
+    assert!(
+        sas.len() <= 50 + 2 + 2,
+        "half-open SAs unbounded: {} IKE SAs",
+        sas.len()
+    );
+    for n in [1, 2] {
+        assert_eq!(
+            established_with(&after, &spoke_nbma(n)).len(),
+            1,
+            "s{n}'s SA did not survive the flood: {:#}",
+            protection(&after)
+        );
+    }
+    let stats = &protection(&after)["statistics"];
+    eprintln!("flood: {} IKE SAs held, statistics {stats}", sas.len());
+    assert!(
+        number(&stats["ike-packets-in"]) >= 1_000,
+        "the flood was not counted: {stats:#}"
+    );
+    // The forged ESP came from another address than the SA's peer: dropped
+    // as for no SA of ours, never delivered.
+    let unknown = statistic(&after, "esp-unknown-spi");
+    assert!(unknown >= 100, "forged ESP not counted: {unknown}");
+    // And the spokes still go direct.
+    wait_direct(&cloud, 1, 2, Duration::from_secs(20));
+}
