@@ -16,6 +16,9 @@ APT_PACKAGES=(
     frr             # zebra, ospfd, bgpd, vtysh: OSPF and BGP over the tunnel (dmvpnd/tests/routing_*.rs)
     iptables        # MASQUERADE in a NAT namespace: a spoke behind NAT (dmvpnd/tests/e2e_nat.rs)
     ethtool         # GRO on the underlay veths, as a NIC does it (dmvpnd/tests/e2e.rs, scripts/bench.sh)
+    tcpdump         # captures of the underlay (dmvpnd/tests/e2e_ipsec.rs)
+    tshark          # decrypts them with our logged keys, an independent ESP decoder (e2e_ipsec.rs)
+    openssl         # RSA test certificates and keys in other encodings (holo-ike certificate tests)
 )
 
 did=()

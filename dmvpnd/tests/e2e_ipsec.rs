@@ -566,3 +566,111 @@ async fn an_ike_flood_and_forged_esp_leave_established_sas_unharmed() {
     // And the spokes still go direct.
     wait_direct(&cloud, 1, 2, Duration::from_secs(20));
 }
+
+/// The keys a spoke logs (`debug.ipsec-keylog`) let an independent decoder,
+/// tshark, decrypt a capture of its underlay: inside the ESP are GRE with
+/// NHRP (the registration) and the pings through the tunnel.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn tshark_decrypts_a_capture_with_the_logged_keys() {
+    root();
+    let mut topo = Topology::with_underlay(format!("dmvpnd-ipsec-ws-{}", std::process::id()));
+    let hub_ns = topo.attach("hub", "192.0.2.1", None);
+    let s1_ns = topo.attach("s1", "192.0.2.11", None);
+    let dir = std::env::temp_dir().join(format!("dmvpnd-ipsec-ws-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    let capture = dir.join("underlay.pcap");
+    let mut tcpdump = std::process::Command::new("ip")
+        .args([
+            "netns",
+            "exec",
+            &s1_ns,
+            "tcpdump",
+            "-Z",
+            "root",
+            "--immediate-mode",
+            "-i",
+            "eth0",
+            "-U",
+            "-w",
+        ])
+        .arg(&capture)
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    // Capturing once it says so ("listening on eth0"); --immediate-mode, or
+    // packets still in the capture ring when tcpdump is stopped are lost.
+    let mut stderr = std::io::BufReader::new(tcpdump.stderr.take().unwrap());
+    let mut line = String::new();
+    while !line.contains("listening on") {
+        line.clear();
+        let n = std::io::BufRead::read_line(&mut stderr, &mut line).unwrap();
+        assert!(n > 0, "tcpdump did not start");
+    }
+    let mut hub = Node::start(&hub_ns, "ipsec-ws-hub", &protected(hub_config(), PSK));
+    let keylog = dir.join("keys");
+    let s1 = Node::start_with(
+        &s1_ns,
+        "ipsec-ws-s1",
+        &protected(spoke_config("10.0.0.11", "192.0.2.11"), PSK),
+        &format!("[debug]\nipsec-keylog = \"{}\"\n", keylog.display()),
+    );
+    let mut hub_client = hub.client().await;
+    if let Err(s) = wait_state(
+        &mut hub_client,
+        Duration::from_secs(20),
+        registered(&["10.0.0.11"]),
+    )
+    .await
+    {
+        panic!("not registered: {:#}\n{}", protection(&s), s1.site.log());
+    }
+    let ttls = ping_ttls(&s1_ns, "10.0.0.11", "10.0.0.1", 3, echo());
+    assert!(ttls.len() >= 2, "{ttls:?}");
+    std::thread::sleep(Duration::from_millis(300));
+    let _ = std::process::Command::new("kill")
+        .args(["-INT", &tcpdump.id().to_string()])
+        .status();
+    let _ = tcpdump.wait();
+
+    let tshark = |filter: &str| {
+        let out = std::process::Command::new("tshark")
+            .env("WIRESHARK_CONFIG_DIR", &keylog)
+            .args(["-n", "-r"])
+            .arg(&capture)
+            .args(["-o", "esp.enable_encryption_decode:TRUE", "-Y", filter])
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "tshark: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    };
+    let esp = tshark("esp");
+    let nhrp = tshark("esp && gre && nhrp");
+    let icmp = tshark("esp && gre && icmp && ip.dst == 10.0.0.1");
+    assert!(
+        !esp.is_empty(),
+        "no ESP in the capture ({} bytes):\n{}",
+        std::fs::metadata(&capture).map(|m| m.len()).unwrap_or(0),
+        tshark("")
+    );
+    assert!(
+        nhrp.contains("NHRP") && nhrp.lines().count() >= 2,
+        "tshark found no NHRP inside the ESP (keys {}):\n{nhrp}\nESP:\n{esp}",
+        std::fs::read_to_string(keylog.join("esp_sa")).unwrap_or_default()
+    );
+    assert!(icmp.lines().count() >= 2, "no decrypted pings:\n{icmp}");
+    // Nothing travelled as cleartext GRE.
+    assert!(
+        tshark("gre && !esp").is_empty(),
+        "cleartext GRE on the wire"
+    );
+    drop(s1);
+    drop(hub);
+    drop(topo);
+    std::fs::remove_dir_all(&dir).unwrap();
+}
