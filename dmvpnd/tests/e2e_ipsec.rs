@@ -730,3 +730,40 @@ async fn a_rekey_during_traffic_loses_nothing() {
         ttls.len()
     );
 }
+
+/// A hub and three spokes in Phase 2 (routes via the far spoke's tunnel
+/// address, no redirect): each spoke resolves its peers, and every pair
+/// brings its own SA up on demand and then talks directly through it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn three_spokes_in_phase_2_bring_up_their_own_sas() {
+    root();
+    let mut hub = protected(hub_config(), PSK);
+    hub["ietf-interfaces:interfaces"]["interface"][0]["dmvpn-nhrp:nhrp"]["redirect"] = json!(false);
+    let mut cloud = Cloud::start(prefix("p2"), "ipsec-p2", &hub, 3, |n| {
+        let mut config = spoke(n, PSK);
+        config["ietf-interfaces:interfaces"]["interface"][0]["dmvpn-nhrp:nhrp"]["shortcut"] =
+            json!(false);
+        config
+    });
+    cloud.phase2_routes();
+    cloud.wait_registered(Duration::from_secs(20), &[]).await;
+    for (from, to) in [(1, 2), (1, 3), (2, 3)] {
+        let took = wait_direct(&cloud, from, to, Duration::from_secs(20));
+        eprintln!("phase 2 s{from} -> s{to}: encrypted direct path after {took:?}");
+        for (a, b) in [(from, to), (to, from)] {
+            wait_sa(cloud.spoke(a), &spoke_nbma(b), Duration::from_secs(5)).await;
+        }
+    }
+    // The hub holds one SA per spoke, no more: the spokes' traffic to each
+    // other never needed it.
+    let mut client = cloud.hub.client().await;
+    let s = state(&mut client).await;
+    for n in 1..=3 {
+        assert_eq!(
+            established_with(&s, &spoke_nbma(n)).len(),
+            1,
+            "{:#}",
+            protection(&s)
+        );
+    }
+}
