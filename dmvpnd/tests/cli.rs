@@ -5,41 +5,10 @@
 
 mod common;
 
-use std::path::PathBuf;
-use std::process::Command;
-
 use common::Site;
 
-/// The dmvpn-cli binary next to dmvpnd in the target directory, built first
-/// when this test runs alone.
-fn dmvpn_cli() -> PathBuf {
-    let dmvpnd = PathBuf::from(env!("CARGO_BIN_EXE_dmvpnd"));
-    let cli = dmvpnd.with_file_name("dmvpn-cli");
-    if !cli.exists() {
-        let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
-        let status = Command::new(cargo)
-            .args(["build", "-p", "dmvpn-cli"])
-            .current_dir(env!("CARGO_MANIFEST_DIR"))
-            .status()
-            .expect("cargo runs");
-        assert!(status.success(), "cannot build dmvpn-cli");
-    }
-    cli
-}
-
 fn cli(site: &Site, commands: &[&str]) -> String {
-    let mut command = Command::new(dmvpn_cli());
-    command.arg("--socket").arg(site.socket());
-    for c in commands {
-        command.arg("-c").arg(c);
-    }
-    let out = command.output().expect("dmvpn-cli runs");
-    assert!(
-        out.status.success(),
-        "dmvpn-cli {commands:?}: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8(out.stdout).expect("utf-8")
+    common::cli_at(&site.socket(), commands)
 }
 
 fn json(text: &str) -> serde_json::Value {

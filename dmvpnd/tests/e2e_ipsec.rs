@@ -29,9 +29,8 @@ mod common;
 use std::time::{Duration, Instant};
 
 use common::netns::{
-    Cloud, Echo, Node, Topology, execute, hub_config, masquerade, number, ping_ttls,
-    private_segment, registered, run, spoke_config, spoke_lan, spoke_nbma, spoke_tunnel, state,
-    wait_state,
+    Cloud, Echo, Node, Topology, hub_config, masquerade, number, ping_ttls, private_segment,
+    registered, run, spoke_config, spoke_lan, spoke_nbma, spoke_tunnel, state, wait_state,
 };
 use serde_json::{Value, json};
 
@@ -208,14 +207,27 @@ async fn spokes_register_and_go_direct_through_esp() {
         );
     }
 
-    // clear crypto sa: the SAs go (Deletes to the peers), and traffic
-    // brings them back.
+    // The operator's view, with the real dmvpn-cli.
+    let socket = cloud.spoke(1).socket();
+    let ikev2 = common::cli_at(&socket, &["show crypto ikev2 sa"]);
+    for expected in ["192.0.2.11/500", "192.0.2.1/500", "192.0.2.12/500", "READY"] {
+        assert!(ikev2.contains(expected), "{expected} missing:\n{ikev2}");
+    }
+    let ipsec = common::cli_at(&socket, &["show crypto ipsec sa"]);
+    for expected in [
+        "interface: dmvpn0",
+        "(192.0.2.11/255.255.255.255/47/0)",
+        "#pkts encaps:",
+        "in use settings ={Transport, esp}",
+    ] {
+        assert!(ipsec.contains(expected), "{expected} missing:\n{ipsec}");
+    }
+
+    // clear crypto sa (with the CLI): the SAs go (Deletes to the peers),
+    // and traffic brings them back.
     let mut client = cloud.spoke(1).client().await;
-    execute(
-        &mut client,
-        &json!({"dmvpn-ipsec:clear-security-associations": {"interface": "dmvpn0"}}),
-    )
-    .await;
+    let cleared = common::cli_at(&socket, &["clear crypto sa dmvpn0"]);
+    assert!(cleared.contains("cleared"), "{cleared}");
     let gone = |s: &Value| established_with(s, &spoke_nbma(2)).is_empty();
     assert!(
         wait_state(&mut client, Duration::from_secs(5), gone)

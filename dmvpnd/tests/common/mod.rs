@@ -197,3 +197,39 @@ pub fn set(path: &str, value: &str, comment: &str) -> api::CommitRequest {
         confirmed_timeout: 0,
     }
 }
+
+/// The dmvpn-cli binary next to dmvpnd in the target directory, built first
+/// when a test runs alone.
+#[allow(dead_code)]
+pub fn dmvpn_cli() -> PathBuf {
+    let dmvpnd = PathBuf::from(env!("CARGO_BIN_EXE_dmvpnd"));
+    let cli = dmvpnd.with_file_name("dmvpn-cli");
+    if !cli.exists() {
+        let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
+        let status = Command::new(cargo)
+            .args(["build", "-p", "dmvpn-cli"])
+            .current_dir(env!("CARGO_MANIFEST_DIR"))
+            .status()
+            .expect("cargo runs");
+        assert!(status.success(), "cannot build dmvpn-cli");
+    }
+    cli
+}
+
+/// Runs dmvpn-cli with `commands` (`-c` each) against the daemon at
+/// `socket`; its output, or a panic with its error.
+#[allow(dead_code)]
+pub fn cli_at(socket: &Path, commands: &[&str]) -> String {
+    let mut command = Command::new(dmvpn_cli());
+    command.arg("--socket").arg(socket);
+    for c in commands {
+        command.arg("-c").arg(c);
+    }
+    let out = command.output().expect("dmvpn-cli runs");
+    assert!(
+        out.status.success(),
+        "dmvpn-cli {commands:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8(out.stdout).expect("utf-8")
+}
