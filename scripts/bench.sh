@@ -141,17 +141,8 @@ coalesced=$(cli s2 "show state" | grep -o '"coalesced-in": *"[0-9]*"' | grep -o 
 echo "    GRE datagrams s2 received coalesced by its underlay: ${coalesced:-?}"
 
 say "IPsec: every node protects its tunnel (AES-GCM-256, PSK), committed in place; iperf3 again"
-protect() {
-    local node=$1 profile="/dmvpn-ipsec:ipsec/profile[name='bench']"
-    "$BIN/dmvpn-cli" --socket "$TMP/$node/grpc.sock" -c configure \
-        -c "set $profile/ike/pre-shared-key[name='any']/any" \
-        -c "set $profile/ike/pre-shared-key[name='any']/secret bench-pre-shared-key" \
-        -c "set $profile/esp/proposal[sequence='10']/encryption aes-gcm-256" \
-        -c "set /ietf-interfaces:interfaces/interface[name='tun0']/dmvpn-tunnel:tunnel/dmvpn-ipsec:protection/profile bench" \
-        -c "commit ipsec" >/dev/null
-}
 for node in "${NODES[@]}"; do
-    protect "$node"
+    netns_protect "$node" aes-gcm-256
 done
 # The spokes' SAs to the hub and to each other come up with the traffic.
 ip netns exec "$PREFIX-s1" ping -n -q -i 0.05 -W 1 -c 40 -I 172.16.1.1 172.16.2.1 >/dev/null 2>&1 || true

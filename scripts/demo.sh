@@ -97,5 +97,25 @@ explain "The shortcut s1 learnt: s2's LAN, reached directly at s2's tunnel addre
 netns_wait_shortcut 20 0.2
 cli s1 "show ip nhrp shortcut"
 
+say "protect the tunnels with IPsec, on the running daemons"
+explain "Each node commits an IPsec profile (IKEv2, a pre-shared key; ESP in transport mode" \
+    "over GRE) and 'tunnel protection ipsec profile dmvpn', in place: nothing restarts." \
+    "From now on every GRE packet is ESP; an SA comes up with the first packet to a peer."
+for node in "${NODES[@]}"; do
+    netns_protect "$node"
+done
+ip netns exec "$PREFIX-s1" ping -c 5 -i 0.3 -I 172.16.1.1 172.16.2.1
+ip netns exec "$PREFIX-s1" ping -c 2 -i 0.3 10.0.0.1
+explain "The pings went through ESP: spoke to spoke over the shortcut, with an SA of their" \
+    "own, and to the hub's tunnel address over the SA with the hub (which also carries the" \
+    "next NHRP registration)."
+
+say "spoke s1: dmvpn-cli show crypto ikev2 sa"
+explain "s1's IKE SAs: one with the hub, one with s2."
+cli s1 "show crypto ikev2 sa"
+
+say "spoke s1: dmvpn-cli show crypto ipsec sa"
+cli s1 "show crypto ipsec sa"
+
 say "done"
 explain "Logs were in $TMP/<node>/dmvpnd.log; everything is removed now."
