@@ -1,6 +1,7 @@
-//! The IKE_AUTH exchange (RFC 7296, 1.2): identities, PSK authentication
-//! (2.15) and the first child SA (2.17 for its keys), with
-//! INITIAL_CONTACT (2.4) and USE_TRANSPORT_MODE (1.3.1).
+//! The IKE_AUTH exchange (RFC 7296, 1.2): identities, PSK or certificate
+//! authentication (2.15, [`super::cert_auth`]) and the first child SA
+//! (2.17 for its keys), with INITIAL_CONTACT (2.4) and USE_TRANSPORT_MODE
+//! (1.3.1).
 //!
 //! ```text
 //! Initiator                         Responder
@@ -18,6 +19,8 @@ use std::net::SocketAddr;
 use std::time::Instant;
 
 use super::Ike;
+use super::cert_auth::{OwnAuth, Signed, certificate_requests, certreq};
+use super::certificates::requested_cas;
 use super::child::{ChildPayloads, KeySource, endpoints};
 use super::config::Mode;
 use super::error::Error;
@@ -89,32 +92,51 @@ impl Ike {
     ) -> Result<(), DownReason> {
         let invalid = |r: &str| DownReason::Invalid(r.to_string());
         let config = sa.config.clone();
-        let secret = config.psk.lookup(config.remote_id.as_ref(), sa.peer);
-        let (Some(secret), Some(keys)) = (secret, &sa.keys) else {
-            return Err(invalid("no pre-shared key for this peer"));
+        let Some(keys) = &sa.keys else {
+            return Err(invalid("no keys"));
+        };
+        let own = if config.certificate.is_some() {
+            let signed = Signed {
+                real_message: &sa.init_request,
+                nonce: &sa.nonce_r,
+                sk_p: &keys.sk.sk_pi,
+            };
+            match self.sign_auth(sa, &sa.peer_cas, signed) {
+                Ok(own) => own,
+                Err(reason) => {
+                    let (remote, id) = (sa.remote, Some(sa.local_id.clone()));
+                    let error = Error::AuthenticationFailed { remote, id, reason };
+                    self.auth_failed(sa, error, out);
+                    return Err(DownReason::AuthenticationFailed);
+                }
+            }
+        } else {
+            let secret = config.psk.lookup(config.remote_id.as_ref(), sa.peer);
+            let secret = secret.ok_or_else(|| invalid("no pre-shared key for this peer"))?;
+            let id = sa.local_id.to_payload();
+            let data = psk_auth(
+                keys.prf,
+                secret,
+                &sa.init_request,
+                &sa.nonce_r,
+                &keys.sk.sk_pi,
+                &id,
+            );
+            psk_own_auth(sa.local_id.clone(), id, data)
         };
         let inbound_spi = self.new_esp_spi().ok_or_else(|| invalid("no ESP SPI"))?;
-        let id_i = sa.local_id.to_payload();
-        let auth = psk_auth(
-            keys.prf,
-            secret,
-            &sa.init_request,
-            &sa.nonce_r,
-            &keys.sk.sk_pi,
-            &id_i,
-        );
         let (ts_local, ts_remote) = endpoints(config.selectors, sa.local.ip(), sa.peer);
-        let mut payloads = vec![Payload::new(PayloadBody::IdentificationInitiator(id_i))];
+        // RFC 7296, 1.2: IDi, [CERT,] [CERTREQ,] [IDr,] AUTH.
+        let mut payloads = vec![Payload::new(PayloadBody::IdentificationInitiator(own.id))];
+        payloads.extend(own.certs);
+        payloads.extend(certreq(sa));
         if let Some(r) = &config.remote_id {
             payloads.push(Payload::new(PayloadBody::IdentificationResponder(
                 r.to_payload(),
             )));
         }
-        payloads.push(Payload::new(PayloadBody::Authentication(Authentication {
-            method: AuthMethod::SHARED_KEY_MESSAGE_INTEGRITY_CODE,
-            reserved: [0; 3],
-            data: auth,
-        })));
+        payloads.push(Payload::new(PayloadBody::Authentication(own.auth)));
+        sa.local_id = own.identity;
         // RFC 7296, 2.4: only when no other IKE SA with this peer is up.
         let others = self
             .sas
@@ -135,8 +157,8 @@ impl Ike {
             Payload::new(PayloadBody::TrafficSelectorsResponder(ts_remote.payload())),
         ]);
         let message_id = sa.window.next_request_id;
-        let bytes = sa
-            .seal(
+        let datagrams = sa
+            .seal_message(
                 ExchangeType::IKE_AUTH,
                 false,
                 message_id,
@@ -155,15 +177,15 @@ impl Ike {
             ts_remote,
         });
         let addrs = (sa.local, sa.remote);
+        self.send_all(addrs, &datagrams, out);
         sa.window.outstanding = Some(Request::new(
             message_id,
             RequestKind::Auth,
-            bytes.clone(),
+            datagrams,
             addrs,
             &config.retransmit,
             now,
         ));
-        self.send(addrs.0, addrs.1, bytes, out);
         Ok(())
     }
 
@@ -212,37 +234,66 @@ impl Ike {
             self.auth_failed(sa, fail("not the configured remote ID"), out);
             return (refused, false);
         }
-        if auth.method != AuthMethod::SHARED_KEY_MESSAGE_INTEGRITY_CODE {
-            self.auth_failed(sa, fail("not a pre-shared key AUTH"), out);
-            return (refused, false);
-        }
-        let (Some(secret), Some(keys)) =
-            (config.psk.lookup(identity.as_ref(), remote.ip()), &sa.keys)
-        else {
-            self.auth_failed(sa, fail("no pre-shared key"), out);
+        let Some(keys) = &sa.keys else {
+            self.auth_failed(sa, fail("no keys"), out);
             return (refused, false);
         };
-        let expected = psk_auth(
-            keys.prf,
-            secret,
-            &sa.init_request,
-            &sa.nonce_r,
-            &keys.sk.sk_pi,
-            id_i,
-        );
-        if !auth_matches(&expected, &auth.data) {
-            self.auth_failed(sa, fail("AUTH does not match the pre-shared key"), out);
-            return (refused, false);
-        }
-        let id_r = sa.local_id.to_payload();
-        let our_auth = psk_auth(
-            keys.prf,
-            secret,
-            &sa.init_response,
-            &sa.nonce_i,
-            &keys.sk.sk_pr,
-            &id_r,
-        );
+        let own = if config.certificate.is_some() {
+            let signed = Signed {
+                real_message: &sa.init_request,
+                nonce: &sa.nonce_r,
+                sk_p: &keys.sk.sk_pi,
+            };
+            if let Err(error) = self.verify_cert_auth(sa, payloads, (id_i, auth), signed, now) {
+                self.auth_failed(sa, error, out);
+                return (refused, false);
+            }
+            // RFC 7296, 3.7: the chain the initiator's CERTREQ asks for.
+            let requested = requested_cas(certificate_requests(payloads));
+            let signed = Signed {
+                real_message: &sa.init_response,
+                nonce: &sa.nonce_i,
+                sk_p: &keys.sk.sk_pr,
+            };
+            match self.sign_auth(sa, &requested, signed) {
+                Ok(own) => own,
+                Err(reason) => {
+                    self.auth_failed(sa, fail(reason), out);
+                    return (refused, false);
+                }
+            }
+        } else {
+            if auth.method != AuthMethod::SHARED_KEY_MESSAGE_INTEGRITY_CODE {
+                self.auth_failed(sa, fail("not a pre-shared key AUTH"), out);
+                return (refused, false);
+            }
+            let Some(secret) = config.psk.lookup(identity.as_ref(), remote.ip()) else {
+                self.auth_failed(sa, fail("no pre-shared key"), out);
+                return (refused, false);
+            };
+            let expected = psk_auth(
+                keys.prf,
+                secret,
+                &sa.init_request,
+                &sa.nonce_r,
+                &keys.sk.sk_pi,
+                id_i,
+            );
+            if !auth_matches(&expected, &auth.data) {
+                self.auth_failed(sa, fail("AUTH does not match the pre-shared key"), out);
+                return (refused, false);
+            }
+            let id_r = sa.local_id.to_payload();
+            let our_auth = psk_auth(
+                keys.prf,
+                secret,
+                &sa.init_response,
+                &sa.nonce_i,
+                &keys.sk.sk_pr,
+                &id_r,
+            );
+            psk_own_auth(sa.local_id.clone(), id_r, our_auth)
+        };
         // Up: from now on the peer is where this request came from.
         self.half_open = self.half_open.saturating_sub(1);
         sa.state = State::Established;
@@ -251,19 +302,16 @@ impl Ike {
         sa.local = local;
         sa.remote = remote;
         sa.remote_id = identity;
+        sa.local_id = own.identity;
         self.counters.ike_sas_established += 1;
         if found.initial_contact {
             self.initial_contact(sa, out);
         }
         self.ike_sa_up(sa, out);
-        let mut response = vec![
-            Payload::new(PayloadBody::IdentificationResponder(id_r)),
-            Payload::new(PayloadBody::Authentication(Authentication {
-                method: AuthMethod::SHARED_KEY_MESSAGE_INTEGRITY_CODE,
-                reserved: [0; 3],
-                data: our_auth,
-            })),
-        ];
+        // RFC 7296, 1.2: IDr, [CERT,] AUTH.
+        let mut response = vec![Payload::new(PayloadBody::IdentificationResponder(own.id))];
+        response.extend(own.certs);
+        response.push(Payload::new(PayloadBody::Authentication(own.auth)));
         if found.sa.is_some() {
             match self.respond_child(sa, &found.child(), now, out) {
                 Ok(answered) => response.extend(answered.payloads),
@@ -340,10 +388,19 @@ impl Ike {
         let secret = config.psk.lookup(identity.as_ref(), sa.peer);
         let verified = match (secret, &sa.keys) {
             _ if config.remote_id.is_some() && config.remote_id != identity => {
-                Err("not the configured remote ID")
+                Err(fail("not the configured remote ID"))
+            }
+            (_, Some(keys)) if config.certificate.is_some() => {
+                let signed = Signed {
+                    real_message: &sa.init_response,
+                    nonce: &sa.nonce_i,
+                    sk_p: &keys.sk.sk_pr,
+                };
+                self.verify_cert_auth(sa, payloads, (id_r, auth), signed, now)
+                    .map(|_| ())
             }
             _ if auth.method != AuthMethod::SHARED_KEY_MESSAGE_INTEGRITY_CODE => {
-                Err("not a pre-shared key AUTH")
+                Err(fail("not a pre-shared key AUTH"))
             }
             (Some(secret), Some(keys)) => {
                 let expected = psk_auth(
@@ -357,18 +414,20 @@ impl Ike {
                 if auth_matches(&expected, &auth.data) {
                     Ok(())
                 } else {
-                    Err("AUTH does not match the pre-shared key")
+                    Err(fail("AUTH does not match the pre-shared key"))
                 }
             }
-            _ => Err("no pre-shared key"),
+            _ => Err(fail("no pre-shared key")),
         };
         sa.state = State::Established;
         sa.established = Some(now);
         sa.rekey_at = Some(now + self.soft_lifetime(config.ike_lifetime));
         sa.remote_id = identity.clone();
-        if let Err(reason) = verified {
-            // It thinks the SA is up: our Delete tells it otherwise.
-            self.auth_failed(sa, fail(reason), out);
+        if let Err(error) = verified {
+            // It thinks the SA is up: our Delete, with
+            // AUTHENTICATION_FAILED, tells it otherwise.
+            sa.auth_refused = true;
+            self.auth_failed(sa, error, out);
             return Ok(false);
         }
         self.counters.ike_sas_established += 1;
@@ -400,5 +459,19 @@ impl Ike {
                 Ok(false)
             }
         }
+    }
+}
+
+/// Our PSK AUTH payload, as an [`OwnAuth`].
+fn psk_own_auth(identity: Identity, id: Identification, data: Vec<u8>) -> OwnAuth {
+    OwnAuth {
+        identity,
+        id,
+        certs: vec![],
+        auth: Authentication {
+            method: AuthMethod::SHARED_KEY_MESSAGE_INTEGRITY_CODE,
+            reserved: [0; 3],
+            data,
+        },
     }
 }

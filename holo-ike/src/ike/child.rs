@@ -350,8 +350,11 @@ impl Ike {
             self.counters.no_proposal += 1;
             return Err("ESP proposal not offered".into());
         };
+        // RFC 7296, 2.23.1: across a NAT the responder may answer in the
+        // addresses it sees, e.g. strongSwan in transport mode puts our NAT's
+        // outside address in TSi; either side's single host is fine then.
         let ts_ok = answer.ts_i.zip(answer.ts_r).is_some_and(|(i, r)| {
-            traffic_selectors::accepts(i, offer.ts_local, false)
+            traffic_selectors::accepts(i, offer.ts_local, sa.nat.local_behind)
                 && traffic_selectors::accepts(r, offer.ts_remote, sa.nat.remote_behind)
         });
         if !ts_ok {

@@ -7,16 +7,23 @@ use std::time::Duration;
 
 use serde::Serialize;
 
+use super::certificates::CertificateConfig;
 use super::identity::{Identity, Psk};
 use crate::crypto::{DhGroup, EncrAlgorithm, IntegAlgorithm, PrfAlgorithm};
 
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Config {
-    /// None: our IP address as ID_IPV4_ADDR / ID_IPV6_ADDR (Cisco's default).
+    /// None: our IP address as ID_IPV4_ADDR / ID_IPV6_ADDR (Cisco's
+    /// default), or with a certificate its subject DN (strongSwan's).
     pub local_id: Option<Identity>,
-    /// None: any ID from the peer is accepted (the PSK still has to match).
+    /// None: any ID from the peer is accepted (the PSK or its certificate
+    /// still has to match).
     pub remote_id: Option<Identity>,
     pub psk: Psk,
+    /// None: pre-shared keys. Some: we authenticate with this certificate
+    /// and the peer must authenticate with one that chains to its `ca`
+    /// and vouches for the peer's ID; the keyring is not consulted.
+    pub certificate: Option<CertificateConfig>,
     /// In order of preference; the first one's DH group goes in our KE.
     pub ike_proposals: Vec<IkeProposal>,
     pub esp_proposals: Vec<EspProposal>,
@@ -40,7 +47,18 @@ pub struct Config {
     /// Diffie-Hellman exchange of this group in each (Cisco's `set pfs`
     /// of the IPsec profile). None: their keys come from SK_d alone.
     pub pfs: Option<DhGroup>,
+    /// IKE fragmentation (RFC 7383): announce IKEV2_FRAGMENTATION_SUPPORTED
+    /// and, when the peer does too, fragment large messages.
+    pub fragmentation: bool,
+    /// The largest IP datagram an IKE message (after IKE_SA_INIT) may make
+    /// before it is sent in fragments; IP and UDP headers and the non-ESP
+    /// marker count against it (RFC 7383, 2.5.1).
+    pub fragment_size: usize,
 }
+
+/// RFC 7383, 2.5.1: 1280 octets fit every IPv6 path and, in practice,
+/// the IPv4 paths DMVPN runs over.
+pub const DEFAULT_FRAGMENT_SIZE: usize = 1280;
 
 /// IKE SA transforms: ENCR + INTEG + PRF + DH, or an AEAD ENCR (no INTEG)
 /// + PRF + DH.
@@ -151,6 +169,7 @@ impl Config {
             local_id: None,
             remote_id: None,
             psk: Psk::default(),
+            certificate: None,
             ike_proposals,
             esp_proposals: vec![
                 EspProposal {
@@ -180,6 +199,8 @@ impl Config {
             max_half_open: 1000,
             cookie_threshold: 50,
             pfs: None,
+            fragmentation: true,
+            fragment_size: DEFAULT_FRAGMENT_SIZE,
         }
     }
 }

@@ -6,6 +6,7 @@ use std::net::SocketAddr;
 
 use serde::{Serialize, Serializer};
 
+use super::certificates::{LoadError, PeerError};
 use super::identity::Identity;
 use crate::crypto::CryptoError;
 use crate::packet::{DecodeError, EncodeError, ExchangeType, NotifyType};
@@ -65,6 +66,16 @@ pub enum Error {
         id: Option<Identity>,
         reason: &'static str,
     },
+    /// The certificate, key or CA files of the configuration did not load:
+    /// IKE_AUTH fails until they do.
+    #[error("certificate authentication unusable: {0}")]
+    CertificateFiles(LoadError),
+    #[error("from {remote}: certificate authentication of {} failed: {error}", display_id(.id))]
+    PeerCertificate {
+        remote: SocketAddr,
+        id: Option<Identity>,
+        error: Box<PeerError>,
+    },
     #[error("from {remote}: traffic selectors unacceptable")]
     TsUnacceptable { remote: SocketAddr },
     #[error("from {remote}: the peer answered {notify}")]
@@ -119,6 +130,8 @@ impl Error {
             | Error::Refused { .. }
             | Error::Crypto { .. } => Level::Info,
             Error::AuthenticationFailed { .. }
+            | Error::CertificateFiles(_)
+            | Error::PeerCertificate { .. }
             | Error::HalfOpenLimit { .. }
             | Error::Encode { .. } => Level::Warn,
         }

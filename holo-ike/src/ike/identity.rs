@@ -14,7 +14,8 @@ use crate::packet::{IdType, Identification};
 
 /// An IKE identity. Text form: an IP address, `fqdn:host.example`,
 /// `email:user@example` (or anything with an `@`), `keyid:hex`, else an
-/// FQDN.
+/// FQDN. A distinguished name shows as `dn:O=.., CN=..` but is not parsed
+/// from text: it comes from a certificate or a received ID payload.
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
 pub enum Identity {
     Ipv4(Ipv4Addr),
@@ -22,6 +23,8 @@ pub enum Identity {
     Fqdn(String),
     Email(String),
     KeyId(Vec<u8>),
+    /// ID_DER_ASN1_DN: the DER of an X.501 Name (a certificate's subject).
+    Dn(Vec<u8>),
 }
 
 impl Identity {
@@ -40,6 +43,7 @@ impl Identity {
             Identity::Fqdn(s) => (IdType::ID_FQDN, s.as_bytes().to_vec()),
             Identity::Email(s) => (IdType::ID_RFC822_ADDR, s.as_bytes().to_vec()),
             Identity::KeyId(k) => (IdType::ID_KEY_ID, k.clone()),
+            Identity::Dn(dn) => (IdType::ID_DER_ASN1_DN, dn.clone()),
         };
         Identification {
             id_type,
@@ -48,7 +52,8 @@ impl Identity {
         }
     }
 
-    /// None for ID types we cannot compare (DNs) or malformed data.
+    /// None for ID types we cannot compare (ID_DER_ASN1_GN, ranges...) or
+    /// malformed data.
     pub fn from_payload(id: &Identification) -> Option<Identity> {
         let text = || String::from_utf8(id.data.clone()).ok();
         Some(match id.id_type {
@@ -61,6 +66,7 @@ impl Identity {
             IdType::ID_FQDN => Identity::Fqdn(text()?),
             IdType::ID_RFC822_ADDR => Identity::Email(text()?),
             IdType::ID_KEY_ID => Identity::KeyId(id.data.clone()),
+            IdType::ID_DER_ASN1_DN => Identity::Dn(id.data.clone()),
             _ => return None,
         })
     }
@@ -74,6 +80,7 @@ impl fmt::Display for Identity {
             Identity::Fqdn(s) => write!(f, "{s}"),
             Identity::Email(s) => write!(f, "{s}"),
             Identity::KeyId(k) => write!(f, "keyid:{}", holo_utils::hex::Hex(k)),
+            Identity::Dn(dn) => write!(f, "dn:{}", super::certificates::dn_to_string(dn)),
         }
     }
 }

@@ -8,19 +8,29 @@
 use std::time::Instant;
 
 use super::Ike;
+use super::init::notify;
 use super::io::{DownReason, Notification, Output};
 use super::retransmission::RequestKind;
 use super::sa::IkeSa;
-use crate::packet::{Delete, Payload, PayloadBody, ProtocolId, Spi};
+use crate::packet::{Delete, NotifyType, Payload, PayloadBody, ProtocolId, Spi};
 
 /// The payloads of a request of ours.
-pub fn request_payloads(kind: &RequestKind) -> Vec<Payload> {
+pub fn request_payloads(sa: &IkeSa, kind: &RequestKind) -> Vec<Payload> {
     match kind {
-        RequestKind::DeleteIke => vec![Payload::new(PayloadBody::Delete(Delete {
-            protocol_id: ProtocolId::IKE,
-            spi_size: 0,
-            spis: vec![],
-        }))],
+        RequestKind::DeleteIke => {
+            let delete = Payload::new(PayloadBody::Delete(Delete {
+                protocol_id: ProtocolId::IKE,
+                spi_size: 0,
+                spis: vec![],
+            }));
+            if sa.auth_refused {
+                // RFC 7296, 2.21.2: an initiator that refuses the
+                // responder's AUTH says so in an INFORMATIONAL.
+                vec![notify(NotifyType::AUTHENTICATION_FAILED, vec![]), delete]
+            } else {
+                vec![delete]
+            }
+        }
         RequestKind::DeleteChild(spis) => vec![esp_delete(spis)],
         // CREATE_CHILD_SA requests are built by `create_child_request`.
         RequestKind::Dpd
@@ -57,6 +67,17 @@ impl Ike {
         out: &mut Vec<Output>,
     ) -> (Vec<Payload>, Outcome) {
         let mut ours = vec![];
+        let refused = payloads.iter().any(|p| {
+            matches!(&p.body, PayloadBody::Notify(n)
+                if n.notify_type == NotifyType::AUTHENTICATION_FAILED)
+        });
+        if refused && sa.role == super::sa::Role::Responder {
+            // The initiator did not accept our AUTH (RFC 7296, 2.21.2).
+            self.counters.auth_failures += 1;
+            out.push(Output::Notification(Notification::AuthFailed {
+                peer: sa.peer,
+            }));
+        }
         for p in payloads {
             match &p.body {
                 PayloadBody::Delete(d) if d.protocol_id == ProtocolId::IKE => {

@@ -20,7 +20,7 @@ use super::nat::{self, NatState};
 use super::proposals;
 use super::retransmission::{Request, RequestKind};
 use super::sa::{IkeSa, Keys, Role, State};
-use super::{Ike, config::HALF_OPEN_TIMEOUT, cookie};
+use super::{Ike, cert_auth, config::HALF_OPEN_TIMEOUT, cookie, fragmentation};
 use crate::crypto::cipher::key_lengths;
 use crate::crypto::{CryptoError, DhGroup, DiffieHellman, IkeSaKeys, SkCipher};
 use crate::packet::udp_encap::{IKE_PORT, NAT_T_PORT};
@@ -140,6 +140,7 @@ impl Ike {
         sa.ke_group = ke_group;
         sa.nonce_i = nonce_i;
         sa.replaces = replaces;
+        sa.credentials = self.credentials.clone();
         if self.send_init(&mut sa, now, out) {
             self.sas.insert(spi_i, sa);
         } else {
@@ -193,6 +194,8 @@ impl Ike {
             sa.remote,
             sa.config.force_encap,
         ));
+        payloads.extend(fragmentation::init_payloads(&sa.config));
+        payloads.extend(cert_auth::init_payloads(sa, false));
         let message = Message {
             spi_initiator: sa.spi_i,
             spi_responder: 0,
@@ -215,7 +218,7 @@ impl Ike {
         sa.window.outstanding = Some(Request::new(
             0,
             RequestKind::Init,
-            bytes.clone(),
+            vec![bytes.clone()],
             (sa.local, sa.remote),
             &sa.config.retransmit,
             now,
@@ -364,6 +367,8 @@ impl Ike {
             remote,
             sa.config.force_encap,
         );
+        fragmentation::note_init(sa, &response.payloads);
+        cert_auth::note_init(sa, &response.payloads);
         if sa.nat.encapsulate() {
             // RFC 7296, 2.23: float to 4500 from IKE_AUTH on.
             sa.local.set_port(NAT_T_PORT);

@@ -20,7 +20,7 @@ use super::nat::{self, NatState};
 use super::proposals;
 use super::retransmission::Window;
 use super::sa::{IkeSa, Keys, Role, State};
-use super::{Ike, cookie};
+use super::{Ike, cert_auth, cookie, fragmentation};
 use crate::crypto::cipher::key_lengths;
 use crate::crypto::{DiffieHellman, IkeSaKeys};
 use crate::packet::{
@@ -80,7 +80,7 @@ impl Ike {
             });
             if let Some(response) = cached {
                 self.counters.responses_resent += 1;
-                self.send(local, remote, response, out);
+                self.send_all((local, remote), &response, out);
             }
             return;
         }
@@ -221,6 +221,25 @@ impl Ike {
             let force = config.force_encap;
             payloads.extend(nat::notifies(spi_i, spi_r, local, remote, force));
         }
+        let local_id = config
+            .local_id
+            .clone()
+            .unwrap_or(Identity::from_address(local.ip()));
+        let mut sa = IkeSa::new(
+            config,
+            Role::Responder,
+            State::AwaitingAuth,
+            (local, remote),
+            local_id,
+            now,
+        );
+        sa.credentials = self.credentials.clone();
+        fragmentation::note_init(&mut sa, &request.payloads);
+        cert_auth::note_init(&mut sa, &request.payloads);
+        if sa.fragmentation {
+            payloads.extend(fragmentation::init_payloads(&sa.config));
+        }
+        payloads.extend(cert_auth::init_payloads(&sa, true));
         let response = Message {
             spi_initiator: spi_i,
             spi_responder: spi_r,
@@ -235,18 +254,6 @@ impl Ike {
             Ok(b) => b,
             Err(error) => return self.error(Error::Encode { remote, error }, out),
         };
-        let local_id = config
-            .local_id
-            .clone()
-            .unwrap_or(Identity::from_address(local.ip()));
-        let mut sa = IkeSa::new(
-            config,
-            Role::Responder,
-            State::AwaitingAuth,
-            (local, remote),
-            local_id,
-            now,
-        );
         sa.spi_i = spi_i;
         sa.spi_r = spi_r;
         sa.proposal = Some(chosen);
@@ -262,7 +269,7 @@ impl Ike {
             outstanding: None,
             queue: Default::default(),
             expected_request_id: 1,
-            last_response: Some((0, response.clone())),
+            last_response: Some((0, vec![response.clone()])),
         };
         self.half_open += 1;
         self.sas.insert(spi_r, sa);

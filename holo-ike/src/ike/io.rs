@@ -141,7 +141,7 @@ pub enum Notification {
         peer: IpAddr,
         reason: String,
     },
-    /// PSK authentication failed, on either side.
+    /// Authentication (PSK or certificate) failed, on either side.
     AuthFailed {
         peer: IpAddr,
     },

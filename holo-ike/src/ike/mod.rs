@@ -1,5 +1,5 @@
 //! The sans-IO IKEv2 core (RFC 7296): IKE_SA_INIT and IKE_AUTH with PSK
-//! authentication, the first child SA (ESP for GRE, transport mode by
+//! or certificate authentication, the first child SA (ESP for GRE, transport mode by
 //! default), NAT detection and traversal, INFORMATIONAL exchanges (Delete,
 //! dead peer detection), retransmissions and lifetimes.
 //!
@@ -8,15 +8,18 @@
 //! concept: [`config`], [`identity`] (IDs, PSKs and the AUTH payload),
 //! [`proposals`], [`nat`], [`traffic_selectors`], [`sa`] (one IKE SA and
 //! its message protection), [`retransmission`], then the exchanges:
-//! [`init`] and [`init_responder`] (with [`cookie`]), [`auth`],
+//! [`init`] and [`init_responder`] (with [`cookie`]), [`auth`] (with
+//! [`cert_auth`] over the X.509 blocks of [`certificates`]),
 //! [`create_child`] (with [`child`], the child SA negotiation IKE_AUTH
 //! shares), [`informational`], and what drives them: [`receive`]
 //! (dispatch of messages), [`peers`] (what the data plane asks for),
-//! [`timers`], [`rekey`] (lifetimes, make before break, collisions).
+//! [`timers`], [`rekey`] (lifetimes, make before break, collisions), and
+//! [`fragmentation`] (RFC 7383) under all exchanges after IKE_SA_INIT.
 //!
-//! Not done yet (later pieces): fragmentation, MOBIKE.
+//! Not done yet (later pieces): MOBIKE.
 
 pub mod auth;
+pub mod cert_auth;
 pub mod certificates;
 pub mod child;
 pub mod config;
@@ -24,6 +27,7 @@ pub mod cookie;
 pub mod counters;
 pub mod create_child;
 pub mod error;
+pub mod fragmentation;
 pub mod identity;
 pub mod informational;
 pub mod init;
@@ -43,7 +47,7 @@ pub mod traffic_selectors;
 use std::collections::{BTreeMap, HashMap};
 use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
-use std::time::Instant;
+use std::time::{Instant, SystemTime};
 
 use ring::rand::{SecureRandom, SystemRandom};
 
@@ -76,6 +80,14 @@ pub struct Ike {
     counters: Counters,
     /// The time of the last input (for the ages in snapshots).
     now: Option<Instant>,
+    /// What the certificate files of `config` hold (None: PSK, or they
+    /// did not load).
+    credentials: Option<Arc<cert_auth::Credentials>>,
+    /// For certificate validity.
+    wall_clock: cert_auth::WallClock,
+    /// Outputs made outside `handle` (a configuration that failed to
+    /// load in `new`), given out by the next `handle`.
+    pending: Vec<Output>,
 }
 
 impl std::fmt::Debug for Ike {
@@ -90,7 +102,7 @@ impl std::fmt::Debug for Ike {
 
 impl Ike {
     pub fn new(config: Config) -> Ike {
-        Ike {
+        let mut ike = Ike {
             config: Arc::new(config),
             rng: SystemRandom::new(),
             sas: BTreeMap::new(),
@@ -100,7 +112,21 @@ impl Ike {
             wanted: BTreeMap::new(),
             counters: Counters::default(),
             now: None,
-        }
+            credentials: None,
+            wall_clock: cert_auth::WallClock::start(),
+            pending: vec![],
+        };
+        ike.load_credentials();
+        ike
+    }
+
+    /// Sets the wall clock (for certificate validity): it reads `wall` at
+    /// the time of the last input (before any: at creation) and follows
+    /// the `now` of the inputs from there. Without this call it is the
+    /// system's, read when the instance was created.
+    pub fn set_wall_clock(&mut self, wall: SystemTime) {
+        let at = self.now.unwrap_or(self.wall_clock.start_instant());
+        self.wall_clock = cert_auth::WallClock::set(at, wall);
     }
 
     pub fn config(&self) -> &Config {
@@ -108,7 +134,7 @@ impl Ike {
     }
 
     pub fn handle(&mut self, input: Input, now: Instant) -> Vec<Output> {
-        let mut out = vec![];
+        let mut out = std::mem::take(&mut self.pending);
         self.now = Some(now);
         match input {
             Input::Packet {
@@ -119,7 +145,11 @@ impl Ike {
             Input::Acquire { local, peer } => self.acquire(local, peer, now, &mut out),
             Input::Clear { peer } => self.clear(peer, now, &mut out),
             Input::Release { peer } => self.release(peer, now, &mut out),
-            Input::Configure(config) => self.config = Arc::new(*config),
+            Input::Configure(config) => {
+                self.config = Arc::new(*config);
+                self.load_credentials();
+                out.append(&mut self.pending);
+            }
             Input::Tick => self.tick(now, &mut out),
         }
         out
@@ -223,20 +253,21 @@ impl Ike {
                     None => return self.next_request(sa, now, out),
                 }
             }
-            _ => informational::request_payloads(&kind),
+            _ => informational::request_payloads(sa, &kind),
         };
         let message_id = sa.window.next_request_id;
-        let bytes = match sa.seal(kind.exchange(), false, message_id, &payloads, &self.rng) {
-            Ok(bytes) => bytes,
-            Err(e) => return self.error(e, out),
-        };
+        let datagrams =
+            match sa.seal_message(kind.exchange(), false, message_id, &payloads, &self.rng) {
+                Ok(datagrams) => datagrams,
+                Err(e) => return self.error(e, out),
+            };
         sa.window.next_request_id += 1;
         let (local, remote) = (sa.local, sa.remote);
-        self.send(local, remote, bytes.clone(), out);
+        self.send_all((local, remote), &datagrams, out);
         sa.window.outstanding = Some(Request::new(
             message_id,
             kind,
-            bytes,
+            datagrams,
             (local, remote),
             &sa.config.retransmit,
             now,

@@ -11,6 +11,7 @@ use std::time::Instant;
 
 use super::Ike;
 use super::error::Error;
+use super::fragmentation::fragment_number;
 use super::informational::Outcome;
 use super::init::{notify, unsupported_critical};
 use super::io::{DownReason, Output};
@@ -127,8 +128,10 @@ impl Ike {
             );
             return Fate::Keep;
         }
-        let payloads = match sa.open(bytes, message, remote) {
-            Ok(p) => p,
+        let payloads = match self.open_message(sa, bytes, message, remote, out) {
+            Ok(Some(p)) => p,
+            // A fragment: the rest is still on its way.
+            Ok(None) => return Fate::Keep,
             Err(OpenError::Integrity(e)) => {
                 self.counters.integrity_failures += 1;
                 self.error(e, out);
@@ -180,10 +183,14 @@ impl Ike {
             && id.wrapping_add(1) == expected
         {
             // RFC 7296, 2.1: a retransmission gets the same answer, and is
-            // not processed again.
+            // not processed again. RFC 7383, 2.6.1: of a fragmented one,
+            // only fragment 1 does.
+            if fragment_number(message).is_some_and(|n| n != 1) {
+                return Fate::Keep;
+            }
             let response = response.clone();
             self.counters.responses_resent += 1;
-            self.send(local, remote, response, out);
+            self.send_all((local, remote), &response, out);
             return Fate::Keep;
         }
         if id != expected {
@@ -199,8 +206,10 @@ impl Ike {
             return Fate::Keep;
         }
         let exchange = message.exchange_type;
-        let payloads = match sa.open(bytes, message, remote) {
-            Ok(p) => p,
+        let payloads = match self.open_message(sa, bytes, message, remote, out) {
+            Ok(Some(p)) => p,
+            // A fragment: the rest is still on its way.
+            Ok(None) => return Fate::Keep,
             Err(OpenError::Integrity(e)) => {
                 self.counters.integrity_failures += 1;
                 self.error(e, out);
@@ -286,10 +295,10 @@ impl Ike {
         out: &mut Vec<Output>,
     ) {
         sa.window.expected_request_id = id.wrapping_add(1);
-        match sa.seal(exchange, true, id, payloads, &self.rng) {
-            Ok(bytes) => {
-                sa.window.last_response = Some((id, bytes.clone()));
-                self.send(local, remote, bytes, out);
+        match sa.seal_message(exchange, true, id, payloads, &self.rng) {
+            Ok(datagrams) => {
+                self.send_all((local, remote), &datagrams, out);
+                sa.window.last_response = Some((id, datagrams));
             }
             Err(e) => self.error(e, out),
         }

@@ -137,6 +137,10 @@ impl Ike {
         });
         new.nat = old.nat;
         new.remote_id = old.remote_id.clone();
+        // RFC 7383, 2.3: the new IKE SA keeps what IKE_SA_INIT negotiated.
+        new.fragmentation = old.fragmentation;
+        new.credentials = old.credentials.clone();
+        new.peer_hashes = old.peer_hashes.clone();
         new.rekey_at = Some(now + self.soft_lifetime(config.ike_lifetime));
         Ok(new)
     }

@@ -47,7 +47,9 @@ impl RequestKind {
 pub struct Request {
     pub message_id: u32,
     pub kind: RequestKind,
-    pub bytes: Vec<u8>,
+    /// The message as sent: one datagram, or its fragments (RFC 7383,
+    /// 2.6: a retransmission resends them all).
+    pub datagrams: Vec<Vec<u8>>,
     pub local: SocketAddr,
     pub remote: SocketAddr,
     /// Transmissions so far.
@@ -67,7 +69,7 @@ impl Request {
     pub fn new(
         message_id: u32,
         kind: RequestKind,
-        bytes: Vec<u8>,
+        datagrams: Vec<Vec<u8>>,
         (local, remote): (SocketAddr, SocketAddr),
         policy: &Retransmit,
         now: Instant,
@@ -75,7 +77,7 @@ impl Request {
         Request {
             message_id,
             kind,
-            bytes,
+            datagrams,
             local,
             remote,
             sent: 1,
@@ -105,9 +107,9 @@ pub struct Window {
     pub queue: VecDeque<RequestKind>,
     /// The ID of the peer's next request.
     pub expected_request_id: u32,
-    /// Our last response (message ID, bytes, where it went): a
-    /// retransmitted request gets it again without being processed.
-    pub last_response: Option<(u32, Vec<u8>)>,
+    /// Our last response (message ID, its datagrams): a retransmitted
+    /// request gets it again without being processed.
+    pub last_response: Option<(u32, Vec<Vec<u8>>)>,
 }
 
 #[cfg(test)]

@@ -9,8 +9,11 @@ use holo_utils::bytes::Reader;
 use ring::rand::SecureRandom;
 use serde::Serialize;
 
+use super::cert_auth::Credentials;
+use super::certificates::{CaKeyHash, SignatureHash};
 use super::config::{Config, EspProposal, IkeProposal};
 use super::error::Error;
+use super::fragmentation::Reassembly;
 use super::identity::Identity;
 use super::io::ChildSa;
 use super::nat::NatState;
@@ -180,6 +183,20 @@ pub struct IkeSa {
     /// Child SAs we deleted whose Delete is not answered yet: (our
     /// inbound SPI, our outbound SPI), for a rekey request crossing it.
     pub closing: Vec<(u32, u32)>,
+    /// Our certificates and CAs, loaded for `config` (None: PSK, or the
+    /// files did not load).
+    pub credentials: Option<Arc<Credentials>>,
+    /// The peer's SIGNATURE_HASH_ALGORITHMS (RFC 7427, 4); None: not sent.
+    pub peer_hashes: Option<Vec<SignatureHash>>,
+    /// Initiator: the CAs the responder's CERTREQ asked for.
+    pub peer_cas: Vec<CaKeyHash>,
+    /// Both sides announced IKEV2_FRAGMENTATION_SUPPORTED (RFC 7383, 2.3);
+    /// a rekeyed IKE SA inherits it.
+    pub fragmentation: bool,
+    /// Fragmented messages being put back together.
+    pub reassembly: Reassembly,
+    /// Initiator: we refused the responder's AUTH; our Delete says so.
+    pub auth_refused: bool,
 }
 
 /// Why a received encrypted message is not usable.
@@ -239,6 +256,12 @@ impl IkeSa {
             rekeyed_to: None,
             retire_at: None,
             closing: vec![],
+            credentials: None,
+            peer_hashes: None,
+            peer_cas: vec![],
+            fragmentation: false,
+            reassembly: Reassembly::default(),
+            auth_refused: false,
             config,
         }
     }
@@ -357,7 +380,7 @@ impl IkeSa {
         let sk = match message.payloads.last().map(|p| &p.body) {
             Some(PayloadBody::Encrypted(sk)) => sk,
             Some(PayloadBody::EncryptedFragment(_)) => {
-                return Err(unexpected("fragmented (RFC 7383 is not supported yet)"));
+                return Err(unexpected("a fragment (see Ike::open_message)"));
             }
             _ => return Err(unexpected("no Encrypted payload")),
         };

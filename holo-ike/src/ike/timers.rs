@@ -75,9 +75,10 @@ impl Ike {
         if let Some(r) = sa.window.outstanding.as_mut().filter(|r| r.deadline <= now) {
             match r.timeout(&sa.config.retransmit, now) {
                 Timeout::Resend => {
-                    let (local, remote, bytes) = (r.local, r.remote, r.bytes.clone());
+                    let (addrs, datagrams) = ((r.local, r.remote), r.datagrams.clone());
                     self.counters.retransmissions += 1;
-                    self.send(local, remote, bytes, out);
+                    // RFC 7383, 2.6.1: every fragment again.
+                    self.send_all(addrs, &datagrams, out);
                 }
                 Timeout::GiveUp => {
                     return TickFate::Drop(match sa.state {

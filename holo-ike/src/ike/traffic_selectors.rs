@@ -208,4 +208,31 @@ mod tests {
         };
         assert!(!accepts(&any_proto.payload(), sent, false));
     }
+
+    #[test]
+    fn initiator_behind_nat_accepts_its_outside_address() {
+        // RFC 7296, 2.23.1: strongSwan answers a transport-mode child SA
+        // from behind a NAT with the address it sees (the NAT's) in TSi.
+        let sent = Endpoint {
+            addr: ip("10.0.101.2"),
+            protocol: GRE,
+        };
+        let seen = Endpoint {
+            addr: ip("192.0.2.101"),
+            protocol: GRE,
+        };
+        assert!(accepts(&seen.payload(), sent, true));
+        assert!(!accepts(&seen.payload(), sent, false));
+        // Still one GRE host: not a range, not another protocol.
+        let udp = Endpoint {
+            addr: seen.addr,
+            protocol: 17,
+        };
+        assert!(!accepts(&udp.payload(), sent, true));
+        let mut range = seen.payload();
+        if let TrafficSelector::Ipv4 { end, .. } = &mut range.selectors[0] {
+            *end = "192.0.2.200".parse().expect("address");
+        }
+        assert!(!accepts(&range, sent, true));
+    }
 }

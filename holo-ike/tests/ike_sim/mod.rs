@@ -10,6 +10,8 @@
 //! through the same FIFO queue, and the receiver checks it has the SPI.
 #![allow(dead_code)]
 
+pub mod pki;
+
 use std::collections::{BTreeMap, VecDeque};
 use std::net::{IpAddr, SocketAddr};
 use std::time::{Duration, Instant};

@@ -7,8 +7,8 @@ use rustls_pki_types::pem::{self, PemObject};
 use rustls_pki_types::{CertificateDer, PrivateKeyDer, TrustAnchor};
 
 use super::keys::SigningKey;
-use super::verify::CertIdentity;
 use super::x509;
+use crate::ike::identity::Identity;
 use crate::packet::{Certificate, CertificateEncoding};
 
 /// Our certificate chain (end entity first, then the intermediates the
@@ -111,8 +111,8 @@ impl LocalCredential {
 
     /// Our certificate's subject DN as an identity: strongSwan's default
     /// ID with certificates (ID_DER_ASN1_DN).
-    pub fn subject_identity(&self) -> CertIdentity {
-        CertIdentity::Dn(
+    pub fn subject_identity(&self) -> Identity {
+        Identity::Dn(
             self.end_entity()
                 .map(|f| f.subject.to_vec())
                 .unwrap_or_default(),

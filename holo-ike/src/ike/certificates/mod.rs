@@ -24,7 +24,8 @@
 //!    (RealMessage1, Nr, prf(SK_pi, IDi')), with the method from
 //!    [`choose_method`].
 //! 3. Responder: [`verify_peer`] with [`peer_certificates`] of the CERT
-//!    payloads, the IDi as a [`CertIdentity`], AUTH and the initiator's
+//!    payloads, the IDi as an [`Identity`](super::Identity) (a DN is
+//!    `Identity::Dn`), AUTH and the initiator's
 //!    signed octets; then check IDi against the configured remote ID; then
 //!    answer IDr, CERT, AUTH the same way (RealMessage2, Ni, prf(SK_pr,
 //!    IDr')).
@@ -51,16 +52,15 @@ pub use signature::{
     SUPPORTED_HASHES, SignatureFailure, SignatureHash, SignatureScheme, SigningMethod,
     choose_method, parse_signature_hash_algorithms, signature_hash_algorithms,
 };
-pub use verify::{CertIdentity, PeerError, VerifiedPeer, peer_certificates, verify_peer};
+pub use verify::{PeerError, VerifiedPeer, peer_certificates, verify_peer};
 
 use crate::crypto::PrfAlgorithm;
 use crate::packet::Identification;
 
-/// Where a profile's certificate material lives (not wired into
-/// [`Config`](super::Config) yet). A profile would carry
-/// `auth: Psk(..) | Certificate(CertificateConfig)`: with a certificate,
-/// our ID defaults to the certificate's subject DN, the PSK keyring is not
-/// consulted, and the peer must authenticate with a certificate too.
+/// Where a profile's certificate material lives ([`Config::certificate`]
+/// (super::Config::certificate)). With a certificate, our ID defaults to
+/// the certificate's subject DN, the PSK keyring is not consulted, and the
+/// peer must authenticate with a certificate too.
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
 pub struct CertificateConfig {
     /// PEM: our certificate, then intermediates.
@@ -69,15 +69,35 @@ pub struct CertificateConfig {
     pub key: PathBuf,
     /// PEM: the CAs that certify peers.
     pub ca: PathBuf,
+    /// More (certificate, key) pairs like the first, for peers whose
+    /// CERTREQ names a CA only one of them leads to (RFC 7296, 3.7); the
+    /// first pair stays the default.
+    pub more_credentials: Vec<(PathBuf, PathBuf)>,
 }
 
 impl CertificateConfig {
+    /// Our default credential and the CAs.
     pub fn load(&self) -> Result<(LocalCredential, TrustAnchors), LoadError> {
         Ok((
             LocalCredential::load(&self.certificate, &self.key)?,
             TrustAnchors::load(&self.ca)?,
         ))
     }
+
+    /// Every credential, the default first, and the CAs.
+    pub fn load_all(&self) -> Result<(Vec<LocalCredential>, TrustAnchors), LoadError> {
+        let (first, anchors) = self.load()?;
+        let mut credentials = vec![first];
+        for (certificate, key) in &self.more_credentials {
+            credentials.push(LocalCredential::load(certificate, key)?);
+        }
+        Ok((credentials, anchors))
+    }
+}
+
+/// A DER Name as text for log lines ("O=Example, CN=hub").
+pub fn dn_to_string(dn: &[u8]) -> String {
+    x509::name_to_string(dn)
 }
 
 /// RFC 7296, 2.15: what a signature covers. RealMessage | the peer's

@@ -156,14 +156,14 @@ impl Pki {
     }
 }
 
-fn fqdn(name: &str) -> CertIdentity {
-    CertIdentity::Id(Identity::Fqdn(name.into()))
+fn fqdn(name: &str) -> Identity {
+    Identity::Fqdn(name.into())
 }
 
 fn verify(
     credential: &LocalCredential,
     anchors: &TrustAnchors,
-    identity: &CertIdentity,
+    identity: &Identity,
     auth: &Authentication,
     octets: &[u8],
 ) -> Result<VerifiedPeer, PeerError> {
@@ -342,9 +342,9 @@ fn certificates_identity_must_be_in_the_certificate() {
     let vouched = [
         fqdn(HUB_FQDN),
         fqdn("HUB.Example.NET"),
-        CertIdentity::Id(Identity::Ipv4(HUB_V4)),
-        CertIdentity::Id(Identity::Ipv6("2001:db8::1".parse().expect("address"))),
-        CertIdentity::Id(Identity::Email(HUB_EMAIL.into())),
+        Identity::Ipv4(HUB_V4),
+        Identity::Ipv6("2001:db8::1".parse().expect("address")),
+        Identity::Email(HUB_EMAIL.into()),
         credential.subject_identity(),
     ];
     for identity in &vouched {
@@ -354,10 +354,10 @@ fn certificates_identity_must_be_in_the_certificate() {
     let not_vouched = [
         fqdn("spoke.example.net"),
         fqdn("hub.example.net.evil"),
-        CertIdentity::Id(Identity::Ipv4(Ipv4Addr::new(192, 0, 2, 2))),
-        CertIdentity::Id(Identity::Email("spoke@example.net".into())),
-        CertIdentity::Id(Identity::KeyId(vec![1, 2, 3])),
-        CertIdentity::Dn(credential.chain[1].to_vec()),
+        Identity::Ipv4(Ipv4Addr::new(192, 0, 2, 2)),
+        Identity::Email("spoke@example.net".into()),
+        Identity::KeyId(vec![1, 2, 3]),
+        Identity::Dn(credential.chain[1].to_vec()),
     ];
     for identity in &not_vouched {
         let err = verify(&credential, &anchors, identity, &auth, OCTETS).unwrap_err();
@@ -770,13 +770,10 @@ fn certificates_payloads_and_identities() {
     let dn = credential.subject_identity();
     let payload = dn.to_payload();
     assert_eq!(payload.id_type, IdType::ID_DER_ASN1_DN);
-    assert_eq!(CertIdentity::from_payload(&payload), Some(dn.clone()));
+    assert_eq!(Identity::from_payload(&payload), Some(dn.clone()));
     assert_eq!(dn.to_string(), "dn:O=holo-ike tests, CN=hub.example.net");
-    let address = CertIdentity::from(Identity::from_address(IpAddr::V4(HUB_V4)));
-    assert_eq!(
-        CertIdentity::from_payload(&address.to_payload()),
-        Some(address)
-    );
+    let address = Identity::from_address(IpAddr::V4(HUB_V4));
+    assert_eq!(Identity::from_payload(&address.to_payload()), Some(address));
     assert_eq!(format!("{:?}", credential.key), "SigningKey(ECDSA P-256)");
 }
 
@@ -803,6 +800,7 @@ fn certificates_config_loads_both_files() {
         certificate: pki.path("hub.pem"),
         key: pki.path("hub.key"),
         ca: pki.path("ca.pem"),
+        more_credentials: vec![],
     };
     let (credential, anchors) = config.load().expect("loads");
     assert_eq!(credential.subject(), "O=holo-ike tests, CN=hub.example.net");

@@ -2,7 +2,6 @@
 //! binding of its IDi/IDr to the certificate (RFC 4945, 3.1), and its AUTH
 //! signature.
 
-use std::fmt;
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use rustls_pki_types::{CertificateDer, UnixTime};
@@ -12,54 +11,7 @@ use super::credentials::TrustAnchors;
 use super::signature::{SignatureFailure, verify_auth};
 use super::x509::{self, CertFields, GeneralName};
 use crate::ike::identity::Identity;
-use crate::packet::{
-    AuthMethod, Authentication, Certificate, CertificateEncoding, IdType, Identification,
-};
-
-/// An identity a certificate can vouch for: those of [`Identity`], or a
-/// distinguished name (ID_DER_ASN1_DN, the DER of a Name). The DN would
-/// become `Identity::Dn` once identity.rs has it.
-#[derive(Clone, Debug, PartialEq, Eq, Hash)]
-pub enum CertIdentity {
-    Id(Identity),
-    Dn(Vec<u8>),
-}
-
-impl CertIdentity {
-    /// None for ID types that neither form covers, or malformed data.
-    pub fn from_payload(id: &Identification) -> Option<CertIdentity> {
-        if id.id_type == IdType::ID_DER_ASN1_DN {
-            return Some(CertIdentity::Dn(id.data.clone()));
-        }
-        Identity::from_payload(id).map(CertIdentity::Id)
-    }
-
-    pub fn to_payload(&self) -> Identification {
-        match self {
-            CertIdentity::Id(id) => id.to_payload(),
-            CertIdentity::Dn(dn) => Identification {
-                id_type: IdType::ID_DER_ASN1_DN,
-                reserved: [0; 3],
-                data: dn.clone(),
-            },
-        }
-    }
-}
-
-impl From<Identity> for CertIdentity {
-    fn from(id: Identity) -> CertIdentity {
-        CertIdentity::Id(id)
-    }
-}
-
-impl fmt::Display for CertIdentity {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            CertIdentity::Id(id) => write!(f, "{id}"),
-            CertIdentity::Dn(dn) => write!(f, "dn:{}", x509::name_to_string(dn)),
-        }
-    }
-}
+use crate::packet::{AuthMethod, Authentication, Certificate, CertificateEncoding};
 
 /// A peer whose certificate and AUTH payload checked out.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -85,7 +37,7 @@ pub enum PeerError {
     #[error("certificate of {subject} does not vouch for ID {identity}: {reason}")]
     Identity {
         subject: String,
-        identity: CertIdentity,
+        identity: Identity,
         reason: &'static str,
     },
     #[error("AUTH ({method}) of {subject}: {reason}")]
@@ -116,7 +68,7 @@ pub fn verify_peer(
     certificates: &[CertificateDer<'_>],
     anchors: &TrustAnchors,
     now: SystemTime,
-    identity: &CertIdentity,
+    identity: &Identity,
     auth: &Authentication,
     signed_octets: &[u8],
 ) -> Result<VerifiedPeer, PeerError> {
@@ -181,27 +133,27 @@ impl ExtendedKeyUsageValidator for AnyExtendedKeyUsage {
 /// RFC 4945, 3.1: an address, FQDN or e-mail ID must be in the
 /// subjectAltName (exactly; names case-insensitively); a DN ID must equal
 /// the subject (or a directoryName alternative name).
-fn vouches_for(fields: &CertFields<'_>, identity: &CertIdentity) -> Result<(), &'static str> {
+fn vouches_for(fields: &CertFields<'_>, identity: &Identity) -> Result<(), &'static str> {
     let names = &fields.alt_names;
     let found = match identity {
-        CertIdentity::Dn(dn) => {
+        Identity::Dn(dn) => {
             dn.as_slice() == fields.subject || names.contains(&GeneralName::Directory(dn))
         }
-        CertIdentity::Id(Identity::Ipv4(a)) => names.contains(&GeneralName::Ip(&a.octets())),
-        CertIdentity::Id(Identity::Ipv6(a)) => names.contains(&GeneralName::Ip(&a.octets())),
-        CertIdentity::Id(Identity::Fqdn(name)) => names
+        Identity::Ipv4(a) => names.contains(&GeneralName::Ip(&a.octets())),
+        Identity::Ipv6(a) => names.contains(&GeneralName::Ip(&a.octets())),
+        Identity::Fqdn(name) => names
             .iter()
             .any(|n| matches!(n, GeneralName::Dns(d) if d.eq_ignore_ascii_case(name.as_bytes()))),
-        CertIdentity::Id(Identity::Email(name)) => names.iter().any(
+        Identity::Email(name) => names.iter().any(
             |n| matches!(n, GeneralName::Rfc822(e) if e.eq_ignore_ascii_case(name.as_bytes())),
         ),
-        CertIdentity::Id(Identity::KeyId(_)) => {
+        Identity::KeyId(_) => {
             return Err("an ID_KEY_ID cannot be bound to a certificate");
         }
     };
     if found {
         Ok(())
-    } else if matches!(identity, CertIdentity::Dn(_)) {
+    } else if matches!(identity, Identity::Dn(_)) {
         Err("not the subject")
     } else {
         Err("not among the subjectAltNames")
