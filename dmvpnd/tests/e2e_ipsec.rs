@@ -779,3 +779,168 @@ async fn three_spokes_in_phase_2_bring_up_their_own_sas() {
         );
     }
 }
+
+/// A test PKI made with the openssl command in `dir`: CA `ca` and, for each
+/// (name, address), `<name>.pem`/`<name>.key` (ECDSA P-256) with the
+/// address as subjectAltName; `rogue` is another CA with a certificate for
+/// `s2` that our CA never signed.
+fn make_pki(dir: &std::path::Path, nodes: &[(&str, &str)]) {
+    let openssl = |args: &[&str]| {
+        let out = std::process::Command::new("openssl")
+            .current_dir(dir)
+            .args(args)
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "openssl {args:?}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    };
+    for ca in ["ca", "rogue"] {
+        openssl(&[
+            "ecparam",
+            "-name",
+            "prime256v1",
+            "-genkey",
+            "-noout",
+            "-out",
+            &format!("{ca}.key"),
+        ]);
+        openssl(&[
+            "req",
+            "-x509",
+            "-new",
+            "-key",
+            &format!("{ca}.key"),
+            "-subj",
+            &format!("/O=dmvpn e2e/CN={ca}"),
+            "-days",
+            "2",
+            "-out",
+            &format!("{ca}.pem"),
+        ]);
+    }
+    for (name, address) in nodes {
+        let ca = if *name == "s2" { "rogue" } else { "ca" };
+        openssl(&[
+            "ecparam",
+            "-name",
+            "prime256v1",
+            "-genkey",
+            "-noout",
+            "-out",
+            &format!("{name}.sec1"),
+        ]);
+        openssl(&[
+            "pkcs8",
+            "-topk8",
+            "-nocrypt",
+            "-in",
+            &format!("{name}.sec1"),
+            "-out",
+            &format!("{name}.key"),
+        ]);
+        openssl(&[
+            "req",
+            "-new",
+            "-key",
+            &format!("{name}.key"),
+            "-subj",
+            &format!("/O=dmvpn e2e/CN={name}"),
+            "-out",
+            &format!("{name}.csr"),
+        ]);
+        std::fs::write(
+            dir.join(format!("{name}.ext")),
+            format!("subjectAltName=IP:{address}\n"),
+        )
+        .unwrap();
+        openssl(&[
+            "x509",
+            "-req",
+            "-in",
+            &format!("{name}.csr"),
+            "-CA",
+            &format!("{ca}.pem"),
+            "-CAkey",
+            &format!("{ca}.key"),
+            "-CAcreateserial",
+            "-days",
+            "2",
+            "-extfile",
+            &format!("{name}.ext"),
+            "-out",
+            &format!("{name}.pem"),
+        ]);
+    }
+}
+
+/// `config` protected by profile `dmvpn` authenticating with `name`'s
+/// certificate from `dir` and trusting `dir/ca.pem` (no pre-shared key).
+fn certified(mut config: Value, dir: &std::path::Path, name: &str) -> Value {
+    let file = |f: String| dir.join(f).display().to_string();
+    config["dmvpn-ipsec:ipsec"] = json!({"profile": [{
+        "name": "dmvpn",
+        "ike": {"certificate": {
+            "certificate": file(format!("{name}.pem")),
+            "private-key": file(format!("{name}.key")),
+            "ca": file("ca.pem".to_owned()),
+        }}
+    }]});
+    config["ietf-interfaces:interfaces"]["interface"][0]["dmvpn-tunnel:tunnel"]["dmvpn-ipsec:protection"] =
+        json!({"profile": "dmvpn"});
+    config
+}
+
+/// Certificates instead of a pre-shared key: a spoke whose certificate our
+/// CA signed registers through its SA (identities are the certificates'
+/// subject DNs); one whose certificate another CA signed gets no SA and no
+/// registration, and the hub counts the failure.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn certificates_from_our_ca_authenticate_others_do_not() {
+    root();
+    let dir = std::env::temp_dir().join(format!("dmvpnd-ipsec-pki-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    make_pki(
+        &dir,
+        &[
+            ("hub", "192.0.2.1"),
+            ("s1", "192.0.2.11"),
+            ("s2", "192.0.2.12"),
+        ],
+    );
+    let mut cloud = Cloud::start(
+        prefix("cert"),
+        "ipsec-cert",
+        &certified(hub_config(), &dir, "hub"),
+        2,
+        |n| certified(spoke(n, PSK), &dir, &format!("s{n}")),
+    );
+    cloud.wait_registered(Duration::from_secs(20), &[2]).await;
+    let hub_state = wait_sa(&mut cloud.hub, &spoke_nbma(1), Duration::from_secs(5)).await;
+    let sa = established_with(&hub_state, &spoke_nbma(1))[0].clone();
+    assert!(
+        sa["remote-identity"]
+            .as_str()
+            .is_some_and(|id| id.contains("CN=s1")),
+        "{sa:#}"
+    );
+    let mut hub = cloud.hub.client().await;
+    let failed = |s: &Value| statistic(s, "ike-authentication-failures") > 0;
+    if let Err(state) = wait_state(&mut hub, Duration::from_secs(15), failed).await {
+        panic!(
+            "the rogue certificate was not refused: {:#}",
+            protection(&state)
+        );
+    }
+    let s = state(&mut hub).await;
+    assert!(
+        established_with(&s, &spoke_nbma(2)).is_empty(),
+        "{:#}",
+        protection(&s)
+    );
+    drop(cloud);
+    std::fs::remove_dir_all(&dir).unwrap();
+}

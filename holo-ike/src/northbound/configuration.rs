@@ -10,12 +10,14 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::net::IpAddr;
+use std::path::PathBuf;
 use std::str::FromStr;
 use std::time::Duration;
 
 use northbound::Refusal;
 
 use crate::crypto::{DhGroup, EncrAlgorithm, IntegAlgorithm, PrfAlgorithm};
+use crate::ike::certificates::CertificateConfig;
 use crate::ike::{Config, EspProposal, Identity, IkeProposal, Mode, Secret};
 use crate::protection::Protection;
 use crate::yang::dmvpn_ipsec::ipsec::profile;
@@ -121,6 +123,7 @@ pub fn protection(leaves: &Leaves, name: &str) -> Result<Option<Protection>, Ref
     ike.local_id = identity(leaves, &leaf(profile::ike::LOCAL_IDENTITY))?;
     ike.remote_id = identity(leaves, &leaf(profile::ike::REMOTE_IDENTITY))?;
     pre_shared_keys(leaves, &leaf(profile::ike::PRE_SHARED_KEY), &mut ike)?;
+    ike.certificate = certificate(leaves, &leaf(profile::ike::CERTIFICATE));
     let replay_window =
         parse(leaves, &leaf(profile::esp::REPLAY_WINDOW), "a number")?.unwrap_or(64);
     Ok(Some(Protection {
@@ -304,6 +307,25 @@ fn identity(leaves: &Leaves, path: &str) -> Result<Option<Identity>, Refusal> {
         return Ok(Some(Identity::KeyId(key_id.into_bytes())));
     }
     Ok(None)
+}
+
+/// The files of `ike/certificate` (a presence container; YANG makes its
+/// three leaves mandatory): certificate authentication instead of PSK.
+fn certificate(leaves: &Leaves, container: &str) -> Option<CertificateConfig> {
+    use profile::ike::certificate as cert;
+    if !leaves.contains_key(container) {
+        return None;
+    }
+    let file = |name: &str| {
+        let leaf = format!("{container}/{}", name.rsplit('/').next().unwrap_or(name));
+        PathBuf::from(leaves.get(&leaf).cloned().flatten().unwrap_or_default())
+    };
+    Some(CertificateConfig {
+        certificate: file(cert::CERTIFICATE),
+        key: file(cert::PRIVATE_KEY),
+        ca: file(cert::CA),
+        more_credentials: Vec::new(),
+    })
 }
 
 /// The keyring: each entry by identity, address or for any peer.
@@ -490,6 +512,22 @@ mod tests {
         assert_eq!(ike.pfs, Some(DhGroup::Ecp384));
         assert!(ike.force_encap);
         assert_eq!(p.replay_window, 1024);
+        assert_eq!(ike.certificate, None);
+    }
+
+    #[test]
+    fn a_certificate_container_means_certificate_authentication() {
+        let mut l = leaves(&[
+            ("ike/certificate/certificate", "/etc/dmvpnd/hub.pem"),
+            ("ike/certificate/private-key", "/etc/dmvpnd/hub.key"),
+            ("ike/certificate/ca", "/etc/dmvpnd/ca.pem"),
+        ]);
+        l.insert(format!("{P}/ike/certificate"), None);
+        let ike = protection(&l, "dmvpn").unwrap().unwrap().ike;
+        let cert = ike.certificate.unwrap();
+        assert_eq!(cert.certificate, PathBuf::from("/etc/dmvpnd/hub.pem"));
+        assert_eq!(cert.key, PathBuf::from("/etc/dmvpnd/hub.key"));
+        assert_eq!(cert.ca, PathBuf::from("/etc/dmvpnd/ca.pem"));
     }
 
     #[test]
