@@ -25,8 +25,9 @@ pub struct Settings {
 #[derive(Clone, Debug, Default, PartialEq, Eq, Deserialize)]
 #[serde(default, deny_unknown_fields, rename_all = "kebab-case")]
 pub struct Debug {
-    /// Write the keys of every IPsec child SA to Wireshark's `esp_sa`
-    /// table in this directory (whoever reads it reads the traffic).
+    /// Write the keys of every IPsec SA to Wireshark's `esp_sa` and
+    /// `ikev2_decryption_table` in this directory (whoever reads them reads
+    /// the traffic).
     pub ipsec_keylog: Option<PathBuf>,
 }
 

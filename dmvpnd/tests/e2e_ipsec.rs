@@ -676,6 +676,15 @@ async fn tshark_decrypts_a_capture_with_the_logged_keys() {
         std::fs::read_to_string(keylog.join("esp_sa")).unwrap_or_default()
     );
     assert!(icmp.lines().count() >= 2, "no decrypted pings:\n{icmp}");
+    // The IKE SA's keys decrypt its IKE_AUTH exchange too: the identity
+    // payloads inside the Encrypted payload.
+    let auth = tshark("isakmp.exchangetype == 35 && isakmp.id.type");
+    assert!(
+        auth.lines().count() >= 2,
+        "tshark did not decrypt IKE_AUTH (keys {}):\n{}",
+        std::fs::read_to_string(keylog.join("ikev2_decryption_table")).unwrap_or_default(),
+        tshark("isakmp")
+    );
     // Nothing travelled as cleartext GRE.
     assert!(
         tshark("gre && !esp").is_empty(),

@@ -33,6 +33,7 @@ pub mod informational;
 pub mod init;
 pub mod init_responder;
 pub mod io;
+pub mod keylog;
 pub mod nat;
 pub mod peers;
 pub mod proposals;

@@ -1,6 +1,7 @@
 //! A debug aid: the keys of every child SA, appended to the `esp_sa` file
-//! of a directory in the format of Wireshark's ESP SA table (its UAT), so
-//! that a capture of the underlay is decrypted by an independent decoder
+//! of a directory in the format of Wireshark's ESP SA table (its UAT), and
+//! those of every IKE SA to `ikev2_decryption_table`, so that a capture of
+//! the underlay is decrypted by an independent decoder
 //! (`WIRESHARK_CONFIG_DIR=DIR tshark -o esp.enable_encryption_decode:TRUE
 //! ...`). Never on unless the daemon settings ask for it (`[debug]
 //! ipsec-keylog`): whoever reads the file reads the traffic.
@@ -13,6 +14,7 @@ use std::path::{Path, PathBuf};
 
 use holo_ike::crypto::{EncrAlgorithm, IntegAlgorithm};
 use holo_ike::ike::ChildSa;
+use holo_ike::ike::keylog::IkeSaKeyLog;
 
 /// The directory the tables are written to.
 #[derive(Clone, Debug)]
@@ -48,6 +50,25 @@ impl KeyLog {
             ),
         ];
         if let Err(error) = self.append("esp_sa", &rows.join("")) {
+            tracing::warn!(dir = %self.dir.display(), %error, "IPsec key log not written");
+        }
+    }
+
+    /// Appends an IKE SA to `ikev2_decryption_table`: SPIs, SK_ei, SK_er,
+    /// encryption, SK_ai, SK_ar, integrity.
+    pub fn ike_sa(&self, sa: &IkeSaKeyLog) {
+        let row = format!(
+            "{:016x},{:016x},{},{},\"{}\",{},{},\"{}\"\n",
+            sa.spi_i,
+            sa.spi_r,
+            hex(&sa.sk_ei),
+            hex(&sa.sk_er),
+            ike_encryption_name(sa.encr),
+            hex(&sa.sk_ai),
+            hex(&sa.sk_ar),
+            ike_integrity_name(sa.integ),
+        );
+        if let Err(error) = self.append("ikev2_decryption_table", &row) {
             tracing::warn!(dir = %self.dir.display(), %error, "IPsec key log not written");
         }
     }
@@ -99,6 +120,26 @@ fn integrity_name(integ: Option<IntegAlgorithm>) -> &'static str {
         Some(IntegAlgorithm::HmacSha256_128) => "HMAC-SHA-256-128 [RFC4868]",
         Some(IntegAlgorithm::HmacSha384_192) => "HMAC-SHA-384-192 [RFC4868]",
         Some(IntegAlgorithm::HmacSha512_256) => "HMAC-SHA-512-256 [RFC4868]",
+    }
+}
+
+/// Wireshark's names in its IKEv2 decryption table.
+fn ike_encryption_name(encr: EncrAlgorithm) -> &'static str {
+    match encr {
+        EncrAlgorithm::AesCbc128 => "AES-CBC-128 [RFC3602]",
+        EncrAlgorithm::AesCbc256 => "AES-CBC-256 [RFC3602]",
+        EncrAlgorithm::AesGcm16_128 => "AES-GCM-128 with 16 octet ICV [RFC5282]",
+        EncrAlgorithm::AesGcm16_256 => "AES-GCM-256 with 16 octet ICV [RFC5282]",
+    }
+}
+
+fn ike_integrity_name(integ: Option<IntegAlgorithm>) -> &'static str {
+    match integ {
+        None => "NONE [RFC4306]",
+        Some(IntegAlgorithm::HmacSha1_96) => "HMAC_SHA1_96 [RFC2404]",
+        Some(IntegAlgorithm::HmacSha256_128) => "HMAC_SHA2_256_128 [RFC4868]",
+        Some(IntegAlgorithm::HmacSha384_192) => "HMAC_SHA2_384_192 [RFC4868]",
+        Some(IntegAlgorithm::HmacSha512_256) => "HMAC_SHA2_512_256 [RFC4868]",
     }
 }
 

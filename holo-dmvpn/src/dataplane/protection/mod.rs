@@ -55,6 +55,8 @@ pub struct Protection {
     batch: Vec<u8>,
     /// Debug: where the keys of every child SA are written.
     keylog: Option<keylog::KeyLog>,
+    /// The IKE SAs (SPIs) whose keys were written already.
+    logged_ike_sas: std::collections::HashSet<(u64, u64)>,
     /// Peers whose last outbound SA went without a successor: their path
     /// is down until IKE brings a new one up (`take_lost`).
     lost: Vec<IpAddr>,
@@ -151,6 +153,7 @@ impl Protection {
             batch: Vec::new(),
             lost: Vec::new(),
             keylog,
+            logged_ike_sas: std::collections::HashSet::new(),
             counters: ProtectionCounters::default(),
         })
     }
@@ -393,6 +396,7 @@ impl Protection {
     /// and what waited for a new SA sent through it.
     async fn run(&mut self, outputs: Vec<Output>) -> Vec<Notification> {
         let (sends, notifications, ready) = self.collect(outputs);
+        self.log_ike_keys();
         for (local, remote, bytes) in sends {
             let socket = self.sockets.udp(local.port());
             let result = match local.port() {
@@ -460,6 +464,28 @@ impl Protection {
             }
         }
         (sends, notifications, ready)
+    }
+
+    /// Debug: writes the keys of IKE SAs not written yet.
+    fn log_ike_keys(&mut self) {
+        let Some(keylog) = &self.keylog else {
+            return;
+        };
+        for sa in self.ike.key_log() {
+            if self.logged_ike_sas.insert((sa.spi_i, sa.spi_r)) {
+                keylog.ike_sa(&sa);
+            }
+        }
+        // Only what IKE still holds is remembered.
+        if self.logged_ike_sas.len() > 2 * self.ike.key_log().len() + 64 {
+            let live: std::collections::HashSet<_> = self
+                .ike
+                .key_log()
+                .iter()
+                .map(|k| (k.spi_i, k.spi_r))
+                .collect();
+            self.logged_ike_sas.retain(|spis| live.contains(spis));
+        }
     }
 
     /// Installs both directions of a child SA; the new outbound SA replaces
