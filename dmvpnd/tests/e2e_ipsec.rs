@@ -378,6 +378,39 @@ async fn notifications(
     rx
 }
 
+/// A protected hub in namespace `hub_ns` and spoke s1 (10.0.0.11, source
+/// `nbma`) in `s1_ns`, s1 logging its SA keys to `keylog`; once s1 is
+/// registered: both nodes and the hub's client.
+async fn hub_and_logging_spoke(
+    tag: &str,
+    (hub_ns, s1_ns): (&str, &str),
+    nbma: &str,
+    keylog: &std::path::Path,
+) -> (Node, Node, common::Client) {
+    let mut hub = Node::start(
+        hub_ns,
+        &format!("ipsec-{tag}-hub"),
+        &protected(hub_config(), PSK),
+    );
+    let s1 = Node::start_with(
+        s1_ns,
+        &format!("ipsec-{tag}-s1"),
+        &protected(spoke_config("10.0.0.11", nbma), PSK),
+        &format!("[debug]\nipsec-keylog = \"{}\"\n", keylog.display()),
+    );
+    let mut client = hub.client().await;
+    let ok = registered(&["10.0.0.11"]);
+    if let Err(s) = wait_state(&mut client, Duration::from_secs(20), ok).await {
+        panic!(
+            "s1 not registered: {:#}\nhub log:\n{}\ns1 log:\n{}",
+            protection(&s),
+            hub.site.log(),
+            s1.site.log()
+        );
+    }
+    (hub, s1, client)
+}
+
 /// A spoke behind a masquerading NAT: IKE finds the NAT (NAT-D), floats
 /// to UDP 4500, and ESP travels in UDP (RFC 3948) both ways; the spoke
 /// registers and the hub reaches it through the NAT.
@@ -394,31 +427,11 @@ async fn a_spoke_behind_nat_uses_esp_in_udp() {
     let s1_ns = topo.add("s1");
     private_segment(&nat, &s1_ns, "10.0.1.1", "10.0.1.11");
     masquerade(&nat, "eth0");
-    let mut hub = Node::start(&hub_ns, "ipsec-nat-hub", &protected(hub_config(), PSK));
     // s1 writes its SA keys for Wireshark (debug.ipsec-keylog).
     let keylog = std::env::temp_dir().join(format!("dmvpnd-ipsec-keylog-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&keylog);
-    let mut s1 = Node::start_with(
-        &s1_ns,
-        "ipsec-nat-s1",
-        &protected(spoke_config("10.0.0.11", "10.0.1.11"), PSK),
-        &format!("[debug]\nipsec-keylog = \"{}\"\n", keylog.display()),
-    );
-    let mut hub_client = hub.client().await;
-    if let Err(s) = wait_state(
-        &mut hub_client,
-        Duration::from_secs(20),
-        registered(&["10.0.0.11"]),
-    )
-    .await
-    {
-        panic!(
-            "not registered through the NAT: {:#}\nhub log:\n{}\ns1 log:\n{}",
-            protection(&s),
-            hub.site.log(),
-            s1.site.log()
-        );
-    }
+    let (hub, mut s1, mut hub_client) =
+        hub_and_logging_spoke("nat", (&hub_ns, &s1_ns), "10.0.1.11", &keylog).await;
     let hub_state = state(&mut hub_client).await;
     let sas = established_with(&hub_state, "192.0.2.22");
     assert_eq!(sas.len(), 1, "{:#}", protection(&hub_state));
@@ -620,24 +633,8 @@ async fn tshark_decrypts_a_capture_with_the_logged_keys() {
         let n = std::io::BufRead::read_line(&mut stderr, &mut line).unwrap();
         assert!(n > 0, "tcpdump did not start");
     }
-    let mut hub = Node::start(&hub_ns, "ipsec-ws-hub", &protected(hub_config(), PSK));
     let keylog = dir.join("keys");
-    let s1 = Node::start_with(
-        &s1_ns,
-        "ipsec-ws-s1",
-        &protected(spoke_config("10.0.0.11", "192.0.2.11"), PSK),
-        &format!("[debug]\nipsec-keylog = \"{}\"\n", keylog.display()),
-    );
-    let mut hub_client = hub.client().await;
-    if let Err(s) = wait_state(
-        &mut hub_client,
-        Duration::from_secs(20),
-        registered(&["10.0.0.11"]),
-    )
-    .await
-    {
-        panic!("not registered: {:#}\n{}", protection(&s), s1.site.log());
-    }
+    let (hub, s1, _) = hub_and_logging_spoke("ws", (&hub_ns, &s1_ns), "192.0.2.11", &keylog).await;
     let ttls = ping_ttls(&s1_ns, "10.0.0.11", "10.0.0.1", 3, echo());
     assert!(ttls.len() >= 2, "{ttls:?}");
     std::thread::sleep(Duration::from_millis(300));

@@ -24,11 +24,11 @@ use super::config::Config;
 use super::error::Error;
 use super::init::notify;
 use super::io::Output;
-use super::sa::{IkeSa, OpenError, Role};
+use super::sa::{IkeSa, OpenError};
 use crate::packet::payload::{decode_chain, encode_chain};
 use crate::packet::udp_encap::{NAT_T_PORT, NON_ESP_MARKER};
 use crate::packet::{
-    EncryptedFragment, ExchangeType, Flags, HeaderView, Message, NotifyType, Payload, PayloadBody,
+    EncryptedFragment, ExchangeType, HeaderView, Message, NotifyType, Payload, PayloadBody,
     PayloadType, header,
 };
 
@@ -271,56 +271,20 @@ impl IkeSa {
 
     fn seal_fragment(
         &self,
-        (exchange_type, response, message_id): (ExchangeType, bool, u32),
+        header: (ExchangeType, bool, u32),
         (fragment_number, total_fragments): (u16, u16),
         first_payload: PayloadType,
         plain: &[u8],
         rng: &dyn SecureRandom,
     ) -> Result<Vec<u8>, Error> {
-        let remote = self.remote;
-        let keys = self.keys.as_ref().ok_or(Error::Unexpected {
-            remote,
-            exchange: exchange_type,
-            reason: "no keys yet",
-        })?;
-        let body_len = keys.tx.encrypted_len(plain.len());
-        let mut flags = 0;
-        if self.role == Role::Initiator {
-            flags |= Flags::INITIATOR;
-        }
-        if response {
-            flags |= Flags::RESPONSE;
-        }
-        let message = Message {
-            spi_initiator: self.spi_i,
-            spi_responder: self.spi_r,
-            major_version: header::MAJOR_VERSION,
-            minor_version: 0,
-            exchange_type,
-            flags: Flags(flags),
-            message_id,
-            payloads: vec![Payload::new(PayloadBody::EncryptedFragment(
-                EncryptedFragment {
-                    first_payload,
-                    fragment_number,
-                    total_fragments,
-                    data: vec![0; body_len],
-                },
-            ))],
-        };
-        let mut bytes = message
-            .emit()
-            .map_err(|error| Error::Encode { remote, error })?;
-        // RFC 7383, 2.5: the ICV covers everything up to the IV, the
-        // fragment numbers included.
-        let split = bytes.len() - body_len;
-        let body = keys
-            .tx
-            .seal(&bytes[..split], plain, rng)
-            .map_err(|error| Error::Crypto { remote, error })?;
-        bytes.truncate(split);
-        bytes.extend_from_slice(&body);
-        Ok(bytes)
+        self.seal_one(header, plain, rng, |len| {
+            PayloadBody::EncryptedFragment(EncryptedFragment {
+                first_payload,
+                fragment_number,
+                total_fragments,
+                data: vec![0; len],
+            })
+        })
     }
 
     /// Checks and decrypts one fragment of `message` (parsed from

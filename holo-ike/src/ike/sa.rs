@@ -317,6 +317,26 @@ impl IkeSa {
         plain: &[u8],
         rng: &dyn SecureRandom,
     ) -> Result<Vec<u8>, Error> {
+        self.seal_one((exchange_type, response, message_id), plain, rng, |len| {
+            PayloadBody::Encrypted(Encrypted {
+                first_payload,
+                data: vec![0; len],
+            })
+        })
+    }
+
+    /// A message of this SA (our SPIs, the initiator flag of our role, the
+    /// response flag) whose one payload, made by `payload` with a
+    /// placeholder of the encrypted length, carries `plain` encrypted: the
+    /// ICV covers everything before the IV (RFC 7296, 3.14; RFC 7383, 2.5
+    /// for SKF, whose fragment numbers come before it).
+    pub(crate) fn seal_one(
+        &self,
+        (exchange_type, response, message_id): (ExchangeType, bool, u32),
+        plain: &[u8],
+        rng: &dyn SecureRandom,
+        payload: impl FnOnce(usize) -> PayloadBody,
+    ) -> Result<Vec<u8>, Error> {
         let remote = self.remote;
         let Some(keys) = &self.keys else {
             return Err(Error::Unexpected {
@@ -325,8 +345,7 @@ impl IkeSa {
                 reason: "no keys yet",
             });
         };
-        let encode = |error| Error::Encode { remote, error };
-        let sk_len = keys.tx.encrypted_len(plain.len());
+        let body_len = keys.tx.encrypted_len(plain.len());
         let mut flags = 0;
         if self.role == Role::Initiator {
             flags |= Flags::INITIATOR;
@@ -342,13 +361,12 @@ impl IkeSa {
             exchange_type,
             flags: Flags(flags),
             message_id,
-            payloads: vec![Payload::new(PayloadBody::Encrypted(Encrypted {
-                first_payload,
-                data: vec![0; sk_len],
-            }))],
+            payloads: vec![Payload::new(payload(body_len))],
         };
-        let mut bytes = message.emit().map_err(encode)?;
-        let split = bytes.len() - sk_len;
+        let mut bytes = message
+            .emit()
+            .map_err(|error| Error::Encode { remote, error })?;
+        let split = bytes.len() - body_len;
         let body = keys
             .tx
             .seal(&bytes[..split], plain, rng)
