@@ -6,6 +6,7 @@
 //!   TUN / NHRP ── GRE ──► send ──► SA for the peer? ── yes ──► seal ──► ESP (raw, IP 50)
 //!                                        │                             or UDP 4500 (NAT-T)
 //!                                        no: wait (bounded), Acquire ──► IKE core
+//!                                            (none for 5 s after IKE failed)
 //!   IKE core ◄── UDP 500/4500 ──► Send / InstallChildSa / RemoveChildSa
 //!   ESP in ──► SA by SPI ──► open (ICV, replay) ──► GRE ──► the usual inbound path
 //! ```
@@ -18,7 +19,7 @@ pub mod sockets;
 
 use std::collections::{HashMap, VecDeque};
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use holo_ike::esp::{self, EspError, InboundSa, OutboundSa, SaCounters};
 use holo_ike::ike::{ChildSa, Ike, Input, Mode, Notification, Output};
@@ -34,6 +35,12 @@ use sockets::{NAT_T_PORT, Sockets};
 const WAITING_PER_PEER: usize = 64;
 /// GRE datagrams waiting for all peers' SAs together, at most.
 const WAITING_TOTAL: usize = 4096;
+/// After IKE failed to bring a peer's SA up (no answer, AUTHENTICATION_FAILED,
+/// NO_PROPOSAL_CHOSEN...), what was waiting is dropped and packets to that
+/// peer are dropped for this long before one asks IKE again: a new attempt
+/// per packet would hammer a peer that refuses us (strongSwan's trap policy
+/// holds off for xfrm_acq_expires, 30 s, the same way).
+const ACQUIRE_HOLD_DOWN: Duration = Duration::from_secs(5);
 /// IP protocol numbers: GRE, and IPv4 in IPv4 (tunnel mode's Next Header).
 const IPPROTO_GRE: u8 = 47;
 const IPPROTO_IPIP: u8 = 4;
@@ -49,6 +56,8 @@ pub struct Protection {
     inbound: HashMap<u32, Inbound>,
     waiting: HashMap<IpAddr, VecDeque<Vec<u8>>>,
     waiting_total: usize,
+    /// Peers whose SA could not be brought up: no new Acquire before then.
+    held_down: HashMap<IpAddr, Instant>,
     /// The ESP packet being built, reused.
     sealed: Vec<u8>,
     /// The ESP packets of one `send_many`, back to back, reused.
@@ -149,6 +158,7 @@ impl Protection {
             inbound: HashMap::new(),
             waiting: HashMap::new(),
             waiting_total: 0,
+            held_down: HashMap::new(),
             sealed: Vec::with_capacity(65_535 + 128),
             batch: Vec::new(),
             lost: Vec::new(),
@@ -172,7 +182,7 @@ impl Protection {
     pub fn reconfigure(&mut self, config: ProtectionConfig, now: Instant) -> Vec<Notification> {
         self.config = config.clone();
         let outputs = self.ike.handle(Input::Configure(Box::new(config.ike)), now);
-        self.collect(outputs).1
+        self.collect(outputs, now).1
     }
 
     /// Sends `gre` (a whole GRE datagram) to `peer` inside ESP, or keeps it
@@ -185,6 +195,13 @@ impl Protection {
     ) -> (Sent, Vec<Notification>) {
         if self.outbound.contains_key(&peer) {
             return (self.seal_and_send(peer, gre).await, Vec::new());
+        }
+        if let Some(&until) = self.held_down.get(&peer) {
+            if now < until {
+                self.counters.queued_dropped += 1;
+                return (Sent::Dropped(DropReason::SaPending), Vec::new());
+            }
+            self.held_down.remove(&peer);
         }
         let queue = self.waiting.entry(peer).or_default();
         let first = queue.is_empty();
@@ -206,7 +223,7 @@ impl Protection {
         if first {
             let local = IpAddr::V4(self.sockets.source);
             let outputs = self.ike.handle(Input::Acquire { local, peer }, now);
-            notifications = self.run(outputs).await;
+            notifications = self.run(outputs, now).await;
         }
         let sent = match dropped {
             true => Sent::Dropped(DropReason::SaPending),
@@ -371,31 +388,31 @@ impl Protection {
             bytes: bytes.to_vec(),
         };
         let outputs = self.ike.handle(input, now);
-        self.run(outputs).await
+        self.run(outputs, now).await
     }
 
     /// Time passed.
     pub async fn tick(&mut self, now: Instant) -> Vec<Notification> {
         let outputs = self.ike.handle(Input::Tick, now);
-        self.run(outputs).await
+        self.run(outputs, now).await
     }
 
     /// `clear crypto sa` (one peer or all).
     pub async fn clear(&mut self, peer: Option<IpAddr>, now: Instant) -> Vec<Notification> {
         let outputs = self.ike.handle(Input::Clear { peer }, now);
-        self.run(outputs).await
+        self.run(outputs, now).await
     }
 
     /// NHRP no longer needs `peer`: its SAs go (with Deletes).
     pub async fn release(&mut self, peer: IpAddr, now: Instant) -> Vec<Notification> {
         let outputs = self.ike.handle(Input::Release { peer }, now);
-        self.run(outputs).await
+        self.run(outputs, now).await
     }
 
     /// Carries out the IKE core's outputs: messages out, SAs in and out,
     /// and what waited for a new SA sent through it.
-    async fn run(&mut self, outputs: Vec<Output>) -> Vec<Notification> {
-        let (sends, notifications, ready) = self.collect(outputs);
+    async fn run(&mut self, outputs: Vec<Output>, now: Instant) -> Vec<Notification> {
+        let (sends, notifications, ready) = self.collect(outputs, now);
         self.log_ike_keys();
         for (local, remote, bytes) in sends {
             let socket = self.sockets.udp(local.port());
@@ -431,6 +448,7 @@ impl Protection {
     fn collect(
         &mut self,
         outputs: Vec<Output>,
+        now: Instant,
     ) -> (
         Vec<(SocketAddr, SocketAddr, Vec<u8>)>,
         Vec<Notification>,
@@ -449,7 +467,10 @@ impl Protection {
                 Output::InstallChildSa(child) => {
                     let peer = child.peer;
                     match self.install(&child) {
-                        Ok(()) => ready.push(peer),
+                        Ok(()) => {
+                            self.held_down.remove(&peer);
+                            ready.push(peer)
+                        }
                         Err(error) => {
                             tracing::warn!(%peer, %error, "child SA not installed")
                         }
@@ -461,6 +482,11 @@ impl Protection {
                     outbound_spi,
                 } => self.remove(peer, inbound_spi, outbound_spi),
                 Output::Notification(notification) => notifications.push(notification),
+            }
+        }
+        for notification in &notifications {
+            if let Notification::IkeSaDown { peer, .. } = notification {
+                self.acquire_failed(*peer, now);
             }
         }
         (sends, notifications, ready)
@@ -486,6 +512,29 @@ impl Protection {
                 .collect();
             self.logged_ike_sas.retain(|spis| live.contains(spis));
         }
+    }
+
+    /// An IKE SA with `peer` went away. If packets were waiting for it and
+    /// no SA is up (the attempt failed, or the SA it set up died at once),
+    /// nothing will send them: they are dropped, and the next packet asks
+    /// IKE again only after the hold-down. Without this the queue would
+    /// stay non-empty and no later packet would ever ask IKE again.
+    fn acquire_failed(&mut self, peer: IpAddr, now: Instant) {
+        if self.outbound.contains_key(&peer) {
+            return;
+        }
+        let Some(queue) = self.waiting.remove(&peer) else {
+            return;
+        };
+        self.waiting_total -= queue.len();
+        self.counters.queued_dropped += queue.len() as u64;
+        self.held_down.insert(peer, now + ACQUIRE_HOLD_DOWN);
+        tracing::info!(
+            %peer,
+            dropped = queue.len(),
+            hold_down = ?ACQUIRE_HOLD_DOWN,
+            "no SA with the peer: waiting packets dropped"
+        );
     }
 
     /// Installs both directions of a child SA; the new outbound SA replaces
