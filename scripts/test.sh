@@ -105,17 +105,19 @@ cargo test --doc --workspace --locked
 
 header "tests (cargo nextest), DMVPN_REFERENCE_CAPTURES=$DMVPN_REFERENCE_CAPTURES"
 # --no-tests=fail: a run that finds no test at all is a failure, not a pass.
-# The FRR interop tests boot a QEMU guest: they run serially in their own step below.
-cargo nextest run --workspace --locked --no-fail-fast --no-tests=fail -E 'not binary(interop_frr)'
+# The interop tests (FRR, strongSwan) boot a QEMU guest: they run serially in their own step below.
+cargo nextest run --workspace --locked --no-fail-fast --no-tests=fail \
+    -E 'not binary(interop_frr) and not binary(interop_ipsec)'
 
 header "build the FRR interop harness (interop/frr/build.sh: apt, QEMU 7.2, kernel, rootfs)"
 # Idempotent: about a second when built. A harness that cannot be built fails the run.
 interop_started=$SECONDS
 bash interop/frr/build.sh
 
-header "interop with FRR nhrpd (dmvpnd/tests/interop_frr.rs, one guest at a time)"
+header "interop with FRR nhrpd and strongSwan (dmvpnd/tests/interop_{frr,ipsec}.rs, one guest at a time)"
 # One QEMU guest and one host netns (frrhost) for all of them: strictly serial.
-cargo nextest run -p dmvpnd --test interop_frr --locked --no-fail-fast --test-threads 1
+cargo nextest run -p dmvpnd --test interop_frr --test interop_ipsec --locked --no-fail-fast \
+    --test-threads 1
 echo "interop: harness build + tests took $((SECONDS - interop_started)) s"
 
 header "build dmvpn-cli (with the workspace's features, reusing the test build)"

@@ -4,8 +4,9 @@
 //! again (a drop guard, so also when an assertion fails).
 //!
 //! The guest is one machine-wide resource (one tap0, one host netns): the
-//! tests of interop_frr.rs take [`Guest`] one at a time. Within one test
-//! process a mutex does it; CI runs the binary with `--test-threads 1`.
+//! tests of interop_frr.rs and interop_ipsec.rs take [`Guest`] one at a
+//! time. Within one test process a mutex does it; CI runs the binaries
+//! with `--test-threads 1`.
 // Test helpers outside #[test] functions: a panic is the failure report.
 #![allow(clippy::unwrap_used)]
 
@@ -18,6 +19,7 @@ use serde_json::{Value, json};
 
 use crate::common::netns::{TUNNEL, assert_root, ip_in};
 
+pub mod ipsec;
 pub mod nat;
 
 /// Where the scripts are.
@@ -36,9 +38,15 @@ pub const HOST_NBMA: &str = "192.0.2.100";
 
 /// Runs a harness script; its output, or a panic with the output.
 fn script(name: &str, args: &[&str]) -> String {
+    script_with(name, args, &[])
+}
+
+/// [`script`] with more environment variables (settings of up.sh).
+fn script_with(name: &str, args: &[&str], env: &[(&str, &str)]) -> String {
     let out = Command::new("bash")
         .arg(harness().join(name))
         .args(args)
+        .envs(env.iter().copied())
         .output()
         .unwrap_or_else(|e| panic!("{name}: {e}"));
     let text = format!(
@@ -67,7 +75,13 @@ impl Guest {
     /// and waits until FRR runs. A failure here fails the test: under CI a
     /// harness that cannot be built or booted is a failure, never a skip.
     pub fn boot(scenario: &str) -> Guest {
-        let guest = Guest::start(scenario);
+        Guest::boot_with(scenario, &[])
+    }
+
+    /// [`Guest::boot`] with settings for up.sh, e.g.
+    /// `DMVPN_INTEROP_IKE_PROPOSALS` (README.md lists them).
+    pub fn boot_with(scenario: &str, settings: &[(&str, &str)]) -> Guest {
+        let guest = Guest::start_with(scenario, settings);
         guest.wait_ready();
         guest
     }
@@ -75,6 +89,11 @@ impl Guest {
     /// [`Guest::boot`] without the wait: the host netns exists when this
     /// returns, so a daemon of ours can start while the guest boots.
     pub fn start(scenario: &str) -> Guest {
+        Guest::start_with(scenario, &[])
+    }
+
+    /// [`Guest::start`] with settings for up.sh.
+    pub fn start_with(scenario: &str, settings: &[(&str, &str)]) -> Guest {
         let turn = ONE_GUEST.lock().unwrap_or_else(|e| e.into_inner());
         assert_root();
         let started = Instant::now();
@@ -89,7 +108,7 @@ impl Guest {
             started: Instant::now(),
             _turn: turn,
         };
-        script("up.sh", &[scenario]);
+        script_with("up.sh", &[scenario], settings);
         guest
     }
 
@@ -190,8 +209,13 @@ impl Drop for Guest {
             let (_, text) = self.try_exec(
                 "for f in /mnt/share/out/frr/*-nhrpd.log; do echo \"== $f\"; tail -n 40 $f; done",
             );
+            // and strongSwan's, without its hex dumps and key material
+            let (_, charon) = self.try_exec(
+                "for f in /mnt/share/out/charon-*.log; do [ -e $f ] || continue; echo \"== $f\"; \
+                 grep -E '\\[(IKE|CFG|CHD|ENC|KNL)\\]' $f | grep -vE ' [0-9]+: |=> |secret' | tail -n 40; done",
+            );
             eprintln!(
-                "interop: {} failed; FRR logs (tails):\n{text}",
+                "interop: {} failed; FRR logs (tails):\n{text}\n{charon}",
                 self.scenario
             );
         }
