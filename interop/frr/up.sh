@@ -17,7 +17,7 @@ cp "$IOP_DIR"/guest/*.sh "$IOP_SHARE/guest/"
 echo "$scenario" > "$IOP_SHARE/scenario"
 # settings of guest/ipsec.sh (charon in the -ipsec scenarios), when set here
 for v in DMVPN_INTEROP_IKE_PROPOSALS DMVPN_INTEROP_ESP_PROPOSALS DMVPN_INTEROP_IPSEC_START \
-  DMVPN_INTEROP_HUB_ID; do
+  DMVPN_INTEROP_HUB_ID DMVPN_INTEROP_REKEY; do
   # a value set on the gexec.sh command line in the guest still wins
   [ -z "${!v:-}" ] || printf '[ -n "${%s:-}" ] || %s=%q\n' "$v" "$v" "${!v}"
 done > "$IOP_SHARE/ipsec.env"

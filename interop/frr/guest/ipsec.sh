@@ -26,6 +26,8 @@
 #   DMVPN_INTEROP_IPSEC_START    start_action of `peer`: trap (default) | start | none
 #   DMVPN_INTEROP_HUB_ID         the local identity of node hub (default hub.interop);
 #                                every other node is NODE.interop
+#   DMVPN_INTEROP_REKEY          rekey_time of the IKE_SA and CHILD_SA `gre` of every
+#                                connection, e.g. 30s (default: unset, never rekeyed)
 # Every charon: /etc/ipsec-NODE/{strongswan,swanctl}.conf; its own /run (a bind
 # mount of /run/ipsec-NODE in its mount namespace: pid file, VICI socket, so
 # that neither clashes with another node's nor with FRR's vici client);
@@ -48,6 +50,20 @@ IKE=${DMVPN_INTEROP_IKE_PROPOSALS:-aes256-sha512-ecp256, aes256-sha512-modp2048,
 ESP=${DMVPN_INTEROP_ESP_PROPOSALS:-aes256gcm16, aes256-sha256, aes128-sha1}
 START=${DMVPN_INTEROP_IPSEC_START:-trap}
 HUB_ID=${DMVPN_INTEROP_HUB_ID:-hub.interop}
+REKEY=${DMVPN_INTEROP_REKEY:-}
+# rekey_time and its companions (swanctl.conf: a rekey starts at
+# rekey_time - random(0, rand_time); the SA goes at rekey_time + over_time)
+if [ -n "$REKEY" ]; then
+  REKEY_IKE="rekey_time = $REKEY
+        over_time = 10s
+        rand_time = 0s"
+  REKEY_CHILD="rekey_time = $REKEY
+                rand_time = 0s"
+else
+  REKEY_IKE="# never rekeyed nor reauthenticated from this side
+        rekey_time = 0"
+  REKEY_CHILD="rekey_time = 0"
+fi
 
 usage() { sed -n '2,/^set -euo/p' "$0" | sed -e '$d' -e 's/^# \{0,1\}//'; exit 2; }
 running() {  # the nodes whose charon runs
@@ -77,8 +93,7 @@ conn() {
         # the retransmission settings of strongswan.conf an unanswered one
         # gives up ~14 s later and dpd_action clears the SAs
         dpd_delay = 10s
-        # never rekeyed nor reauthenticated from this side
-        rekey_time = 0
+        $REKEY_IKE
         reauth_time = 0
         local {
             auth = psk
@@ -94,7 +109,7 @@ conn() {
                 local_ts = dynamic[gre]
                 remote_ts = dynamic[gre]
                 esp_proposals = $ESP
-                rekey_time = 0
+                $REKEY_CHILD
                 dpd_action = clear
 ${3:+                start_action = $3
 }            }
