@@ -1184,14 +1184,19 @@ async fn recv_esp(
     loop {
         let base = buf.as_ptr() as usize;
         match protection.sockets.recv_esp(buf).await? {
-            Received::Gre(from, esp) => {
-                let start = esp.as_ptr() as usize - base;
-                return Ok((from, start..start + esp.len()));
-            }
+            Received::Gre(from, esp) => return Ok((from, range_in(base, esp))),
             // An ESP packet above 64 KB cannot be ours.
             Received::Truncated(..) => continue,
         }
     }
+}
+
+/// Where `part`, a slice of the buffer starting at address `base`, lies in
+/// it: the receive calls return a borrow of the buffer, the caller needs it
+/// mutably again to decrypt in place.
+fn range_in(base: usize, part: &[u8]) -> std::ops::Range<usize> {
+    let start = part.as_ptr() as usize - base;
+    start..start + part.len()
 }
 
 /// Like `recv_esp`, but only what is already queued: `None` when nothing
@@ -1206,10 +1211,7 @@ fn try_recv_esp(
     loop {
         let base = buf.as_ptr() as usize;
         match protection.sockets.esp.try_recv(buf)? {
-            Some(Received::Gre(from, esp)) => {
-                let start = esp.as_ptr() as usize - base;
-                return Ok(Some((from, start..start + esp.len())));
-            }
+            Some(Received::Gre(from, esp)) => return Ok(Some((from, range_in(base, esp)))),
             Some(Received::Truncated(..)) => continue,
             None => return Ok(None),
         }
