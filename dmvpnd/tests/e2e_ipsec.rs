@@ -10,7 +10,9 @@
 //! - a spoke with the wrong pre-shared key never registers, and the hub
 //!   counts its authentication failure;
 //! - `clear crypto sa` on a spoke tears its SAs down, and traffic brings
-//!   them up again.
+//!   them up again;
+//! - spokes that cannot make an SA with each other reach each other
+//!   through the hub.
 //!
 //! ```text
 //!            s1 172.16.1.1/24   s2 172.16.2.1/24
@@ -125,14 +127,15 @@ async fn wait_sa(node: &mut Node, peer: &str, limit: Duration) -> Value {
     state(&mut client).await
 }
 
-/// Pings from spoke `from`'s LAN to spoke `to`'s LAN until a reply comes
-/// straight from `to` (TTL 64); how long that took.
+/// Pings from spoke `from`'s LAN to spoke `to`'s LAN, one at a time,
+/// until a reply comes straight from `to` (TTL 64); how long that took.
+/// Until the spokes' SA is up the replies come through the hub (TTL 63).
 fn wait_direct(cloud: &Cloud, from: u8, to: u8, limit: Duration) -> Duration {
     let ns = &cloud.ns[usize::from(from)];
     let start = Instant::now();
     let mut seen: Vec<u8> = vec![];
     loop {
-        let ttls = ping_ttls(ns, &spoke_lan(from), &spoke_lan(to), 5, echo());
+        let ttls = ping_ttls(ns, &spoke_lan(from), &spoke_lan(to), 1, echo());
         seen.extend(&ttls);
         if ttls.last() == Some(&DIRECT) {
             return start.elapsed();
@@ -784,6 +787,92 @@ async fn three_spokes_in_phase_2_bring_up_their_own_sas() {
             protection(&s)
         );
     }
+}
+
+/// Spokes that know each other's NBMA address but cannot make an SA (s2
+/// holds a key for the hub only, so s1 and s2 fail to authenticate each
+/// other): their traffic to each other stays on the hub path, through
+/// their SAs with the hub, while the direct attempts fail and are held
+/// down, as Cisco keeps the spoke-hub-spoke path until the spoke-to-spoke
+/// IPsec session is up. Waiting for that SA would black-hole them.
+///
+/// Here the redirect makes each spoke resolve the other; the requests
+/// reach them through the hub and teach each the other's binding, while
+/// the replies, which go direct, never leave (no SA). So s1 holds a
+/// binding for s2's tunnel address (192.0.2.12), and its pings to
+/// 10.0.0.12 would take the direct path if it were up.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_peer_without_an_sa_is_reached_through_the_hub() {
+    root();
+    let mut cloud = Cloud::start(
+        prefix("nosa"),
+        "ipsec-nosa",
+        &protected(hub_config(), PSK),
+        2,
+        |n| {
+            let mut config = spoke(n, PSK);
+            if n == 2 {
+                config["dmvpn-ipsec:ipsec"]["profile"][0]["ike"]["pre-shared-key"] =
+                    json!([{"name": "hub", "address": "192.0.2.1", "secret": PSK}]);
+            }
+            config
+        },
+    );
+    cloud.phase3_routes();
+    cloud.wait_registered(Duration::from_secs(20), &[]).await;
+
+    let first = ping_ttls(&cloud.ns[1], &spoke_lan(1), &spoke_lan(2), 5, echo());
+    assert!(!first.is_empty(), "s1 -> s2: no reply through the hub");
+    let mut s1 = cloud.spoke(1).client().await;
+    let knows_s2 = |s: &Value| {
+        common::netns::cache_entries(s)
+            .iter()
+            .any(|e| e["nbma-address"] == "192.0.2.12" && e["next-hop"] == "10.0.0.12")
+    };
+    if let Err(s) = wait_state(&mut s1, Duration::from_secs(10), knows_s2).await {
+        panic!(
+            "s1 never learned s2's NBMA address: {s:#}\n{}",
+            cloud.spokes[0].site.log()
+        );
+    }
+
+    // Every packet arrives, through the hub (TTL 63), for longer than two
+    // failed attempts and their hold-downs.
+    let slow = Echo {
+        gap: Duration::from_millis(100),
+        ..echo()
+    };
+    let count = 120;
+    let ttls = ping_ttls(
+        &cloud.ns[1],
+        &spoke_tunnel(1),
+        &spoke_tunnel(2),
+        count,
+        slow,
+    );
+    let s = state(&mut s1).await;
+    assert!(
+        ttls.len() == usize::from(count) && ttls.iter().all(|&t| t == DIRECT - 1),
+        "s1 -> 10.0.0.12 with no SA between them: {} of {count} answered, TTLs {ttls:?}\n{:#}\ns1 log:\n{}",
+        ttls.len(),
+        protection(&s),
+        cloud.spokes[0].site.log()
+    );
+    assert!(knows_s2(&s), "s1 forgot s2's binding: {s:#}");
+    assert!(
+        established_with(&s, &spoke_nbma(2)).is_empty(),
+        "s1 has an SA with s2 after all: {:#}",
+        protection(&s)
+    );
+    // The direct path was tried: s2's resolution replies to s1, which go
+    // direct, waited for an SA that never came and were dropped.
+    let mut s2 = cloud.spoke(2).client().await;
+    let s2_state = state(&mut s2).await;
+    assert!(
+        statistic(&s2_state, "queued-dropped") > 0,
+        "s2 never tried the direct path: {:#}",
+        protection(&s2_state)
+    );
 }
 
 /// A test PKI made with the openssl command in `dir`: CA `ca` and, for each

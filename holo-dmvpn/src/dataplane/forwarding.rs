@@ -334,7 +334,9 @@ impl Forwarding {
         self.bindings.get(&route.next_hop).copied()
     }
 
-    fn via_nhs(&self) -> Option<IpAddr> {
+    /// The NBMA address of the first NHS with a binding: where packets go
+    /// while their own next hop cannot be used yet.
+    pub fn via_nhs(&self) -> Option<IpAddr> {
         self.config
             .nhs
             .iter()

@@ -743,7 +743,10 @@ impl Task {
         }
         let protocol = gre_protocol(packet).unwrap_or(GreProtocol::IPV4);
         match out.decision {
-            Decision::Unicast(nbma) => self.queue_frame(segment, nbma, protocol, frame).await,
+            Decision::Unicast(nbma) => {
+                let nbma = self.protected_path(nbma, now).await;
+                self.queue_frame(segment, nbma, protocol, frame).await
+            }
             Decision::Replicate(nbmas) => {
                 for nbma in nbmas {
                     self.queue_frame(segment, nbma, protocol, frame).await;
@@ -751,6 +754,29 @@ impl Task {
             }
             Decision::Drop(reason) => self.counters.drop(None, reason),
         }
+    }
+
+    /// With IPsec, where a data packet for `nbma` goes: there if its SA is
+    /// up; otherwise, when `nbma` is not our NHS, through the NHS while IKE
+    /// brings the direct SA up (Cisco keeps spoke-to-spoke traffic on the
+    /// hub path until the spoke-to-spoke IPsec session is up). Waiting
+    /// instead would black-hole a shortcut to a peer that cannot protect
+    /// (no IPsec there, a key mismatch): its attempts fail, the waiting
+    /// packets are dropped, and so on every hold-down. Only the path to
+    /// the NHS itself, or a hub's to its spokes, waits for its SA.
+    async fn protected_path(&mut self, nbma: IpAddr, now: Instant) -> IpAddr {
+        let Some(protection) = &mut self.protection else {
+            return nbma;
+        };
+        if protection.is_up(nbma) {
+            return nbma;
+        }
+        let Some(nhs) = self.forwarding.via_nhs().filter(|&nhs| nhs != nbma) else {
+            return nbma;
+        };
+        let notifications = protection.request(nbma, now).await;
+        self.ipsec_notifications(notifications);
+        nhs
     }
 
     /// A GRE datagram from `from` on the underlay.

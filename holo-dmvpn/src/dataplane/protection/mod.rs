@@ -41,6 +41,10 @@ const WAITING_TOTAL: usize = 4096;
 /// per packet would hammer a peer that refuses us (strongSwan's trap policy
 /// holds off for xfrm_acq_expires, 30 s, the same way).
 const ACQUIRE_HOLD_DOWN: Duration = Duration::from_secs(5);
+/// A peer traffic avoids while its SA is missing (see `request`) is asked
+/// for at most this often: the IKE core's Acquire is idempotent, but not
+/// free, and such traffic comes at line rate.
+const REQUEST_INTERVAL: Duration = Duration::from_secs(1);
 /// IP protocol numbers: GRE, and IPv4 in IPv4 (tunnel mode's Next Header).
 const IPPROTO_GRE: u8 = 47;
 const IPPROTO_IPIP: u8 = 4;
@@ -58,6 +62,8 @@ pub struct Protection {
     waiting_total: usize,
     /// Peers whose SA could not be brought up: no new Acquire before then.
     held_down: HashMap<IpAddr, Instant>,
+    /// Peers asked for by `request` (no packet waits for them), and when.
+    requested: HashMap<IpAddr, Instant>,
     /// The ESP packet being built, reused.
     sealed: Vec<u8>,
     /// The ESP packets of one `send_many`, back to back, reused.
@@ -159,6 +165,7 @@ impl Protection {
             waiting: HashMap::new(),
             waiting_total: 0,
             held_down: HashMap::new(),
+            requested: HashMap::new(),
             sealed: Vec::with_capacity(65_535 + 128),
             batch: Vec::new(),
             lost: Vec::new(),
@@ -230,6 +237,37 @@ impl Protection {
             false => Sent::Waiting,
         };
         (sent, notifications)
+    }
+
+    /// Whether GRE to `peer` leaves protected right now (its SA is up).
+    pub fn is_up(&self, peer: IpAddr) -> bool {
+        self.outbound.contains_key(&peer)
+    }
+
+    /// Asks IKE for an SA with `peer` without handing it a packet: the
+    /// caller sends its traffic another way meanwhile (a spoke keeps using
+    /// its NHS until the spoke-to-spoke SA is up, as Cisco does). Nothing
+    /// if the SA is up, the peer is held down after a failed attempt, or
+    /// it was asked for less than `REQUEST_INTERVAL` ago.
+    pub async fn request(&mut self, peer: IpAddr, now: Instant) -> Vec<Notification> {
+        if self.outbound.contains_key(&peer) {
+            return Vec::new();
+        }
+        if let Some(&until) = self.held_down.get(&peer) {
+            if now < until {
+                return Vec::new();
+            }
+            self.held_down.remove(&peer);
+        }
+        if let Some(&asked) = self.requested.get(&peer)
+            && now < asked + REQUEST_INTERVAL
+        {
+            return Vec::new();
+        }
+        self.requested.insert(peer, now);
+        let local = IpAddr::V4(self.sockets.source);
+        let outputs = self.ike.handle(Input::Acquire { local, peer }, now);
+        self.run(outputs, now).await
     }
 
     /// Sends the GRE datagrams of one TUN read: those to a peer with a
@@ -397,14 +435,24 @@ impl Protection {
         self.run(outputs, now).await
     }
 
-    /// `clear crypto sa` (one peer or all).
+    /// `clear crypto sa` (one peer or all). It also lifts the hold-down of
+    /// failed attempts (the SAs it takes down included), so the next
+    /// packet tries again at once, after fixing a key say.
     pub async fn clear(&mut self, peer: Option<IpAddr>, now: Instant) -> Vec<Notification> {
         let outputs = self.ike.handle(Input::Clear { peer }, now);
-        self.run(outputs, now).await
+        let notifications = self.run(outputs, now).await;
+        match peer {
+            Some(peer) => {
+                self.held_down.remove(&peer);
+            }
+            None => self.held_down.clear(),
+        }
+        notifications
     }
 
     /// NHRP no longer needs `peer`: its SAs go (with Deletes).
     pub async fn release(&mut self, peer: IpAddr, now: Instant) -> Vec<Notification> {
+        self.requested.remove(&peer);
         let outputs = self.ike.handle(Input::Release { peer }, now);
         self.run(outputs, now).await
     }
@@ -469,6 +517,7 @@ impl Protection {
                     match self.install(&child) {
                         Ok(()) => {
                             self.held_down.remove(&peer);
+                            self.requested.remove(&peer);
                             ready.push(peer)
                         }
                         Err(error) => {
@@ -523,7 +572,14 @@ impl Protection {
         if self.outbound.contains_key(&peer) {
             return;
         }
+        let requested = self.requested.remove(&peer).is_some();
         let Some(queue) = self.waiting.remove(&peer) else {
+            if requested {
+                // Its traffic took another path: nothing to drop, but no
+                // new attempt before the hold-down either.
+                self.held_down.insert(peer, now + ACQUIRE_HOLD_DOWN);
+                tracing::info!(%peer, hold_down = ?ACQUIRE_HOLD_DOWN, "no SA with the peer");
+            }
             return;
         };
         self.waiting_total -= queue.len();
