@@ -92,6 +92,10 @@ impl std::fmt::Debug for Protection {
 
 struct Outbound {
     sa: OutboundSa,
+    /// A rekey's new SA, not used yet: the peer may not have installed its
+    /// inbound half. It takes over when the old SA goes (the rekey's
+    /// Delete) or when the peer sends on it, whichever comes first.
+    successor: Option<Box<Outbound>>,
     /// (local port, remote port) of ESP-in-UDP; `None`: plain ESP.
     encap: Option<(u16, u16)>,
     mode: Mode,
@@ -390,6 +394,17 @@ impl Protection {
                 DropReason::Malformed
             }
         })?;
+        // The peer sends on a rekey's new SA: it has both halves, so we
+        // may send on it too.
+        if let Some(current) = self.outbound.get_mut(&from)
+            && current
+                .successor
+                .as_ref()
+                .is_some_and(|next| next.inbound_spi == spi)
+            && let Some(successor) = current.successor.take()
+        {
+            *current = *successor;
+        }
         match next_header {
             IPPROTO_GRE => Ok(payload),
             IPPROTO_IPIP => {
@@ -593,9 +608,13 @@ impl Protection {
         );
     }
 
-    /// Installs both directions of a child SA; the new outbound SA replaces
-    /// the peer's old one (make-before-break: the old inbound SA stays until
-    /// IKE removes it).
+    /// Installs both directions of a child SA. A rekey's new outbound SA
+    /// waits behind the peer's current one (make-before-break, both ways):
+    /// the responder of a rekey installs its SAs when it answers, and
+    /// whatever we sent on the new SA before the initiator had processed
+    /// that answer would be lost there (strongSwan as initiator drops it;
+    /// as responder it waits the same way). The old inbound SA stays until
+    /// IKE removes it.
     fn install(&mut self, child: &ChildSa) -> Result<(), EspError> {
         let inbound = InboundSa::new(
             child.inbound_spi,
@@ -621,16 +640,20 @@ impl Protection {
                 peer: child.peer,
             },
         );
-        self.outbound.insert(
-            child.peer,
-            Outbound {
-                sa: outbound,
-                encap: child.encap,
-                mode: child.mode,
-                local: child.local,
-                inbound_spi: child.inbound_spi,
-            },
-        );
+        let new = Outbound {
+            sa: outbound,
+            successor: None,
+            encap: child.encap,
+            mode: child.mode,
+            local: child.local,
+            inbound_spi: child.inbound_spi,
+        };
+        match self.outbound.get_mut(&child.peer) {
+            Some(current) => current.successor = Some(Box::new(new)),
+            None => {
+                self.outbound.insert(child.peer, new);
+            }
+        }
         if let Some(keylog) = &self.keylog {
             keylog.child_sa(child);
         }
@@ -646,14 +669,24 @@ impl Protection {
 
     fn remove(&mut self, peer: IpAddr, inbound_spi: u32, outbound_spi: u32) {
         self.inbound.remove(&inbound_spi);
-        if self
-            .outbound
-            .get(&peer)
-            .is_some_and(|out| out.sa.spi() == outbound_spi)
-        {
-            // Its current SA, not an old one a rekey replaced.
-            self.outbound.remove(&peer);
-            self.lost.push(peer);
+        if let Some(current) = self.outbound.get_mut(&peer) {
+            if current.sa.spi() == outbound_spi {
+                // Its current SA: a successor takes over, else the path
+                // to the peer is lost.
+                match current.successor.take() {
+                    Some(successor) => *current = *successor,
+                    None => {
+                        self.outbound.remove(&peer);
+                        self.lost.push(peer);
+                    }
+                }
+            } else if current
+                .successor
+                .as_ref()
+                .is_some_and(|next| next.sa.spi() == outbound_spi)
+            {
+                current.successor = None;
+            }
         }
         tracing::info!(
             %peer,
@@ -677,6 +710,10 @@ impl Protection {
         let child_sas = self
             .outbound
             .iter()
+            .flat_map(|(peer, out)| {
+                std::iter::once((peer, out))
+                    .chain(out.successor.as_deref().map(|next| (peer, next)))
+            })
             .map(|(peer, out)| ChildSaState {
                 peer: *peer,
                 inbound_spi: out.inbound_spi,
