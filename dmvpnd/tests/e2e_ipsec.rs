@@ -875,102 +875,6 @@ async fn a_peer_without_an_sa_is_reached_through_the_hub() {
     );
 }
 
-/// A test PKI made with the openssl command in `dir`: CA `ca` and, for each
-/// (name, address), `<name>.pem`/`<name>.key` (ECDSA P-256) with the
-/// address as subjectAltName; `rogue` is another CA with a certificate for
-/// `s2` that our CA never signed.
-fn make_pki(dir: &std::path::Path, nodes: &[(&str, &str)]) {
-    let openssl = |args: &[&str]| {
-        let out = std::process::Command::new("openssl")
-            .current_dir(dir)
-            .args(args)
-            .output()
-            .unwrap();
-        assert!(
-            out.status.success(),
-            "openssl {args:?}: {}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-    };
-    for ca in ["ca", "rogue"] {
-        openssl(&[
-            "ecparam",
-            "-name",
-            "prime256v1",
-            "-genkey",
-            "-noout",
-            "-out",
-            &format!("{ca}.key"),
-        ]);
-        openssl(&[
-            "req",
-            "-x509",
-            "-new",
-            "-key",
-            &format!("{ca}.key"),
-            "-subj",
-            &format!("/O=dmvpn e2e/CN={ca}"),
-            "-days",
-            "2",
-            "-out",
-            &format!("{ca}.pem"),
-        ]);
-    }
-    for (name, address) in nodes {
-        let ca = if *name == "s2" { "rogue" } else { "ca" };
-        openssl(&[
-            "ecparam",
-            "-name",
-            "prime256v1",
-            "-genkey",
-            "-noout",
-            "-out",
-            &format!("{name}.sec1"),
-        ]);
-        openssl(&[
-            "pkcs8",
-            "-topk8",
-            "-nocrypt",
-            "-in",
-            &format!("{name}.sec1"),
-            "-out",
-            &format!("{name}.key"),
-        ]);
-        openssl(&[
-            "req",
-            "-new",
-            "-key",
-            &format!("{name}.key"),
-            "-subj",
-            &format!("/O=dmvpn e2e/CN={name}"),
-            "-out",
-            &format!("{name}.csr"),
-        ]);
-        std::fs::write(
-            dir.join(format!("{name}.ext")),
-            format!("subjectAltName=IP:{address}\n"),
-        )
-        .unwrap();
-        openssl(&[
-            "x509",
-            "-req",
-            "-in",
-            &format!("{name}.csr"),
-            "-CA",
-            &format!("{ca}.pem"),
-            "-CAkey",
-            &format!("{ca}.key"),
-            "-CAcreateserial",
-            "-days",
-            "2",
-            "-extfile",
-            &format!("{name}.ext"),
-            "-out",
-            &format!("{name}.pem"),
-        ]);
-    }
-}
-
 /// `config` protected by profile `dmvpn` authenticating with `name`'s
 /// certificate from `dir` and trusting `dir/ca.pem` (no pre-shared key).
 fn certified(mut config: Value, dir: &std::path::Path, name: &str) -> Value {
@@ -998,12 +902,13 @@ async fn certificates_from_our_ca_authenticate_others_do_not() {
     let dir = std::env::temp_dir().join(format!("dmvpnd-ipsec-pki-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&dir);
     std::fs::create_dir_all(&dir).unwrap();
-    make_pki(
+    // s2's certificate comes from another CA.
+    common::pki::make_pki(
         &dir,
         &[
-            ("hub", "192.0.2.1"),
-            ("s1", "192.0.2.11"),
-            ("s2", "192.0.2.12"),
+            ("hub", "192.0.2.1", "ca"),
+            ("s1", "192.0.2.11", "ca"),
+            ("s2", "192.0.2.12", "rogue"),
         ],
     );
     let mut cloud = Cloud::start(

@@ -17,6 +17,11 @@
 //!   unprotected spoke s2 is dropped; s1's charon dies, our hub finds out
 //!   and removes its SAs and its registration.
 //!
+//! - our spoke and the FRR hub's charon with certificates of one CA (ECDSA
+//!   P-256, identities the subject DNs), the charon rekeying its IKE SA
+//!   and child SA every 20 s: registration through ESP, and LAN traffic
+//!   across two rekeys of each without losing a packet.
+//!
 //! One guest at a time (the tests serialise on it); each test powers it
 //! off and removes its namespaces at the end, also when it fails. Needs
 //! root, and the harness build (apt, debootstrap) the first time.
@@ -34,8 +39,8 @@ use std::time::{Duration, Instant};
 use common::netns::{Echo, Node, add_lan, connect, ping_ttls, router_sysctls, state, wait_state};
 use common::{Client, set};
 use interop::ipsec::{
-    CISCO_DEFAULTS, PSK, PSK_PATH, captured, child_packets, children, established_with, ike_sas,
-    protected, protection, spi, statistic,
+    CISCO_DEFAULTS, PSK, PSK_PATH, captured, certified, child_packets, children, established_with,
+    ike_sas, protected, protection, spi, statistic,
 };
 use interop::nat::NatSite;
 use interop::{Guest, HOST_NBMA, config, host_ns, our_cache, route};
@@ -542,4 +547,152 @@ async fn an_frr_spoke_registers_with_our_hub_through_esp() {
     );
     drop(hub);
     drop(guest);
+}
+
+/// The rekeys the hub's charon makes every 20 s (DMVPN_INTEROP_REKEY): a
+/// CREATE_CHILD_SA exchange of ours that answered one, for a child SA
+/// (REKEY_SA) or for the IKE SA (SA, nonce and KE, no TS).
+fn charon_rekeys(guest: &Guest) -> (usize, usize) {
+    let child = guest.charon_log(
+        "hub",
+        r"<dmvpn\|[0-9]+> parsed CREATE_CHILD_SA response [0-9]+ \[ (N\(USE_TRANSP\) )?SA No TSi TSr \]",
+    );
+    let ike = guest.charon_log(
+        "hub",
+        r"<dmvpn\|[0-9]+> parsed CREATE_CHILD_SA response [0-9]+ \[ SA No KE \]",
+    );
+    (child.len(), ike.len())
+}
+
+/// Our spoke and the FRR hub's charon authenticate with certificates of
+/// one CA, and the charon rekeys its IKE SA and child SA every 20 s while
+/// our LAN pings the hub's: every ping is answered, our SPIs follow the
+/// rekeys.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn certificates_and_strongswan_rekeys_during_traffic() {
+    let pki = std::env::temp_dir().join(format!("dmvpn-interop-pki-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&pki);
+    std::fs::create_dir_all(&pki).unwrap();
+    common::pki::make_pki(&pki, &[("hub", FRR_HUB, "ca"), ("host", HOST_NBMA, "ca")]);
+    let guest = Guest::boot_with(
+        "frr-hub-ipsec",
+        &[
+            ("DMVPN_INTEROP_PKI", pki.to_str().unwrap()),
+            ("DMVPN_INTEROP_REKEY", "20s"),
+        ],
+    );
+    let ns = host_ns();
+    router_sysctls(&ns);
+    add_lan(&ns, "172.16.100.1/24");
+    // No shortcuts: s1 has no IPsec (see the first test).
+    let mut spoke_config = config("10.0.0.100", HOST_NBMA, Some(("10.0.0.1", FRR_HUB)));
+    spoke_config["ietf-interfaces:interfaces"]["interface"][0]["dmvpn-nhrp:nhrp"]["shortcut"] =
+        json!(false);
+    let mut spoke = Node::start(
+        &ns,
+        "iop-ipsec-cert",
+        &certified(spoke_config, &pki, "host", 15),
+    );
+    spoke.wait_tunnel();
+    route(&ns, "172.16.0.0/16", "10.0.0.1");
+    let mut client = connect(&spoke.socket()).await;
+
+    // 1. Certificates: each side checks the other's against the CA.
+    let took = wait_ping(
+        &ns,
+        "172.16.100.1",
+        "172.16.0.1",
+        Duration::from_secs(60),
+        || spoke.site.log(),
+    );
+    let sa = wait_established(
+        &mut client,
+        &spoke,
+        &guest,
+        "hub",
+        FRR_HUB,
+        Duration::from_secs(5),
+    )
+    .await;
+    eprintln!("e: the hub's LAN answers after {took:.1} s; our IKE SA {sa:#}");
+    let hub_dn = sa["remote-identity"].as_str().unwrap_or_default();
+    assert!(hub_dn.contains("CN=hub"), "{sa:#}");
+    let verified = guest.charon_log("hub", r"authentication of .*CN=host.* with .* successful");
+    assert!(
+        !verified.is_empty(),
+        "the hub's charon did not verify our certificate: {:?}",
+        guest.charon_log("hub", "authentication|certificate")
+    );
+    eprintln!("e: {verified:?}");
+    let first_child = children(&sa)[0].clone();
+    let first_ike = sa["local-spi"].clone();
+    // FRR 8.4's nhrpd answers the kernel's neighbour probe for our tunnel
+    // address with the link-layer address the kernel already has, 0.0.0.0
+    // after the first probe (later FRR falls back to the peer's NBMA
+    // address), and the first rekey's xfrm flush makes the kernel use that
+    // neighbour: the hub would stop sending to us, IPsec or not. Our
+    // binding in the hub's kernel is pinned, as nhrpd made it first.
+    guest.exec(&format!(
+        "ip -n hub neigh replace 10.0.0.100 lladdr {HOST_NBMA} dev gre1 nud permanent"
+    ));
+
+    // 2. Rekeys during traffic: 40 s of pings, 10 a second, span two
+    // rekeys of the child SA and two of the IKE SA by the charon.
+    let rekeys_before = charon_rekeys(&guest);
+    let steady = Echo::new(
+        0x2f3f,
+        b"dmvpnd ipsec interop rekey",
+        Duration::from_millis(100),
+    );
+    let count = 400;
+    let ttls = common::netns::ping_ttls_within(
+        &ns,
+        "172.16.100.1",
+        "172.16.0.1",
+        count,
+        steady,
+        Duration::from_secs(2),
+    );
+    let rekeys = charon_rekeys(&guest);
+    let s = state(&mut client).await;
+    let sa = established_with(&s, FRR_HUB)
+        .unwrap_or_else(|| panic!("no SA after the rekeys: {:#}", protection(&s)))
+        .clone();
+    eprintln!(
+        "e: {} of {count} pings answered; charon rekeys (child, IKE) {rekeys_before:?} -> {rekeys:?}",
+        ttls.len()
+    );
+    assert_eq!(
+        ttls.len(),
+        usize::from(count),
+        "pings lost across the rekeys\n{}\n{}",
+        spoke.site.log(),
+        guest.charon_sas("hub")
+    );
+    assert!(
+        rekeys.0 >= rekeys_before.0 + 2 && rekeys.1 >= rekeys_before.1 + 2,
+        "the charon did not rekey twice each: {rekeys_before:?} -> {rekeys:?}\n{:?}",
+        guest.charon_log("hub", "CREATE_CHILD_SA|rekey")
+    );
+    let child = children(&sa)[0].clone();
+    assert_ne!(
+        spi(&child, "inbound-spi"),
+        spi(&first_child, "inbound-spi"),
+        "{child:#}"
+    );
+    assert_ne!(sa["local-spi"], first_ike, "{sa:#}");
+    // The current SAs are the charon's too.
+    let sas = guest.charon_sas("hub");
+    assert!(
+        sas.contains(&format!("{:08x}", spi(&child, "inbound-spi")))
+            && sas.contains(&format!("{:08x}", spi(&child, "outbound-spi"))),
+        "{child:#}\n{sas}"
+    );
+    assert_eq!(
+        statistic(&s, "cleartext-dropped"),
+        0,
+        "{:#}",
+        protection(&s)
+    );
+    let _ = std::fs::remove_dir_all(&pki);
 }

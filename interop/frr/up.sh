@@ -11,9 +11,13 @@ built || fail "nothing built in $IOP_WORK: run build.sh"
 qemu_pid > /dev/null && "$IOP_DIR/down.sh"
 
 # a fresh share: guest scripts of this checkout, empty request and output dirs
-rm -rf "$IOP_SHARE/guest" "$IOP_CMD" "$IOP_OUT"
+rm -rf "$IOP_SHARE/guest" "$IOP_CMD" "$IOP_OUT" "$IOP_SHARE/pki"
 mkdir -p "$IOP_SHARE/guest" "$IOP_CMD" "$IOP_OUT"
 cp "$IOP_DIR"/guest/*.sh "$IOP_SHARE/guest/"
+# certificates for the charons instead of the pre-shared key (guest/ipsec.sh)
+if [ -n "${DMVPN_INTEROP_PKI:-}" ]; then
+  cp -r "$DMVPN_INTEROP_PKI" "$IOP_SHARE/pki"
+fi
 echo "$scenario" > "$IOP_SHARE/scenario"
 # settings of guest/ipsec.sh (charon in the -ipsec scenarios), when set here
 for v in DMVPN_INTEROP_IKE_PROPOSALS DMVPN_INTEROP_ESP_PROPOSALS DMVPN_INTEROP_IPSEC_START \

@@ -12,6 +12,7 @@ use tonic::transport::Channel;
 
 pub mod frr;
 pub mod netns;
+pub mod pki;
 
 pub type Client = NorthboundClient<Channel>;
 

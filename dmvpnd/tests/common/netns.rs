@@ -24,7 +24,7 @@ pub use dmvpn_test_support::{
         add_lan, assert_root, dmvpn_routes, enter, has_link, ip_in, masquerade, private_segment,
         router_sysctls, run, sysctl,
     },
-    ping::{Echo, ping_ttls},
+    ping::{Echo, ping_ttls, ping_ttls_within},
     poll,
     topology::{
         TUNNEL, Topology, spoke_lan, spoke_nbma, spoke_net, spoke_tunnel, topology, topology_with,

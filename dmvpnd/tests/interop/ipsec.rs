@@ -4,7 +4,7 @@
 //! kernel (xfrm) say about theirs. Used by interop_ipsec.rs only.
 #![allow(dead_code, clippy::unwrap_used)]
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::Command;
 
 use serde_json::{Value, json};
@@ -33,6 +33,27 @@ pub fn protected(mut config: Value, psk: &str, dpd: u32) -> Value {
         "ike": {
             "dpd-interval": dpd,
             "pre-shared-key": [{"name": "any", "any": [null], "secret": psk}]
+        }
+    }]});
+    config["ietf-interfaces:interfaces"]["interface"][0]["dmvpn-tunnel:tunnel"]["dmvpn-ipsec:protection"] =
+        json!({"profile": "dmvpn"});
+    config
+}
+
+/// `config` protected by profile `dmvpn` authenticating with `name`'s
+/// certificate in `pki` (common::pki::make_pki) and trusting its CA, our
+/// default proposals, dead peer detection after `dpd` seconds of silence.
+pub fn certified(mut config: Value, pki: &Path, name: &str, dpd: u32) -> Value {
+    let file = |f: String| pki.join(f).display().to_string();
+    config["dmvpn-ipsec:ipsec"] = json!({"profile": [{
+        "name": "dmvpn",
+        "ike": {
+            "dpd-interval": dpd,
+            "certificate": {
+                "certificate": file(format!("{name}.pem")),
+                "private-key": file(format!("{name}.key")),
+                "ca": file("ca.pem".to_owned()),
+            }
         }
     }]});
     config["ietf-interfaces:interfaces"]["interface"][0]["dmvpn-tunnel:tunnel"]["dmvpn-ipsec:protection"] =

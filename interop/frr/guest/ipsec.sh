@@ -28,6 +28,10 @@
 #                                every other node is NODE.interop
 #   DMVPN_INTEROP_REKEY          rekey_time of the IKE_SA and CHILD_SA `gre` of every
 #                                connection, e.g. 30s (default: unset, never rekeyed)
+# With /mnt/share/pki (up.sh copies DMVPN_INTEROP_PKI there): X.509 instead of
+# the PSK; ca.pem is the trusted CA, NODE.pem/NODE.key (PKCS#8) the node's
+# certificate and key, its identity the certificate's subject DN; peers must
+# present a certificate of that CA.
 # Every charon: /etc/ipsec-NODE/{strongswan,swanctl}.conf; its own /run (a bind
 # mount of /run/ipsec-NODE in its mount namespace: pid file, VICI socket, so
 # that neither clashes with another node's nor with FRR's vici client);
@@ -57,7 +61,11 @@ if [ -n "$REKEY" ]; then
   REKEY_IKE="rekey_time = $REKEY
         over_time = 10s
         rand_time = 0s"
+  # the hard expiry 10 s after the rekey (default: 10 % after): a child
+  # rekey due while an IKE rekey runs waits for it, and must not expire
+  # meanwhile (the kernel SA would go before its successor is made)
   REKEY_CHILD="rekey_time = $REKEY
+                life_time = $(( ${REKEY%s} + 10 ))s
                 rand_time = 0s"
 else
   REKEY_IKE="# never rekeyed nor reauthenticated from this side
@@ -95,14 +103,7 @@ conn() {
         dpd_delay = 10s
         $REKEY_IKE
         reauth_time = 0
-        local {
-            auth = psk
-            id = $id
-        }
-        remote {
-            auth = psk
-            id = %any
-        }
+$(auth_sections)
         children {
             gre {
                 mode = transport
@@ -118,6 +119,34 @@ ${3:+                start_action = $3
 EOF
 }
 
+# auth_sections: local and remote of a connection (render sets n, id, pki)
+auth_sections() {
+  if [ -n "$pki" ]; then
+    cat <<EOF
+        local {
+            auth = pubkey
+            certs = $n.pem
+        }
+        remote {
+            auth = pubkey
+            id = %any
+            cacerts = ca.pem
+        }
+EOF
+  else
+    cat <<EOF
+        local {
+            auth = psk
+            id = $id
+        }
+        remote {
+            auth = psk
+            id = %any
+        }
+EOF
+  fi
+}
+
 render() {  # render NODE [PEER]
   local n=$1 peer=${2:-} d=/etc/ipsec-$1
   addr=$(nbma $n)
@@ -127,6 +156,15 @@ render() {  # render NODE [PEER]
   # the credential directories swanctl --load-all reads (empty: PSK only)
   mkdir -p $d/{x509,x509ca,x509ocsp,x509aa,x509ac,x509crl,pubkey,private,rsa,ecdsa,bliss,pkcs8,pkcs12} \
     /run/ipsec-$n
+  pki=
+  if [ -d $share/pki ]; then
+    [ -r $share/pki/$n.pem ] && [ -r $share/pki/$n.key ] && [ -r $share/pki/ca.pem ] ||
+      { echo "ipsec.sh: $share/pki lacks ca.pem, $n.pem or $n.key" >&2; exit 1; }
+    pki=$share/pki
+    cp $pki/ca.pem $d/x509ca/ca.pem
+    cp $pki/$n.pem $d/x509/$n.pem
+    cp $pki/$n.key $d/private/$n.key
+  fi
   cat > $d/strongswan.conf <<EOF
 # charon of guest netns $n (written by ipsec.sh)
 charon {
@@ -174,7 +212,7 @@ swanctl {
 }
 EOF
   {
-    echo "# IKEv2 with PSK, ESP transport mode for GRE only (written by ipsec.sh)"
+    echo "# IKEv2 with ${pki:+certificates, not the }PSK, ESP transport mode for GRE only (written by ipsec.sh)"
     echo "connections {"
     conn dmvpn %any
     [ -n "$peer" ] && conn peer "$peer" "$START"
