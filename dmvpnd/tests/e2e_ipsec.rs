@@ -159,12 +159,12 @@ async fn spokes_register_and_go_direct_through_esp() {
         prefix("p3"),
         "ipsec-p3",
         &protected(hub_config(), PSK),
-        2,
+        3,
         |n| spoke(n, PSK),
     );
     cloud.phase3_routes();
     cloud.wait_registered(Duration::from_secs(20), &[]).await;
-    for n in [1, 2] {
+    for n in [1, 2, 3] {
         let state = wait_sa(cloud.spoke(n), "192.0.2.1", Duration::from_secs(5)).await;
         let (esp_in, esp_out) = esp_packets(&state, "192.0.2.1");
         assert!(
@@ -177,9 +177,15 @@ async fn spokes_register_and_go_direct_through_esp() {
     assert_eq!(established_with(&hub_state, &spoke_nbma(2)).len(), 1);
 
     // Phase 3: s1 -> s2 goes via the hub, the hub redirects, s1 resolves
-    // s2, and their own SA comes up before traffic takes the direct path.
+    // s2, and their own SA comes up before traffic takes the direct path;
+    // the same between s2 and s3, each pair with its own SA.
     let took = wait_direct(&cloud, 1, 2, Duration::from_secs(20));
     eprintln!("s1 -> s2: first packet to encrypted direct path in {took:?}");
+    let took = wait_direct(&cloud, 3, 2, Duration::from_secs(20));
+    eprintln!("s3 -> s2: first packet to encrypted direct path in {took:?}");
+    for (a, b) in [(3, 2), (2, 3)] {
+        wait_sa(cloud.spoke(a), &spoke_nbma(b), Duration::from_secs(5)).await;
+    }
     let s1 = wait_sa(cloud.spoke(1), &spoke_nbma(2), Duration::from_secs(5)).await;
     let ttls = ping_ttls(&cloud.ns[1], &spoke_lan(1), &spoke_lan(2), 10, echo());
     assert!(
