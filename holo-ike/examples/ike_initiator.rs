@@ -112,6 +112,12 @@ impl Driver {
                         eprintln!("send to {remote}: {e}");
                     }
                 }
+                Output::NatKeepalive { remote, .. } => {
+                    let datagram = UdpEncapsulated::NatKeepalive.emit();
+                    if let Err(e) = self.nat_t_socket.send_to(&datagram, remote) {
+                        eprintln!("keepalive to {remote}: {e}");
+                    }
+                }
                 Output::InstallChildSa(c) => {
                     println!("child SA up: {c:?}");
                     self.child_up = true;

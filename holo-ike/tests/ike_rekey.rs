@@ -360,7 +360,10 @@ fn ike_sa_rekey_request_to_an_sa_being_deleted_is_a_temporary_failure() {
     net.input(0, Input::Clear { peer: Some(peer) });
     net.run();
     net.advance(secs(11));
-    assert_eq!(net.nodes[0].ike.counters().temporary_failures, 1);
+    // Once, or twice when B's retry (5 to 10 s after its rekey at 85 to
+    // 90 s) came before 91 s.
+    let refused = net.nodes[0].ike.counters().temporary_failures;
+    assert!((1..=2).contains(&refused), "{refused}");
     // B keeps its SA and tries later; the Delete then arrives.
     assert_eq!(net.nodes[1].ike.snapshot().ike_sas.len(), 1);
     net.filter = Box::new(|_| Fate::Deliver);

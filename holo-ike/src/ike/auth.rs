@@ -448,7 +448,7 @@ impl Ike {
         };
         match accepted {
             Ok((child, proposal)) => {
-                self.install_child(sa, child, proposal, now, out);
+                self.install_child(sa, (child, proposal), true, now, out);
                 Ok(true)
             }
             Err(reason) => {

@@ -18,6 +18,7 @@ use super::io::{ChildSa, Notification, Output};
 use super::proposals::{self, EspChoice};
 use super::sa::{ChildOffer, ChildState, IkeSa};
 use super::traffic_selectors::{self, Endpoint, GRE};
+use super::usage::{Limits, Used};
 use super::{EspProposal, Ike, rekey};
 use crate::crypto::cipher::key_lengths;
 use crate::crypto::{ChildSaKeys, CryptoError, DiffieHellman};
@@ -293,7 +294,7 @@ impl Ike {
                 we_initiated: false,
             },
         );
-        self.install_child(sa, child, choice.proposal, now, out);
+        self.install_child(sa, (child, choice.proposal), false, now, out);
         let mut payloads = vec![];
         if transport {
             payloads.push(notify(NotifyType::USE_TRANSPORT_MODE, vec![]));
@@ -383,12 +384,14 @@ impl Ike {
     }
 
     /// Puts a child SA in the data plane: both directions, the new
-    /// outbound SA replacing the old one at once.
+    /// outbound SA replacing the old one at once. `we_initiated` the
+    /// exchange that made it: our soft limits come first
+    /// ([`Ike::child_soft_fraction`]).
     pub(super) fn install_child(
         &mut self,
         sa: &mut IkeSa,
-        child: ChildSa,
-        proposal: EspProposal,
+        (child, proposal): (ChildSa, EspProposal),
+        we_initiated: bool,
         now: Instant,
         out: &mut Vec<Output>,
     ) {
@@ -399,28 +402,58 @@ impl Ike {
             inbound_spi: child.inbound_spi,
             outbound_spi: child.outbound_spi,
         }));
-        let rekey_at = Some(now + self.soft_lifetime(child.lifetime));
+        // One soft fraction for time, bytes and sequence numbers.
+        let soft = self.child_soft_fraction(we_initiated);
+        let rekey_at = Some(now + child.lifetime.mul_f64(soft));
+        let hard = Limits::hard(&sa.config, child.esn);
         sa.children.push(ChildState {
             sa: child,
             proposal,
             created: now,
             rekey_at,
             retire_at: None,
+            soft: hard.scaled(soft),
+            hard,
+            used: Used::default(),
+            initiated: we_initiated,
         });
     }
 
-    /// The soft lifetime of an SA of `lifetime`: 85 to 90 % of it, at
-    /// random, so that both peers do not rekey at once.
+    /// The soft lifetime of an SA of `lifetime` ([`Ike::soft_fraction`]).
     pub(super) fn soft_lifetime(&self, lifetime: std::time::Duration) -> std::time::Duration {
-        let jitter = self.jitter(lifetime.mul_f64(rekey::JITTER));
-        lifetime.mul_f64(rekey::SOFT).saturating_sub(jitter)
+        lifetime.mul_f64(self.soft_fraction())
+    }
+
+    /// Where an SA's soft limits lie: 85 to 90 % of its hard ones, at
+    /// random, so that both peers do not rekey at once.
+    pub(super) fn soft_fraction(&self) -> f64 {
+        rekey::SOFT - rekey::JITTER * self.random_fraction()
+    }
+
+    /// A child SA's soft fraction: 85 to 87.5 % on the side that initiated
+    /// the exchange that made it, 87.5 to 90 % on the other. Both peers
+    /// count about the same bytes (one's inbound is the other's outbound)
+    /// and see them only at usage reports, so independent draws would
+    /// often have both rekey at once, a collision (RFC 7296, 2.8.1).
+    pub(super) fn child_soft_fraction(&self, we_initiated: bool) -> f64 {
+        let half = rekey::JITTER / 2.0;
+        let r = half * self.random_fraction();
+        match we_initiated {
+            true => rekey::SOFT - half - r,
+            false => rekey::SOFT - r,
+        }
     }
 
     /// A random duration from 0 to `max`.
     pub(super) fn jitter(&self, max: std::time::Duration) -> std::time::Duration {
+        max.mul_f64(self.random_fraction())
+    }
+
+    /// A random number from 0 to 1.
+    fn random_fraction(&self) -> f64 {
         let r = self
             .random_bytes(4)
             .map_or(0, |b| u32::from_be_bytes(b.try_into().unwrap_or_default()));
-        max.mul_f64(f64::from(r) / f64::from(u32::MAX))
+        f64::from(r) / f64::from(u32::MAX)
     }
 }

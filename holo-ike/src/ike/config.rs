@@ -32,11 +32,20 @@ pub struct Config {
     pub selectors: Selectors,
     pub ike_lifetime: Duration,
     pub child_lifetime: Duration,
+    /// Byte lifetime of a child SA: the most either direction may carry
+    /// (the inner packets' bytes) before the SA is deleted; rekeyed at the
+    /// same soft fraction as the time lifetime ([`super::rekey`]). None:
+    /// no byte limit (Cisco's `lifetime kilobytes disable`).
+    pub child_lifetime_bytes: Option<u64>,
     /// Send a liveness check after this much silence from the peer.
     pub dpd_interval: Option<Duration>,
     /// Act as if a NAT were in the way: UDP-encapsulate ESP (strongSwan
     /// `encap = yes`).
     pub force_encap: bool,
+    /// Behind a NAT, a NAT-keepalive (RFC 3948, 2.3) after this long
+    /// without anything sent to the peer, so that the NAT keeps our
+    /// mapping. None: no keepalives.
+    pub nat_keepalive: Option<Duration>,
     pub retransmit: Retransmit,
     /// Responder IKE SAs waiting for IKE_AUTH, at most.
     pub max_half_open: usize,
@@ -55,6 +64,14 @@ pub struct Config {
     /// marker count against it (RFC 7383, 2.5.1).
     pub fragment_size: usize,
 }
+
+/// Cisco's default byte lifetime of an IPsec SA: 4 608 000 kilobytes
+/// (of 1024 bytes), 10 Mbit/s for the hour of its time lifetime.
+pub const DEFAULT_CHILD_LIFETIME_BYTES: u64 = 4_608_000 * 1024;
+
+/// strongSwan's NAT-keepalive interval (`charon.keep_alive`); Cisco's
+/// `crypto isakmp nat keepalive` is off unless configured.
+pub const DEFAULT_NAT_KEEPALIVE: Duration = Duration::from_secs(20);
 
 /// RFC 7383, 2.5.1: 1280 octets fit every IPv6 path and, in practice,
 /// the IPv4 paths DMVPN runs over.
@@ -193,8 +210,11 @@ impl Config {
             // Cisco: 86400 s for IKEv2 SAs, 3600 s for IPsec SAs.
             ike_lifetime: Duration::from_secs(86400),
             child_lifetime: Duration::from_secs(3600),
+            child_lifetime_bytes: Some(DEFAULT_CHILD_LIFETIME_BYTES),
             dpd_interval: Some(Duration::from_secs(30)),
             force_encap: false,
+            // strongSwan's; IOS sends none unless configured.
+            nat_keepalive: Some(DEFAULT_NAT_KEEPALIVE),
             retransmit: Retransmit::default(),
             max_half_open: 1000,
             cookie_threshold: 50,

@@ -47,4 +47,6 @@ pub struct Counters {
     /// those whose cookie was wrong or stale.
     pub cookies_sent: u64,
     pub cookies_rejected: u64,
+    /// NAT-keepalives sent (RFC 3948, 2.3).
+    pub nat_keepalives_sent: u64,
 }

@@ -7,8 +7,10 @@
 //!   NHRP forgot a peer --------------Input::Release-->      |
 //!   clear crypto sa -----------------Input::Clear---->      |
 //!   commit --------------------------Input::Configure->     |
-//!   timer expired -------------------Input::Tick----->      v
+//!   timer expired -------------------Input::Tick----->      |
+//!   timer expired, with ESP counts --Input::ChildSaUsage->  v
 //!   UDP (marker added on 4500) <-----Output::Send------ Vec<Output>
+//!   UDP 4500, one octet 0xFF <-------Output::NatKeepalive
 //!   ESP data plane <-----------------Output::InstallChildSa / RemoveChildSa
 //!   logs, northbound <---------------Output::Notification
 //!   sleep until ---------------------- Ike::next_wakeup()
@@ -47,6 +49,26 @@ pub enum Input {
     Configure(Box<Config>),
     /// Time passed: process everything due at `now`.
     Tick,
+    /// What the data plane's SAs carried so far (one entry per child SA
+    /// it has), for byte lifetimes and sequence number exhaustion
+    /// ([`super::usage`]); then, as `Tick`, everything due at `now`, a
+    /// limit reached included. A driver that counts sends this instead
+    /// of `Tick`.
+    ChildSaUsage(Vec<ChildSaUsage>),
+}
+
+/// The counters of one child SA in the data plane since it was installed.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct ChildSaUsage {
+    /// Our inbound SPI: which child SA.
+    pub inbound_spi: u32,
+    /// Bytes of the inner packets accepted on the inbound SA.
+    pub inbound_bytes: u64,
+    /// Bytes of the inner packets sealed on the outbound SA (0 once a
+    /// rekey replaced it: what was reported before still counts).
+    pub outbound_bytes: u64,
+    /// The last sequence number the outbound SA used.
+    pub outbound_sequence: u64,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
@@ -58,6 +80,12 @@ pub enum Output {
         remote: SocketAddr,
         #[serde(serialize_with = "holo_utils::hex::serialize")]
         bytes: Vec<u8>,
+    },
+    /// RFC 3948, 2.3: a NAT-keepalive, the single octet 0xFF from our
+    /// port 4500 to the peer's, without the non-ESP marker.
+    NatKeepalive {
+        local: SocketAddr,
+        remote: SocketAddr,
     },
     InstallChildSa(ChildSa),
     RemoveChildSa {

@@ -13,7 +13,9 @@
 //! [`create_child`] (with [`child`], the child SA negotiation IKE_AUTH
 //! shares), [`informational`], and what drives them: [`receive`]
 //! (dispatch of messages), [`peers`] (what the data plane asks for),
-//! [`timers`], [`rekey`] (lifetimes, make before break, collisions), and
+//! [`timers`], [`rekey`] (lifetimes, make before break, collisions),
+//! [`usage`] (byte lifetimes and sequence numbers, from the data plane's
+//! counts), [`keepalive`] (NAT-keepalives, RFC 3948), and
 //! [`fragmentation`] (RFC 7383) under all exchanges after IKE_SA_INIT.
 //!
 //! Not done yet (later pieces): MOBIKE.
@@ -33,6 +35,7 @@ pub mod informational;
 pub mod init;
 pub mod init_responder;
 pub mod io;
+pub mod keepalive;
 pub mod keylog;
 pub mod nat;
 pub mod peers;
@@ -44,6 +47,7 @@ pub mod sa;
 pub mod snapshot;
 pub mod timers;
 pub mod traffic_selectors;
+pub mod usage;
 
 use std::collections::{BTreeMap, HashMap};
 use std::net::{IpAddr, SocketAddr};
@@ -56,7 +60,7 @@ pub use config::{Config, EspProposal, IkeProposal, Mode, Retransmit, Selectors};
 pub use counters::Counters;
 pub use error::{Error, Level};
 pub use identity::{Identity, Psk, Secret};
-pub use io::{ChildSa, DownReason, Input, Notification, Output};
+pub use io::{ChildSa, ChildSaUsage, DownReason, Input, Notification, Output};
 pub use snapshot::Snapshot;
 
 use retransmission::{Request, RequestKind};
@@ -81,6 +85,8 @@ pub struct Ike {
     counters: Counters,
     /// The time of the last input (for the ages in snapshots).
     now: Option<Instant>,
+    /// The time of the last Tick or usage report.
+    ticked: Option<Instant>,
     /// What the certificate files of `config` hold (None: PSK, or they
     /// did not load).
     credentials: Option<Arc<cert_auth::Credentials>>,
@@ -113,6 +119,7 @@ impl Ike {
             wanted: BTreeMap::new(),
             counters: Counters::default(),
             now: None,
+            ticked: None,
             credentials: None,
             wall_clock: cert_auth::WallClock::start(),
             pending: vec![],
@@ -151,14 +158,23 @@ impl Ike {
                 self.load_credentials();
                 out.append(&mut self.pending);
             }
-            Input::Tick => self.tick(now, &mut out),
+            Input::Tick => {
+                self.ticked = Some(now);
+                self.tick(now, &mut out);
+            }
+            Input::ChildSaUsage(reports) => {
+                self.ticked = Some(now);
+                self.usage(&reports, now, &mut out);
+            }
         }
         out
     }
 
-    /// When the driver must call `handle(Input::Tick, ..)` next.
+    /// When the driver must call `handle(Input::Tick, ..)` next (or
+    /// report usage, [`usage::USAGE_INTERVAL`]).
     pub fn next_wakeup(&self) -> Option<Instant> {
-        self.sas.values().filter_map(timers::next_event).min()
+        let timers = self.sas.values().filter_map(timers::next_event).min();
+        timers.into_iter().chain(self.usage_due()).min()
     }
 
     pub fn counters(&self) -> Counters {
@@ -265,6 +281,7 @@ impl Ike {
         sa.window.next_request_id += 1;
         let (local, remote) = (sa.local, sa.remote);
         self.send_all((local, remote), &datagrams, out);
+        sa.last_sent = now;
         sa.window.outstanding = Some(Request::new(
             message_id,
             kind,

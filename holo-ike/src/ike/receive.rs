@@ -191,6 +191,7 @@ impl Ike {
             let response = response.clone();
             self.counters.responses_resent += 1;
             self.send_all((local, remote), &response, out);
+            sa.last_sent = now;
             return Fate::Keep;
         }
         if id != expected {
@@ -298,6 +299,8 @@ impl Ike {
         match sa.seal_message(exchange, true, id, payloads, &self.rng) {
             Ok(datagrams) => {
                 self.send_all((local, remote), &datagrams, out);
+                // Set by `handle` before anything is received.
+                sa.last_sent = self.now.unwrap_or(sa.last_sent);
                 sa.window.last_response = Some((id, datagrams));
             }
             Err(e) => self.error(e, out),

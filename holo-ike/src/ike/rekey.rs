@@ -8,6 +8,18 @@
 //! the new one is up), for peers the data plane still wants;
 //! TEMPORARY_FAILURE only delays it (2.25).
 //!
+//! A child SA also has a byte lifetime (`child_lifetime_bytes`, counted
+//! on the larger of its two directions) and, without ESN, the limit of
+//! 2^32 - 1 outbound sequence numbers. Its soft limits are the same
+//! random fraction of these as of its time lifetime: a usage report from
+//! the data plane that reaches one makes the rekey due at once, on the
+//! path above; one that reaches a hard limit deletes the SA
+//! ([`super::usage`]). Both peers count about the same bytes, so the
+//! fraction of a child SA is drawn from the lower half of the range by
+//! the side that initiated the exchange that made it, from the upper half
+//! by the other, which also waits [`super::usage::PEER_FIRST`] at a soft
+//! byte or sequence limit: the former rekeys first unless it cannot.
+//!
 //! Make before break: the new child SA enters the data plane first (its
 //! outbound SA replaces the old one there at once); the old one stays
 //! [`RETIRE_DELAY`] longer for the packets still on their way, then the
@@ -280,7 +292,7 @@ impl Ike {
                 return;
             }
         }
-        self.install_child(sa, child, proposal, now, out);
+        self.install_child(sa, (child, proposal), true, now, out);
         if let Some(old) = rekeys {
             self.counters.child_sas_rekeyed += 1;
             if let Some(c) = sa.children.iter_mut().find(|c| c.sa.inbound_spi == old) {

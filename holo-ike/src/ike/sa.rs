@@ -19,6 +19,7 @@ use super::io::ChildSa;
 use super::nat::NatState;
 use super::retransmission::Window;
 use super::traffic_selectors::Endpoint;
+use super::usage::{Limits, Used};
 use crate::crypto::{DhGroup, DiffieHellman, IkeSaKeys, PrfAlgorithm, SkCipher};
 use crate::packet::payload::{decode_chain, encode_chain};
 use crate::packet::{
@@ -76,6 +77,14 @@ pub struct ChildState {
     /// Replaced by a rekey: it stays in the data plane until then, for the
     /// packets still on their way (make before break), and is deleted.
     pub retire_at: Option<Instant>,
+    /// Byte and sequence number limits: rekeyed at `soft`, deleted at
+    /// `hard`, against what the data plane reported (`used`).
+    pub soft: Limits,
+    pub hard: Limits,
+    pub used: Used,
+    /// We initiated the exchange that made it (our soft limits come
+    /// first, [`super::rekey`]).
+    pub initiated: bool,
 }
 
 impl ChildState {
@@ -142,6 +151,9 @@ pub struct IkeSa {
     pub established: Option<Instant>,
     /// Last authenticated message from the peer (for DPD).
     pub last_heard: Instant,
+    /// Last IKE message of this SA or ESP packet of its child SAs sent to
+    /// the peer, as far as we know (for NAT-keepalives).
+    pub last_sent: Instant,
     pub proposal: Option<IkeProposal>,
     /// Initiator: the DH group of our KE payload.
     pub ke_group: DhGroup,
@@ -229,6 +241,7 @@ impl IkeSa {
             created: now,
             established: None,
             last_heard: now,
+            last_sent: now,
             proposal: None,
             ke_group: config
                 .ike_proposals

@@ -49,6 +49,9 @@ pub struct ChildSaState {
     pub encap: Option<(u16, u16)>,
     pub age: Duration,
     pub lifetime: Duration,
+    /// The larger direction's bytes, as the data plane last reported.
+    pub bytes: u64,
+    pub lifetime_bytes: Option<u64>,
 }
 
 fn spi64<S: Serializer>(spi: &u64, s: S) -> Result<S::Ok, S::Error> {
@@ -99,6 +102,8 @@ fn ike_sa(sa: &IkeSa, now: Instant) -> IkeSaState {
                 encap: c.sa.encap,
                 age: now.saturating_duration_since(c.created),
                 lifetime: c.sa.lifetime,
+                bytes: c.used.bytes,
+                lifetime_bytes: c.hard.bytes,
             })
             .collect(),
     }

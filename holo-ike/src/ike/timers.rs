@@ -1,13 +1,15 @@
 //! Everything that happens because time passed: retransmissions (RFC
 //! 7296, 2.1), half-open expiry, liveness checks (2.4), lifetimes: rekeys
-//! at the soft lifetime, deletes at the hard one, and the retirement of
-//! replaced SAs ([`super::rekey`]).
+//! at the soft lifetime, deletes at the hard one (or at a byte limit,
+//! [`super::usage`]), the retirement of replaced SAs ([`super::rekey`]),
+//! and NAT-keepalives ([`super::keepalive`]).
 
 use std::time::Instant;
 
 use super::Ike;
 use super::config::HALF_OPEN_TIMEOUT;
 use super::io::{DownReason, Output};
+use super::keepalive::keepalive_at;
 use super::retransmission::{RequestKind, Timeout};
 use super::sa::{IkeSa, State};
 
@@ -38,6 +40,7 @@ pub fn next_event(sa: &IkeSa) -> Option<Instant> {
             }
             due.extend(sa.rekey_at.filter(|_| sa.is_current()));
             due.extend(dpd_at(sa));
+            due.extend(keepalive_at(sa));
         }
         State::Deleting if sa.window.outstanding.is_none() => due.push(sa.created),
         _ => {}
@@ -79,6 +82,7 @@ impl Ike {
                     self.counters.retransmissions += 1;
                     // RFC 7383, 2.6.1: every fragment again.
                     self.send_all(addrs, &datagrams, out);
+                    sa.last_sent = now;
                 }
                 Timeout::GiveUp => {
                     return TickFate::Drop(match sa.state {
@@ -118,9 +122,12 @@ impl Ike {
         if sa.retire_at.is_some_and(|t| now >= t) {
             return TickFate::Delete;
         }
-        // Hard lifetimes, and the old SAs of rekeys.
+        // Hard lifetimes (time, bytes, sequence numbers), and the old SAs
+        // of rekeys.
         let (gone, live): (Vec<_>, Vec<_>) = sa.children.drain(..).partition(|c| {
-            now >= c.created + c.sa.lifetime || c.retire_at.is_some_and(|t| now >= t)
+            now >= c.created + c.sa.lifetime
+                || c.hard.reached(&c.used)
+                || c.retire_at.is_some_and(|t| now >= t)
         });
         sa.children = live;
         if !gone.is_empty() {
@@ -155,6 +162,7 @@ impl Ike {
         if dpd_at(sa).is_some_and(|t| now >= t) {
             self.request(sa, RequestKind::Dpd, now, out);
         }
+        self.keepalive(sa, now, out);
         TickFate::Keep
     }
 }

@@ -108,6 +108,10 @@ pub fn protection(leaves: &Leaves, name: &str) -> Result<Option<Protection>, Ref
     if let Some(secs) = parse(leaves, &leaf(profile::esp::LIFETIME), "seconds")? {
         ike.child_lifetime = Duration::from_secs(secs);
     }
+    let kilobytes = leaf(profile::esp::LIFETIME_KILOBYTES);
+    if let Some(kb) = parse::<u64>(leaves, &kilobytes, "kilobytes")? {
+        ike.child_lifetime_bytes = (kb > 0).then_some(kb * 1024);
+    }
     if let Some(mode) = leaves.get(&leaf(profile::esp::MODE)).cloned().flatten() {
         ike.mode = match mode.as_str() {
             "tunnel" => Mode::Tunnel,
@@ -120,6 +124,9 @@ pub fn protection(leaves: &Leaves, name: &str) -> Result<Option<Protection>, Ref
         "a boolean",
     )?
     .unwrap_or(false);
+    if let Some(secs) = parse::<u64>(leaves, &leaf(profile::nat::KEEPALIVE), "seconds")? {
+        ike.nat_keepalive = (secs > 0).then(|| Duration::from_secs(secs));
+    }
     ike.local_id = identity(leaves, &leaf(profile::ike::LOCAL_IDENTITY))?;
     ike.remote_id = identity(leaves, &leaf(profile::ike::REMOTE_IDENTITY))?;
     pre_shared_keys(leaves, &leaf(profile::ike::PRE_SHARED_KEY), &mut ike)?;
@@ -488,10 +495,12 @@ mod tests {
             ("ike/lifetime", "28800"),
             ("ike/dpd-interval", "0"),
             ("esp/lifetime", "1800"),
+            ("esp/lifetime-kilobytes", "102400"),
             ("esp/mode", "tunnel"),
             ("esp/pfs", "ecp-384"),
             ("esp/replay-window", "1024"),
             ("nat/force-encapsulation", "true"),
+            ("nat/keepalive", "30"),
         ]);
         let mut l = l;
         l.insert(format!("{P}/ike/pre-shared-key[name='rest']/any"), None);
@@ -508,11 +517,30 @@ mod tests {
         assert_eq!(ike.ike_lifetime, Duration::from_secs(28800));
         assert_eq!(ike.dpd_interval, None);
         assert_eq!(ike.child_lifetime, Duration::from_secs(1800));
+        assert_eq!(ike.child_lifetime_bytes, Some(100 * 1024 * 1024));
+        assert_eq!(ike.nat_keepalive, Some(Duration::from_secs(30)));
         assert_eq!(ike.mode, Mode::Tunnel);
         assert_eq!(ike.pfs, Some(DhGroup::Ecp384));
         assert!(ike.force_encap);
         assert_eq!(p.replay_window, 1024);
         assert_eq!(ike.certificate, None);
+    }
+
+    #[test]
+    fn zero_disables_the_byte_lifetime_and_the_keepalives() {
+        let l = leaves(&[("esp/lifetime-kilobytes", "0"), ("nat/keepalive", "0")]);
+        let ike = protection(&l, "dmvpn").unwrap().unwrap().ike;
+        assert_eq!(ike.child_lifetime_bytes, None);
+        assert_eq!(ike.nat_keepalive, None);
+        // The YANG defaults are the core's.
+        let l = leaves(&[
+            ("esp/lifetime-kilobytes", "4608000"),
+            ("nat/keepalive", "20"),
+        ]);
+        let ike = protection(&l, "dmvpn").unwrap().unwrap().ike;
+        assert_eq!(ike, Config::cisco_defaults());
+        let bad = leaves(&[("esp/lifetime-kilobytes", "lots")]);
+        assert!(protection(&bad, "dmvpn").is_err());
     }
 
     #[test]

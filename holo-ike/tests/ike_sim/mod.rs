@@ -8,6 +8,9 @@
 //! removed only by a RemoveChildSa of that same SA. With `traffic` on,
 //! every node sends an ESP packet on each outbound SA after every event,
 //! through the same FIFO queue, and the receiver checks it has the SPI.
+//! With `Traffic::packet_bytes` as well, both ends count the bytes of
+//! each SA and a node's timer reports them (`Input::ChildSaUsage`, as the
+//! data plane does) instead of a bare `Tick`.
 #![allow(dead_code)]
 
 pub mod pki;
@@ -18,7 +21,7 @@ use std::time::{Duration, Instant};
 
 use holo_ike::crypto::{DhGroup, EncrAlgorithm, IntegAlgorithm, PrfAlgorithm};
 use holo_ike::ike::{
-    ChildSa, Config, EspProposal, Ike, IkeProposal, Input, Notification, Output, Psk,
+    ChildSa, ChildSaUsage, Config, EspProposal, Ike, IkeProposal, Input, Notification, Output, Psk,
 };
 use holo_ike::packet::{ExchangeType, HeaderView};
 
@@ -106,6 +109,12 @@ pub struct Node {
     /// Outbound SAs removed while current (the data plane then has none
     /// for that peer).
     pub outbound_lost: u64,
+    /// (when, from, to) of every NAT-keepalive sent.
+    pub keepalives: Vec<(Instant, SocketAddr, SocketAddr)>,
+    /// With `Traffic::packet_bytes`: (bytes, packets) sealed per outbound
+    /// SPI, bytes opened per inbound SPI.
+    pub sealed: BTreeMap<u32, (u64, u64)>,
+    pub opened: BTreeMap<u32, u64>,
 }
 
 /// Source NAT in front of one node: `inside` appears as `public`, port p
@@ -131,6 +140,8 @@ pub enum Fate {
 /// ESP packets sent with `traffic` on.
 #[derive(Clone, Debug, Default)]
 pub struct Traffic {
+    /// Counted per SA and reported when non-zero.
+    pub packet_bytes: u64,
     pub delivered: u64,
     /// (receiving node, SPI) of packets for an SA it does not have.
     pub lost: Vec<(usize, u32)>,
@@ -165,6 +176,9 @@ impl Net {
                 outbound: BTreeMap::new(),
                 history: vec![],
                 outbound_lost: 0,
+                keepalives: vec![],
+                sealed: BTreeMap::new(),
+                opened: BTreeMap::new(),
             })
             .collect();
         Net {
@@ -245,6 +259,9 @@ impl Net {
                         node.outbound_lost += 1;
                     }
                 }
+                Output::NatKeepalive { local, remote } => {
+                    node.keepalives.push((self.now, *local, *remote));
+                }
                 Output::Notification(n) => node.notifications.push(n.clone()),
             }
         }
@@ -283,6 +300,9 @@ impl Net {
                 if let Some(t) = &mut self.traffic {
                     if self.nodes[i].installed.contains_key(&spi) {
                         t.delivered += 1;
+                        if t.packet_bytes > 0 {
+                            *self.nodes[i].opened.entry(spi).or_default() += t.packet_bytes;
+                        }
                     } else {
                         t.lost.push((i, spi));
                     }
@@ -312,9 +332,10 @@ impl Net {
 
     /// With traffic on: one ESP packet on each outbound SA of each node.
     fn send_traffic(&mut self) {
-        if self.traffic.is_none() {
+        let Some(t) = &self.traffic else {
             return;
-        }
+        };
+        let bytes = t.packet_bytes;
         for i in 0..self.nodes.len() {
             let from = SocketAddr::new(self.nodes[i].addr, 0);
             let packets: Vec<Datagram> = self.nodes[i]
@@ -327,8 +348,43 @@ impl Net {
                     esp: Some(*spi),
                 })
                 .collect();
+            if bytes > 0 {
+                for d in &packets {
+                    let spi = d.esp.unwrap_or_default();
+                    let sealed = self.nodes[i].sealed.entry(spi).or_default();
+                    *sealed = (sealed.0 + bytes, sealed.1 + 1);
+                }
+            }
             self.queue.extend(packets);
         }
+    }
+
+    /// Node `i`'s timer: a usage report when bytes are counted, else a
+    /// Tick.
+    fn tick(&mut self, i: usize) {
+        if self.traffic.as_ref().is_none_or(|t| t.packet_bytes == 0) {
+            self.input(i, Input::Tick);
+            return;
+        }
+        let node = &self.nodes[i];
+        let usage = node
+            .installed
+            .values()
+            .map(|c| {
+                let (outbound_bytes, outbound_sequence) = node
+                    .sealed
+                    .get(&c.outbound_spi)
+                    .copied()
+                    .unwrap_or_default();
+                ChildSaUsage {
+                    inbound_spi: c.inbound_spi,
+                    inbound_bytes: node.opened.get(&c.inbound_spi).copied().unwrap_or(0),
+                    outbound_bytes,
+                    outbound_sequence,
+                }
+            })
+            .collect();
+        self.input(i, Input::ChildSaUsage(usage));
     }
 
     /// Puts the held datagrams back on the wire, in order.
@@ -353,7 +409,7 @@ impl Net {
                             .next_wakeup()
                             .is_some_and(|w| w <= self.now)
                         {
-                            self.input(i, Input::Tick);
+                            self.tick(i);
                         }
                     }
                     self.send_traffic();

@@ -22,7 +22,8 @@ use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::time::{Duration, Instant};
 
 use holo_ike::esp::{self, EspError, InboundSa, OutboundSa, SaCounters};
-use holo_ike::ike::{ChildSa, Ike, Input, Mode, Notification, Output};
+use holo_ike::ike::{ChildSa, ChildSaUsage, Ike, Input, Mode, Notification, Output};
+use holo_ike::packet::UdpEncapsulated;
 use holo_ike::protection::Protection as ProtectionConfig;
 use serde::Serialize;
 
@@ -444,10 +445,39 @@ impl Protection {
         self.run(outputs, now).await
     }
 
-    /// Time passed.
+    /// Time passed. What the SAs carried goes with it (to the IKE core a
+    /// usage report is a tick too), for byte lifetimes, sequence number
+    /// exhaustion and NAT-keepalives.
     pub async fn tick(&mut self, now: Instant) -> Vec<Notification> {
-        let outputs = self.ike.handle(Input::Tick, now);
+        let outputs = self.ike.handle(Input::ChildSaUsage(self.usage()), now);
         self.run(outputs, now).await
+    }
+
+    /// The counters of every installed child SA, by its inbound SPI: the
+    /// inbound SA's, and the outbound SA's while it is the peer's current
+    /// one (a replaced outbound SA is gone; what it carried was reported).
+    fn usage(&self) -> Vec<ChildSaUsage> {
+        let mut usage: HashMap<u32, ChildSaUsage> = self
+            .inbound
+            .iter()
+            .map(|(&inbound_spi, inbound)| {
+                let counted = ChildSaUsage {
+                    inbound_spi,
+                    inbound_bytes: inbound.sa.counters().bytes,
+                    ..ChildSaUsage::default()
+                };
+                (inbound_spi, counted)
+            })
+            .collect();
+        for out in self.outbound.values() {
+            let counted = usage.entry(out.inbound_spi).or_insert(ChildSaUsage {
+                inbound_spi: out.inbound_spi,
+                ..ChildSaUsage::default()
+            });
+            counted.outbound_bytes = out.sa.counters().bytes;
+            counted.outbound_sequence = out.sa.sequence();
+        }
+        usage.into_values().collect()
     }
 
     /// `clear crypto sa` (one peer or all). It also lifts the hold-down of
@@ -477,19 +507,9 @@ impl Protection {
     async fn run(&mut self, outputs: Vec<Output>, now: Instant) -> Vec<Notification> {
         let (sends, notifications, ready) = self.collect(outputs, now);
         self.log_ike_keys();
-        for (local, remote, bytes) in sends {
+        for (local, remote, datagram) in sends {
             let socket = self.sockets.udp(local.port());
-            let result = match local.port() {
-                NAT_T_PORT => {
-                    // RFC 3948, 2.2: IKE on 4500 after a non-ESP marker.
-                    let mut marked = Vec::with_capacity(bytes.len() + 4);
-                    marked.extend_from_slice(&[0; 4]);
-                    marked.extend_from_slice(&bytes);
-                    socket.send_to(&marked, remote).await
-                }
-                _ => socket.send_to(&bytes, remote).await,
-            };
-            if let Err(error) = result {
+            if let Err(error) = socket.send_to(&datagram, remote).await {
                 tracing::debug!(%remote, %error, "IKE send");
             }
         }
@@ -505,8 +525,9 @@ impl Protection {
         notifications
     }
 
-    /// The synchronous part of `run`: SA changes applied; returns the
-    /// messages to send, the notifications and the peers whose SA came up.
+    /// The synchronous part of `run`: SA changes applied; returns the UDP
+    /// datagrams to send (IKE messages, NAT-keepalives), the notifications
+    /// and the peers whose SA came up.
     #[allow(clippy::type_complexity)]
     fn collect(
         &mut self,
@@ -526,7 +547,11 @@ impl Protection {
                     local,
                     remote,
                     bytes,
-                } => sends.push((local, remote, bytes)),
+                } => sends.push((local, remote, ike_datagram(local, bytes))),
+                // RFC 3948, 2.3: the single octet 0xFF, without the marker.
+                Output::NatKeepalive { local, remote } => {
+                    sends.push((local, remote, UdpEncapsulated::NatKeepalive.emit()))
+                }
                 Output::InstallChildSa(child) => {
                     let peer = child.peer;
                     match self.install(&child) {
@@ -738,6 +763,16 @@ impl Protection {
     }
 }
 
+/// The UDP payload of an IKE message sent from `local`: on port 4500
+/// behind the non-ESP marker (RFC 3948, 2.2), which a NAT-keepalive
+/// never has.
+fn ike_datagram(local: SocketAddr, message: Vec<u8>) -> Vec<u8> {
+    match local.port() {
+        NAT_T_PORT => UdpEncapsulated::Ike(&message).emit(),
+        _ => message,
+    }
+}
+
 /// An IPv4 packet around `payload` (tunnel mode's inner header).
 fn ipv4_packet(src: Ipv4Addr, dst: Ipv4Addr, protocol: u8, ttl: u8, payload: &[u8]) -> Vec<u8> {
     let total = (20 + payload.len()) as u16;
@@ -769,6 +804,13 @@ fn internet_checksum(bytes: &[u8]) -> u16 {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn ike_gets_the_non_esp_marker_on_4500_only() {
+        let on = |port| SocketAddr::new(IpAddr::V4(Ipv4Addr::LOCALHOST), port);
+        assert_eq!(ike_datagram(on(500), vec![1, 2]), [1, 2]);
+        assert_eq!(ike_datagram(on(NAT_T_PORT), vec![1, 2]), [0, 0, 0, 0, 1, 2]);
+    }
 
     #[test]
     fn the_inner_ipv4_header_checksums_to_zero() {
