@@ -1,7 +1,8 @@
 //! NHRP routes (shortcuts) in the kernel: every `RouteAdded` from NHRP
-//! becomes `PREFIX via NEXT_HOP dev <tunnel> proto 205 metric 4194304250`
-//! (distance 250 for zebra, see [`METRIC`]) in the main table, so `ip
-//! route`, FRR, BIRD and Holo see it; `RouteRemoved`
+//! becomes `PREFIX via NEXT_HOP dev <tunnel> proto 205 metric 4194304250
+//! onlink` (distance 250 for zebra, see [`METRIC`]; on-link, see
+//! [`route_message`]) in the main table, so `ip route`, FRR, BIRD and Holo
+//! see it; `RouteRemoved`
 //! (expiry, purge) deletes it, and so does the end of the data plane (on
 //! shutdown every route installed is deleted). At start, routes of our
 //! protocol through the tunnel left by a run that crashed are flushed.
@@ -15,6 +16,10 @@
 //!
 //! The route monitor (`routes`) ignores routes of [`RTPROT_DMVPN`]: they are
 //! in the forwarding table already, as NHRP routes.
+//!
+//! Nothing here depends on the data plane behind the tunnel device: the
+//! userspace one (a TUN device) and a kernel one (a GRE device whose
+//! neighbours NHRP fills) get the same routes, from the same messages.
 
 use std::collections::BTreeMap;
 use std::io;
@@ -59,7 +64,20 @@ pub const DISTANCE: u8 = 250;
 /// Cisco's "NHRP route next-hop override".
 pub const METRIC: u32 = (DISTANCE as u32) << 24 | 250;
 
-/// The route message for `prefix via next_hop dev ifindex proto 205`.
+/// The route message for `prefix via next_hop dev ifindex proto 205
+/// onlink`.
+///
+/// Always on-link (RTNH_F_ONLINK), whatever the tunnel's prefix length:
+/// on an NBMA tunnel every peer is one hop away once NHRP has its NBMA
+/// address, so the tunnel subnet says nothing about reachability; it is
+/// only a numbering convention (Cisco: a /24 per cloud; FRR: a /32 per
+/// node). Without the flag the kernel wants the next hop inside a
+/// connected subnet of the device and refuses the route with "Network is
+/// unreachable" (ENETUNREACH) on a /32 tunnel address, where nothing is.
+/// Always rather than only outside the subnet: the route then depends on
+/// the device alone, not on an address a commit may renumber, and every
+/// route of ours looks the same in `ip route`. The kernel still refuses a
+/// local address as next hop, as before.
 pub fn route_message(
     prefix: IpNetwork,
     next_hop: IpAddr,
@@ -71,6 +89,7 @@ pub fn route_message(
         .gateway(next_hop)
         .map_err(|e| e.to_string())?
         .output_interface(ifindex)
+        .onlink()
         .table_id(u32::from(RouteHeader::RT_TABLE_MAIN))
         .protocol(RouteProtocol::from(RTPROT_DMVPN))
         .priority(METRIC)
@@ -78,7 +97,9 @@ pub fn route_message(
 }
 
 /// The message that deletes our route for `prefix` through `ifindex`,
-/// whatever its next hop.
+/// whatever its next hop. No on-link flag: the kernel matches a deletion
+/// on table, prefix, protocol, metric and output interface, not on the
+/// next hop's flags, so one message removes the route on any tunnel.
 fn delete_message(prefix: IpNetwork, ifindex: u32) -> Result<RouteMessage, rtnetlink::Error> {
     let message = RouteMessageBuilder::<IpAddr>::new()
         .destination_prefix(prefix.network(), prefix.prefix())
@@ -237,9 +258,52 @@ impl KernelRoutes {
 #[cfg(test)]
 mod tests {
     use rtnetlink::packet_route::AddressFamily;
-    use rtnetlink::packet_route::route::RouteAddress;
+    use rtnetlink::packet_route::route::{RouteAddress, RouteFlags, RouteType};
 
     use super::*;
+
+    #[test]
+    fn shortcut_routes_are_on_link_whatever_the_tunnel_prefix() {
+        // FRR's convention: 10.0.0.11/32 on the tunnel, so 10.0.0.12 is in
+        // no connected subnet; Cisco's: a /24 that holds it. Same message.
+        for (prefix, next_hop) in [
+            ("172.16.2.0/24", "10.0.0.12"),
+            ("10.0.0.12/32", "10.0.0.12"),
+            ("2001:db8:2::/48", "fd00::12"),
+        ] {
+            let msg = route_message(prefix.parse().unwrap(), next_hop.parse().unwrap(), 7).unwrap();
+            assert!(
+                msg.header.flags.contains(RouteFlags::Onlink),
+                "{prefix} via {next_hop}: {:?}",
+                msg.header.flags
+            );
+            assert_eq!(msg.header.kind, RouteType::Unicast);
+            assert!(
+                msg.attributes
+                    .iter()
+                    .any(|a| matches!(a, RouteAttribute::Gateway(_))),
+                "{prefix}: an on-link route still has its next hop"
+            );
+        }
+    }
+
+    #[test]
+    fn the_deletion_names_no_next_hop() {
+        // Whatever next hop (and flags) the route was installed with, the
+        // deletion finds it by prefix, interface, protocol and metric.
+        let msg = delete_message("172.16.2.0/24".parse().unwrap(), 7).unwrap();
+        assert!(
+            !msg.attributes
+                .iter()
+                .any(|a| matches!(a, RouteAttribute::Gateway(_))),
+            "{msg:?}"
+        );
+        assert!(msg.attributes.contains(&RouteAttribute::Oif(7)));
+        assert!(msg.attributes.contains(&RouteAttribute::Priority(METRIC)));
+        assert_eq!(msg.header.protocol, RouteProtocol::Other(RTPROT_DMVPN));
+        assert_eq!(msg.header.destination_prefix_length, 24);
+        assert!(is_ours(&msg, 7));
+    }
 
     #[test]
     fn shortcut_route_message() {
