@@ -98,10 +98,17 @@ pub struct InstanceConfig {
     /// no-unique` clears it).
     #[serde(default = "de::registration_unique")]
     pub registration_unique: bool,
-    /// MTU advertised in our CIEs (Cisco puts the tunnel's IP MTU; 0 means
-    /// unspecified, as FRR sends).
+    /// MTU advertised in our CIEs (RFC 2332, 5.2.0.1; 0 means unspecified,
+    /// as FRR sends) when `mtu_configured`. Otherwise our CIEs carry the
+    /// tunnel interface's MTU as the data plane reports it
+    /// (`DataPlaneEvent::TunnelMtu`), as Cisco puts its `ip mtu`, and this
+    /// one only until the first report.
     #[serde(default = "de::mtu")]
     pub mtu: u16,
+    /// Whether `mtu` was configured (dmvpn-nhrp `mtu`): then it wins over
+    /// the tunnel interface's MTU.
+    #[serde(default = "de::mtu_configured")]
+    pub mtu_configured: bool,
     /// NHS: most dynamic registrations accepted; more are answered with CIE
     /// code 5 (insufficient resources).
     #[serde(default = "de::max_registrations")]
@@ -127,6 +134,9 @@ pub struct InstanceConfig {
 
 impl InstanceConfig {
     pub const DEFAULT_HOLDING_TIME: u16 = 7200;
+    /// The MTU advertised until the data plane reports the tunnel's: the
+    /// data plane's own default tunnel MTU (Cisco's usual `ip mtu 1400`).
+    pub const DEFAULT_MTU: u16 = 1400;
 
     pub fn new(protocol: IpNetwork, nbma: IpAddr) -> Self {
         InstanceConfig {
@@ -140,7 +150,8 @@ impl InstanceConfig {
             shortcut: false,
             authentication: None,
             registration_unique: true,
-            mtu: 1400,
+            mtu: Self::DEFAULT_MTU,
+            mtu_configured: false,
             max_registrations: 10_000,
             local_prefixes: vec![],
             redirect_interval: Duration::from_secs(1),
@@ -202,6 +213,9 @@ mod de {
     }
     pub fn mtu() -> u16 {
         defaults().mtu
+    }
+    pub fn mtu_configured() -> bool {
+        defaults().mtu_configured
     }
     pub fn max_registrations() -> usize {
         defaults().max_registrations

@@ -58,6 +58,8 @@ pub struct Instance {
     /// While the tunnel source is down: the NBMA address the NHSs last
     /// knew us at (`nbma_changed`).
     pub(crate) registered_from: Option<IpAddr>,
+    /// The tunnel interface's MTU, as the data plane last reported it.
+    pub(crate) tunnel_mtu: Option<u16>,
 }
 
 impl Instance {
@@ -97,6 +99,7 @@ impl Instance {
             nat_failures: HashMap::new(),
             purges: BTreeMap::new(),
             registered_from: None,
+            tunnel_mtu: None,
         };
         out.extend(
             instance
@@ -151,6 +154,7 @@ impl Instance {
             Input::DataPlane(DataPlaneEvent::PeerDown { nbma }) => {
                 self.peer_down(nbma, now, &mut out)
             }
+            Input::DataPlane(DataPlaneEvent::TunnelMtu { mtu }) => self.tunnel_mtu = Some(mtu),
             Input::DataPlane(DataPlaneEvent::Used { prefix }) => {
                 if let Some(e) = self.cache.get_mut(&prefix) {
                     e.used = true;
@@ -335,12 +339,23 @@ impl Instance {
         id
     }
 
+    /// The MTU of our CIEs (RFC 2332, 5.2.0.1: "the maximum transmission
+    /// unit for the relevant client station"): the configured one, else
+    /// the tunnel interface's, else the default until the data plane has
+    /// told us.
+    pub fn advertised_mtu(&self) -> u16 {
+        match (self.config.mtu_configured, self.tunnel_mtu) {
+            (false, Some(tunnel)) => tunnel,
+            _ => self.config.mtu,
+        }
+    }
+
     /// Our own CIE, as put in Responder Address and transit records.
     pub(crate) fn own_cie(&self, prefix_length: u8) -> Cie {
         Cie {
             code: CieCode::SUCCESS,
             prefix_length,
-            mtu: self.config.mtu,
+            mtu: self.advertised_mtu(),
             holding_time: self.config.holding_time,
             preference: 255,
             nbma: NbmaAddress::new(self.config.nbma),
@@ -586,4 +601,69 @@ pub fn summary(pkt: &Packet) -> String {
         s.push_str(&format!(" code {} offset {}", ei.code.0, ei.error_offset));
     }
     s
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn spoke() -> InstanceConfig {
+        let mut config = InstanceConfig::new(
+            "10.0.0.11/32".parse().unwrap(),
+            "192.0.2.11".parse().unwrap(),
+        );
+        config.nhs = vec![crate::config::NhsConfig::new(
+            "10.0.0.1".parse().unwrap(),
+            "192.0.2.1".parse().unwrap(),
+        )];
+        config
+    }
+
+    /// The MTU of the CIE of the Registration Request `config` sends after
+    /// the data plane reported `tunnel` (if it did).
+    fn registered_mtu(config: InstanceConfig, tunnel: Option<u16>) -> u16 {
+        let now = Instant::now();
+        let (mut instance, _) = Instance::new(config, now);
+        if let Some(mtu) = tunnel {
+            instance.handle(Input::DataPlane(DataPlaneEvent::TunnelMtu { mtu }), now);
+        }
+        let later = now + Duration::from_secs(1);
+        let sent = instance.handle(Input::Tick, later);
+        let request = sent
+            .iter()
+            .find_map(|o| match o {
+                Output::Send { bytes, .. } => Packet::decode(bytes).ok(),
+                _ => None,
+            })
+            .filter(|p| p.message_type() == MessageType::RegistrationRequest)
+            .unwrap_or_else(|| panic!("no Registration Request in {sent:?}"));
+        let cies = &request.message.request_reply().unwrap().cies;
+        assert_eq!(cies.len(), 1);
+        assert_eq!(cies[0].mtu, instance.advertised_mtu());
+        cies[0].mtu
+    }
+
+    #[test]
+    fn cies_carry_the_tunnel_mtu_unless_one_is_configured() {
+        // A 1500-octet underlay, GRE with a key: 1500 - 20 - 8.
+        assert_eq!(registered_mtu(spoke(), Some(1472)), 1472);
+        // Before the data plane has said: the default.
+        assert_eq!(registered_mtu(spoke(), None), InstanceConfig::DEFAULT_MTU);
+        // Configured: that, whatever the tunnel's; 0 (unspecified) too.
+        for configured in [1380, 0] {
+            let mut config = spoke();
+            (config.mtu, config.mtu_configured) = (configured, true);
+            assert_eq!(registered_mtu(config, Some(1472)), configured);
+        }
+    }
+
+    #[test]
+    fn the_last_tunnel_mtu_reported_is_advertised() {
+        let now = Instant::now();
+        let (mut instance, _) = Instance::new(spoke(), now);
+        for mtu in [1472, 1400, 9000] {
+            instance.handle(Input::DataPlane(DataPlaneEvent::TunnelMtu { mtu }), now);
+            assert_eq!(instance.own_cie(32).mtu, mtu);
+        }
+    }
 }

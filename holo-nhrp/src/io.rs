@@ -40,7 +40,7 @@ pub enum Input {
 /// JSON (conformance steps): `{"miss": {"next_hop": "10.0.0.12"}}`,
 /// `{"hairpin": {"from_nbma": …, "packet": "<hex>"}}`, `{"used": {"prefix":
 /// …}}`, `{"tunnel_routes": [["172.16.2.0/24", "10.0.0.12"]]}`, `{"peer_down":
-/// {"nbma": "192.0.2.12"}}`.
+/// {"nbma": "192.0.2.12"}}`, `{"tunnel_mtu": {"mtu": 1472}}`.
 #[derive(Clone, Debug, PartialEq, Eq, Deserialize)]
 #[serde(rename_all = "snake_case", deny_unknown_fields)]
 pub enum DataPlaneEvent {
@@ -70,6 +70,11 @@ pub enum DataPlaneEvent {
     /// that peer goes, and an NHS there is registered with again at once
     /// (which brings a new SA up).
     PeerDown { nbma: IpAddr },
+    /// The tunnel interface's MTU (the largest passenger packet), when the
+    /// data plane starts and whenever it changes (underlay MTU, commit):
+    /// advertised in our CIEs from the next packet on, unless an MTU is
+    /// configured (`InstanceConfig::mtu_configured`).
+    TunnelMtu { mtu: u16 },
 }
 
 /// JSON: `"clear_cache"`, `{"purge": {"prefix": …}}`, `{"nbma_changed":

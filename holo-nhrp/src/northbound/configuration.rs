@@ -73,6 +73,7 @@ pub fn instance_config(
     }
     if let Some(mtu) = parse_leaf(leaves, &leaf(nhrp::MTU), "an MTU")? {
         config.mtu = mtu;
+        config.mtu_configured = true;
     }
     if let Some(max) = parse_leaf(leaves, &leaf(nhrp::MAX_REGISTRATIONS), "a number")? {
         config.max_registrations = max;
@@ -228,6 +229,19 @@ mod tests {
             config.multicast_static,
             ["192.0.2.1".parse::<IpAddr>().unwrap()]
         );
+        assert!(!config.mtu_configured, "no mtu leaf: the tunnel's");
+    }
+
+    #[test]
+    fn a_configured_mtu_wins_over_the_tunnels() {
+        let leaves = leaves(&[
+            ("dmvpn-tunnel:tunnel/source-address", "192.0.2.2"),
+            ("ietf-ip:ipv4/address[ip='10.0.0.2']/prefix-length", "32"),
+            ("dmvpn-nhrp:nhrp", ""),
+            ("dmvpn-nhrp:nhrp/mtu", "1380"),
+        ]);
+        let config = instance_config(&leaves, "tun0", nbma()).unwrap().unwrap();
+        assert_eq!((config.mtu, config.mtu_configured), (1380, true));
     }
 
     #[test]
