@@ -6,7 +6,7 @@
 //!
 //! | change | effect |
 //! |---|---|
-//! | holding time, authentication, no-unique, mtu, max-registrations, redirect, shortcut | from the next packet on |
+//! | holding time, authentication, no-unique, mtu (configured, or the tunnel's), max-registrations, redirect, shortcut | from the next packet on |
 //! | registration interval | the next refresh comes no later than the new interval |
 //! | NHS added | registered with at once (binding, multicast) |
 //! | NHS removed, or its NBMA address / name changed | our binding there purged, its state and binding dropped (a changed one is then added anew) |

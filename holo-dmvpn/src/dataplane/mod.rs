@@ -503,6 +503,9 @@ impl Task {
             offload = self.tun.offload(),
             "data plane up"
         );
+        // The MTU NHRP advertises in its CIEs, unless one is configured.
+        let mtu = self.config.mtu;
+        self.tell_nhrp(None, Input::DataPlane(DataPlaneEvent::TunnelMtu { mtu }));
         loop {
             tokio::select! {
                 read = self.tun.recv(&mut from_tun) => match read {
@@ -650,6 +653,7 @@ impl Task {
             true => Some(protect(&new, &self.hooks)?),
             false => None,
         };
+        let new_mtu = (new.mtu != old.mtu).then_some(new.mtu);
         if new.mtu != old.mtu {
             self.tun.set_mtu(new.mtu).map_err(|source| Error::Mtu {
                 interface: new.interface.clone(),
@@ -699,6 +703,9 @@ impl Task {
             "data plane reconfigured in place"
         );
         self.config = new;
+        if let Some(mtu) = new_mtu {
+            self.tell_nhrp(None, Input::DataPlane(DataPlaneEvent::TunnelMtu { mtu }));
+        }
         Ok(())
     }
 
