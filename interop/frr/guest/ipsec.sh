@@ -58,7 +58,10 @@ REKEY=${DMVPN_INTEROP_REKEY:-}
 # rekey_time and its companions (swanctl.conf: a rekey starts at
 # rekey_time - random(0, rand_time); the SA goes at rekey_time + over_time)
 if [ -n "$REKEY" ]; then
-  REKEY_IKE="rekey_time = $REKEY
+  # the IKE_SA 7 s later than the CHILD_SA, so that the two never fall due
+  # together: charon loses a kernel-triggered CHILD_SA rekey that comes
+  # while its IKE_SA is being rekeyed (the child then only hard-expires)
+  REKEY_IKE="rekey_time = $(( ${REKEY%s} + 7 ))s
         over_time = 10s
         rand_time = 0s"
   # the hard expiry 10 s after the rekey (default: 10 % after): a child
