@@ -39,6 +39,7 @@ use std::time::{Duration, Instant};
 use holo_ike::ike::certificates::CertificateConfig;
 use holo_ike::ike::{Config, Input, Output};
 use holo_ike::packet::{ExchangeType, HeaderView, PayloadType};
+use holo_utils::conformance::step_files;
 use ike_sim::pki::{Key, Pki};
 use ike_sim::{Fate, NAT_PORT_SHIFT, Net};
 use serde_json::Value;
@@ -125,46 +126,6 @@ fn read_json<T: serde::de::DeserializeOwned>(path: &Path) -> T {
     let text = std::fs::read_to_string(path)
         .unwrap_or_else(|e| panic!("cannot read {}: {e}", path.display()));
     serde_json::from_str(&text).unwrap_or_else(|e| panic!("{}: {e}", path.display()))
-}
-
-/// The NN-input.json files, in step order (step 00 is the start).
-fn step_files(dir: &Path) -> Vec<(u32, PathBuf)> {
-    let mut steps = vec![];
-    for entry in std::fs::read_dir(dir).unwrap() {
-        let path = entry.unwrap().path();
-        let name = path.file_name().unwrap().to_string_lossy().into_owned();
-        let Some((number, kind)) = name.split_once('-') else {
-            panic!("{}: not NN-input.json or NN-output.json", path.display());
-        };
-        let number: u32 = number
-            .parse()
-            .unwrap_or_else(|_| panic!("{}: the name must start with a number", path.display()));
-        match kind {
-            "input.json" => steps.push((number, path)),
-            "output.json" => {
-                let input = dir.join(format!("{number:02}-input.json"));
-                assert!(
-                    number == 0 || input.exists(),
-                    "{}: no matching {}",
-                    path.display(),
-                    input.display()
-                );
-            }
-            _ => panic!("{}: not NN-input.json or NN-output.json", path.display()),
-        }
-    }
-    steps.sort();
-    assert!(
-        steps.windows(2).all(|w| w[0].0 != w[1].0),
-        "{}: two inputs with the same step number",
-        dir.display()
-    );
-    assert!(
-        steps.iter().all(|(n, _)| *n > 0),
-        "{}: step 00 is the start and has no input",
-        dir.display()
-    );
-    steps
 }
 
 /// What one step gave: its number, description and result.

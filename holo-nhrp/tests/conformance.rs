@@ -33,6 +33,7 @@ use holo_nhrp::northbound::{INTERFACE, interface_name, notification, rpc};
 use holo_nhrp::packet::Packet;
 use holo_nhrp::yang::dmvpn_nhrp;
 use holo_nhrp::{Command, DataPlaneEvent, Input, Instance, InstanceConfig, Output};
+use holo_utils::conformance::step_files;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
@@ -327,46 +328,6 @@ fn run_topology(name: &str) {
             runner.failures.join("\n")
         );
     }
-}
-
-/// The NN-input.json files, in step order; step 00 is the node's creation.
-fn step_files(dir: &Path) -> Vec<(u32, PathBuf)> {
-    let mut steps = vec![];
-    for entry in std::fs::read_dir(dir).unwrap() {
-        let path = entry.unwrap().path();
-        let name = path.file_name().unwrap().to_string_lossy().into_owned();
-        let Some((number, kind)) = name.split_once('-') else {
-            panic!("{}: not NN-input.json or NN-output.json", path.display());
-        };
-        let number: u32 = number
-            .parse()
-            .unwrap_or_else(|_| panic!("{}: the name must start with a number", path.display()));
-        match kind {
-            "input.json" => steps.push((number, path)),
-            "output.json" => {
-                let input = dir.join(format!("{number:02}-input.json"));
-                assert!(
-                    number == 0 || input.exists(),
-                    "{}: no matching {}",
-                    path.display(),
-                    input.display()
-                );
-            }
-            _ => panic!("{}: not NN-input.json or NN-output.json", path.display()),
-        }
-    }
-    steps.sort();
-    assert!(
-        steps.windows(2).all(|w| w[0].0 != w[1].0),
-        "{}: two inputs with the same step number",
-        dir.display()
-    );
-    assert!(
-        steps.iter().all(|(n, _)| *n > 0),
-        "{}: step 00 is the node's creation and has no input",
-        dir.display()
-    );
-    steps
 }
 
 fn read_json<T: serde::de::DeserializeOwned>(path: &Path) -> T {

@@ -5,6 +5,7 @@
 
 pub mod bytes;
 pub mod checksum;
+pub mod conformance;
 pub mod encode;
 pub mod hex;
 pub mod ip;
