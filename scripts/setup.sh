@@ -19,6 +19,7 @@ APT_PACKAGES=(
     tcpdump         # captures of the underlay (dmvpnd/tests/e2e_ipsec.rs)
     tshark          # decrypts them with our logged keys, an independent ESP decoder (e2e_ipsec.rs)
     openssl         # RSA test certificates and keys in other encodings (holo-ike certificate tests)
+    wireguard-tools # `wg`: configures boringtun-cli in scripts/bench-boringtun.sh (a comparison)
 )
 
 did=()

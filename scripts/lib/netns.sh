@@ -115,18 +115,22 @@ netns_start_daemons() {
     done
 }
 
-# netns_protect NODE [ENCRYPTION]: commits, on NODE's running tunnel, an IPsec
-# profile "dmvpn" (IKEv2 with a pre-shared key for any peer; ESP with
-# ENCRYPTION alone when given, else the defaults) and tunnel protection with
-# it, as Cisco's `tunnel protection ipsec profile dmvpn`.
+# netns_protect NODE [ENCRYPTION] [FORCE_ENCAP]: commits, on NODE's running
+# tunnel, an IPsec profile "dmvpn" (IKEv2 with a pre-shared key for any peer;
+# ESP with ENCRYPTION alone when given and not empty, else the defaults) and
+# tunnel protection with it, as Cisco's `tunnel protection ipsec profile
+# dmvpn`. FORCE_ENCAP true or false sets nat/force-encapsulation (Cisco's
+# `nat force-encap`: ESP in UDP 4500 even without a NAT); it applies to SAs
+# set up from then on.
 netns_protect() {
-    local node=$1 encryption=${2:-} profile="/dmvpn-ipsec:ipsec/profile[name='dmvpn']"
-    local esp=()
+    local node=$1 encryption=${2:-} force_encap=${3:-} profile="/dmvpn-ipsec:ipsec/profile[name='dmvpn']"
+    local esp=() nat=()
     [[ -n "$encryption" ]] && esp=(-c "set $profile/esp/proposal[sequence='10']/encryption $encryption")
+    [[ -n "$force_encap" ]] && nat=(-c "set $profile/nat/force-encapsulation $force_encap")
     "$BIN/dmvpn-cli" --socket "$TMP/$node/grpc.sock" -c configure \
         -c "set $profile/ike/pre-shared-key[name='any']/any" \
         -c "set $profile/ike/pre-shared-key[name='any']/secret demo-pre-shared-key" \
-        "${esp[@]}" \
+        "${esp[@]}" "${nat[@]}" \
         -c "set /ietf-interfaces:interfaces/interface[name='tun0']/dmvpn-tunnel:tunnel/dmvpn-ipsec:protection/profile dmvpn" \
         -c "commit tunnel protection ipsec profile dmvpn" >/dev/null
 }

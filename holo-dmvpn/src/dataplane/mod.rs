@@ -72,6 +72,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::net::{IpAddr, Ipv4Addr};
 use std::time::Instant;
 
+use holo_ike::packet::UdpEncapsulated;
 use holo_nhrp::config::InstanceConfig;
 use holo_nhrp::io::{DataPlaneEvent, Input, Output};
 use ipnetwork::IpNetwork;
@@ -84,7 +85,7 @@ pub use forwarding::{Decision, DropReason, ForwardingConfig, Inbound};
 use forwarding::{Forwarding, classify_inbound, gre_protocol};
 use kernel_routes::KernelRoutes;
 use offload::{HEADROOM, Segments, ToTun};
-use protection::{Protection, ProtectionSnapshot, Sent};
+use protection::{Protection, ProtectionSnapshot, Sent, udp_offload};
 use tun::Tun;
 use underlay::{Received, Underlay};
 
@@ -497,6 +498,7 @@ impl Task {
         let mut from_underlay = vec![0; BUFFER];
         let mut from_esp = vec![0; BUFFER];
         let mut from_ike = vec![0; BUFFER];
+        let mut from_nat_t = vec![0; BUFFER];
         tracing::info!(
             interface = self.tun.name(),
             source = ?self.underlay.as_ref().map(Underlay::source),
@@ -569,11 +571,36 @@ impl Task {
                     self.flush_to_tun().await;
                 },
                 read = recv_ike(&self.protection, &mut from_ike) => match read {
-                    Ok((port, remote, range)) => {
-                        self.udp_received(port, remote, range, &mut from_ike).await;
-                        self.flush_to_tun().await;
-                    }
+                    Ok((remote, len)) => self.ike_received(remote, &from_ike[..len]).await,
                     Err(error) => tracing::warn!(%error, "IKE socket read"),
+                },
+                read = recv_nat_t(&self.protection, &mut from_nat_t) => {
+                    let mut received = match read {
+                        Ok(datagram) => self.nat_t_received(datagram, &mut from_nat_t).await,
+                        Err(error) => {
+                            tracing::warn!(%error, "UDP 4500 socket read");
+                            0
+                        }
+                    };
+                    // As on the ESP socket: what else is queued joins the
+                    // same TUN write batch, up to a batch's worth of
+                    // packets. Counted in packets, not by a full batch: a
+                    // coalesced datagram flushes the batch midway, which
+                    // would never leave it full, and the loop would starve
+                    // the TUN side (our ACKs) while the peer keeps sending.
+                    while received < offload::BATCH {
+                        match try_recv_nat_t(&self.protection, &mut from_nat_t) {
+                            Ok(Some(datagram)) => {
+                                received += self.nat_t_received(datagram, &mut from_nat_t).await
+                            }
+                            Ok(None) => break,
+                            Err(error) => {
+                                tracing::warn!(%error, "UDP 4500 socket read");
+                                break;
+                            }
+                        }
+                    }
+                    self.flush_to_tun().await;
                 },
                 () = ike_timer(&self.protection) => {
                     if let Some(protection) = &mut self.protection {
@@ -832,33 +859,53 @@ impl Task {
         }
     }
 
-    /// A datagram on UDP 500 or 4500 (`buf[range]`): IKE, or ESP in UDP on
-    /// 4500 (RFC 3948, 2.2: a zero non-ESP marker means IKE, a single 0xff
-    /// byte is a NAT keepalive).
-    async fn udp_received(
-        &mut self,
-        port: u16,
-        remote: std::net::SocketAddr,
-        range: std::ops::Range<usize>,
-        buf: &mut [u8],
-    ) {
+    /// An IKE message on UDP 500.
+    async fn ike_received(&mut self, remote: std::net::SocketAddr, message: &[u8]) {
         let Some(protection) = &mut self.protection else {
             return;
         };
-        let datagram = &mut buf[range];
-        let now = Instant::now();
-        let notifications = match port {
-            protection::sockets::NAT_T_PORT => match datagram {
-                [0xff] => return,
-                [0, 0, 0, 0, ike @ ..] => protection.ike_message(remote, port, ike, now).await,
-                esp => {
-                    self.esp_received(remote.ip(), esp).await;
-                    return;
-                }
-            },
-            _ => protection.ike_message(remote, port, datagram, now).await,
-        };
+        let port = protection::sockets::IKE_PORT;
+        let notifications = protection
+            .ike_message(remote, port, message, Instant::now())
+            .await;
         self.ipsec_notifications(notifications);
+    }
+
+    /// A datagram on UDP 4500 (`buf[..datagram.len]`), cut back into the
+    /// datagrams the peer sent when the kernel coalesced them (UDP GRO);
+    /// each is IKE, a NAT keepalive or ESP (RFC 3948, 2.2, 2.3): IKE may
+    /// follow ESP of the same flow in one coalesced datagram. Returns how
+    /// many datagrams the peer sent.
+    async fn nat_t_received(&mut self, datagram: udp_offload::Datagram, buf: &mut [u8]) -> usize {
+        let remote = datagram.from;
+        if datagram.truncated {
+            // Never ours: GRO stops at 64 KB, and so does one IPv4 datagram.
+            tracing::debug!(%remote, "UDP 4500 datagram longer than the buffer dropped");
+            self.counters.drop(Some(remote.ip()), DropReason::Truncated);
+            return 1;
+        }
+        let mut count = 0;
+        for range in udp_offload::gro_segments(datagram.len, datagram.segment) {
+            count += 1;
+            let Some(protection) = &mut self.protection else {
+                break;
+            };
+            match UdpEncapsulated::classify(&buf[range.clone()]) {
+                Ok(UdpEncapsulated::NatKeepalive) => {}
+                Ok(UdpEncapsulated::Ike(ike)) => {
+                    let port = protection::sockets::NAT_T_PORT;
+                    let now = Instant::now();
+                    let notifications = protection.ike_message(remote, port, ike, now).await;
+                    self.ipsec_notifications(notifications);
+                }
+                // ESP, or too short for anything (`open` counts it as
+                // malformed); decrypted in place.
+                Ok(UdpEncapsulated::Esp(_)) | Err(_) => {
+                    self.esp_received(remote.ip(), &mut buf[range]).await
+                }
+            }
+        }
+        count
     }
 
     /// What the IKE core reports, logged; and a peer whose SA died without
@@ -1251,32 +1298,40 @@ fn try_recv_esp(
     }
 }
 
-/// One datagram on UDP 500 or 4500: the local port, the sender and its
-/// length in `buf`; never, without IPsec.
+/// One IKE message on UDP 500: the sender and its length in `buf`; never,
+/// without IPsec.
 async fn recv_ike(
     protection: &Option<Protection>,
     buf: &mut [u8],
-) -> std::io::Result<(u16, std::net::SocketAddr, std::ops::Range<usize>)> {
+) -> std::io::Result<(std::net::SocketAddr, usize)> {
     let Some(protection) = protection else {
         return std::future::pending().await;
     };
-    let sockets = &protection.sockets;
-    loop {
-        let (port, socket) = tokio::select! {
-            ready = sockets.ike.readable() => {
-                ready?;
-                (protection::sockets::IKE_PORT, &sockets.ike)
-            }
-            ready = sockets.nat_t.readable() => {
-                ready?;
-                (protection::sockets::NAT_T_PORT, &sockets.nat_t)
-            }
-        };
-        match socket.try_recv_from(buf) {
-            Ok((n, from)) => return Ok((port, from, 0..n)),
-            Err(error) if error.kind() == std::io::ErrorKind::WouldBlock => continue,
-            Err(error) => return Err(error),
-        }
+    let (n, from) = protection.sockets.ike.recv_from(buf).await?;
+    Ok((from, n))
+}
+
+/// One datagram on UDP 4500 (coalesced with UDP GRO); never, without
+/// IPsec.
+async fn recv_nat_t(
+    protection: &Option<Protection>,
+    buf: &mut [u8],
+) -> std::io::Result<udp_offload::Datagram> {
+    match protection {
+        Some(protection) => protection.sockets.recv_nat_t(buf).await,
+        None => std::future::pending().await,
+    }
+}
+
+/// Like `recv_nat_t`, but only what is already queued: `None` when nothing
+/// is (or without IPsec).
+fn try_recv_nat_t(
+    protection: &Option<Protection>,
+    buf: &mut [u8],
+) -> std::io::Result<Option<udp_offload::Datagram>> {
+    match protection {
+        Some(protection) => protection.sockets.try_recv_nat_t(buf),
+        None => Ok(None),
     }
 }
 

@@ -11,14 +11,18 @@
 //!   ESP in ──► SA by SPI ──► open (ICV, replay) ──► GRE ──► the usual inbound path
 //! ```
 //!
+//! ESP in UDP leaves a TUN super-packet's worth at a time (UDP GSO) and
+//! arrives so too (UDP GRO): `udp_offload`.
+//!
 //! The IKE core (`holo_ike::ike`) runs in the data plane's task, so an SA
 //! it installs is used by the very next packet and no lock is shared.
 
 pub mod keylog;
 pub mod sockets;
+pub mod udp_offload;
 
 use std::collections::{HashMap, VecDeque};
-use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+use std::net::{IpAddr, Ipv4Addr, SocketAddr, SocketAddrV4};
 use std::time::{Duration, Instant};
 
 use holo_ike::esp::{self, EspError, InboundSa, OutboundSa, SaCounters};
@@ -276,42 +280,46 @@ impl Protection {
     }
 
     /// Sends the GRE datagrams of one TUN read: those to a peer with a
-    /// plain-ESP transport-mode SA are sealed back to back into one buffer
-    /// and leave with as few sendmmsg(2) as the socket takes; the others
-    /// (no SA yet, ESP in UDP, tunnel mode) go one by one through `send`.
-    /// One result per datagram, in order.
+    /// transport-mode SA are sealed back to back into one buffer; plain ESP
+    /// leaves with as few sendmmsg(2) as the socket takes, ESP in UDP with
+    /// one sendmsg(2) and UDP GSO per run of equal packets to one peer
+    /// (`Sockets::send_esp_in_udp`). The others (no SA yet, tunnel mode)
+    /// go one by one through `send`. One result per datagram, in order.
     pub async fn send_many(
         &mut self,
         datagrams: &[(IpAddr, &[u8])],
         now: Instant,
     ) -> (Vec<Sent>, Vec<Notification>) {
         let mut results = vec![Sent::Sent; datagrams.len()];
-        let mut sealed = Vec::with_capacity(datagrams.len());
+        // (datagram, sealed packet in `batch`, where to).
+        let mut raw = Vec::with_capacity(datagrams.len());
+        let mut in_udp = Vec::new();
         let mut others = Vec::new();
         self.batch.clear();
         for (i, &(peer, gre)) in datagrams.iter().enumerate() {
-            let out = match (self.outbound.get_mut(&peer), peer) {
-                (Some(out), IpAddr::V4(to))
-                    if out.encap.is_none() && out.mode == Mode::Transport =>
-                {
-                    (out, to)
-                }
+            let (out, to) = match (self.outbound.get_mut(&peer), peer) {
+                (Some(out), IpAddr::V4(to)) if out.mode == Mode::Transport => (out, to),
                 _ => {
                     others.push(i);
                     continue;
                 }
             };
             let start = self.batch.len();
-            match out.0.sa.seal(IPPROTO_GRE, gre, &mut self.batch) {
-                Ok(()) => sealed.push((i, start..self.batch.len(), out.1)),
-                Err(error) => {
-                    tracing::warn!(%peer, %error, "ESP seal");
-                    self.batch.truncate(start);
-                    results[i] = Sent::Dropped(DropReason::SendError);
+            if let Err(error) = out.sa.seal(IPPROTO_GRE, gre, &mut self.batch) {
+                tracing::warn!(%peer, %error, "ESP seal");
+                self.batch.truncate(start);
+                results[i] = Sent::Dropped(DropReason::SendError);
+                continue;
+            }
+            let sealed = start..self.batch.len();
+            match out.encap {
+                None => raw.push((i, sealed, to)),
+                Some((local, remote)) => {
+                    in_udp.push((i, sealed, local, SocketAddrV4::new(to, remote)))
                 }
             }
         }
-        let packets: Vec<(&[u8], Ipv4Addr)> = sealed
+        let packets: Vec<(&[u8], Ipv4Addr)> = raw
             .iter()
             .map(|(_, range, to)| (&self.batch[range.clone()], *to))
             .collect();
@@ -320,7 +328,19 @@ impl Protection {
             .send_many(&packets, |k, result| {
                 if let Err(error) = result {
                     tracing::debug!(peer = %packets[k].1, %error, "ESP send");
-                    results[sealed[k].0] = Sent::Dropped(DropReason::SendError);
+                    results[raw[k].0] = Sent::Dropped(DropReason::SendError);
+                }
+            })
+            .await;
+        let packets: Vec<sockets::EspInUdp<'_>> = in_udp
+            .iter()
+            .map(|(_, range, local, to)| (&self.batch[range.clone()], *local, *to))
+            .collect();
+        self.sockets
+            .send_esp_in_udp(&packets, |k, result| {
+                if let Err(error) = result {
+                    tracing::debug!(peer = %packets[k].2, %error, "ESP-in-UDP send");
+                    results[in_udp[k].0] = Sent::Dropped(DropReason::SendError);
                 }
             })
             .await;
