@@ -31,8 +31,9 @@ mod common;
 use std::time::{Duration, Instant};
 
 use common::netns::{
-    Cloud, Echo, Node, Topology, hub_config, masquerade, number, ping_ttls, private_segment,
-    registered, run, spoke_config, spoke_lan, spoke_nbma, spoke_tunnel, state, wait_state,
+    Cloud, Echo, Node, TUNNEL, Topology, hub_config, masquerade, number, ping_ttls,
+    private_segment, registered, run, spoke_config, spoke_lan, spoke_nbma, spoke_tunnel, state,
+    wait_state,
 };
 use serde_json::{Value, json};
 
@@ -175,6 +176,11 @@ async fn spokes_register_and_go_direct_through_esp() {
     }
     let hub_state = wait_sa(&mut cloud.hub, &spoke_nbma(1), Duration::from_secs(5)).await;
     assert_eq!(established_with(&hub_state, &spoke_nbma(2)).len(), 1);
+    // The tunnel MTU leaves room for ESP: 1500 less the most the profile's
+    // proposals add (AES-CBC-128 + HMAC-SHA1-96 in UDP: 61), IPv4 and GRE
+    // with key (28), so no ESP packet is ever fragmented.
+    let link = run("ip", &["-n", &cloud.ns[1], "-o", "link", "show", TUNNEL]);
+    assert!(link.contains(" mtu 1411 "), "{link}");
 
     // Phase 3: s1 -> s2 goes via the hub, the hub redirects, s1 resolves
     // s2, and their own SA comes up before traffic takes the direct path;

@@ -380,7 +380,8 @@ impl Owner {
                 mtu,
             } => {
                 if !self.mtu_configured {
-                    dp.mtu = tunnel_mtu(mtu, dp.key.is_some());
+                    let ipsec = dp.protection.as_ref().map_or(0, |p| p.overhead());
+                    dp.mtu = tunnel_mtu(mtu.saturating_sub(ipsec), dp.key.is_some());
                     tracing::debug!(interface = %self.interface, underlay = %interface, mtu = dp.mtu, "tunnel MTU from the underlay");
                 }
                 SourceStatus::Up(address)
@@ -523,7 +524,10 @@ fn interface_ipv4(interface: &str) -> Result<std::net::Ipv4Addr, String> {
 
 /// The tunnel MTU for an underlay MTU (dmvpn-tunnel `mtu` absent): less the
 /// outer IPv4 header (20 octets) and the GRE header (4, 8 with a key, RFC
-/// 2784/2890); Cisco's 1476 on a 1500-octet Ethernet without a key.
+/// 2784/2890); Cisco's 1476 on a 1500-octet Ethernet without a key. With
+/// IPsec the caller takes ESP's overhead off the underlay's MTU first
+/// (`Protection::overhead`), as Cisco lowers a protected tunnel's MTU:
+/// otherwise every full-size packet leaves in two fragments.
 fn tunnel_mtu(underlay: u32, key: bool) -> u16 {
     let overhead = 20 + 4 + if key { 4 } else { 0 };
     u16::try_from(underlay.saturating_sub(overhead))
