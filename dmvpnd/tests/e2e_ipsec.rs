@@ -12,7 +12,8 @@
 //! - `clear crypto sa` on a spoke tears its SAs down, and traffic brings
 //!   them up again;
 //! - spokes that cannot make an SA with each other reach each other
-//!   through the hub.
+//!   through the hub;
+//! - replayed and forged ESP from the SA's own peer is counted and dropped.
 //!
 //! ```text
 //!            s1 172.16.1.1/24   s2 172.16.2.1/24
@@ -762,6 +763,111 @@ async fn a_rekey_during_traffic_loses_nothing() {
         "{} of 1150 echoes answered across the rekey",
         ttls.len()
     );
+}
+
+/// Replayed and forged ESP from the SA's own peer address: a copy of a
+/// real ESP packet from spoke 1, sent again from spoke 1's namespace, is a
+/// replay; the same packet with one octet of its ciphertext changed and
+/// a sequence number never seen fails its ICV. Both dropped and counted
+/// on the hub's child SA, which keeps carrying the spoke's traffic.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn replayed_and_forged_esp_from_the_peer_are_counted_and_dropped() {
+    root();
+    let mut cloud = Cloud::start(
+        prefix("replay"),
+        "ipsec-replay",
+        &protected(hub_config(), PSK),
+        1,
+        |n| spoke(n, PSK),
+    );
+    cloud.wait_registered(Duration::from_secs(20), &[]).await;
+    wait_sa(&mut cloud.hub, &spoke_nbma(1), Duration::from_secs(5)).await;
+
+    // A raw ESP socket in the hub's namespace gets a copy of what arrives:
+    // the next ESP packet from spoke 1 (its pings to the hub's tunnel
+    // address), IPv4 header stripped.
+    let hub_ns = cloud.hub.ns.clone();
+    let capture = std::thread::spawn(move || {
+        dmvpn_test_support::netns::enter(&hub_ns).unwrap();
+        let raw = socket2::Socket::new(
+            socket2::Domain::IPV4,
+            socket2::Type::RAW,
+            Some(socket2::Protocol::from(50)),
+        )
+        .unwrap();
+        raw.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+        let mut buf = [0u8; 2048];
+        loop {
+            // A raw IPv4 socket reads the IPv4 header too: the source is
+            // in it.
+            let n = std::io::Read::read(&mut &raw, &mut buf).unwrap();
+            let packet = &buf[..n];
+            let from = std::net::Ipv4Addr::new(packet[12], packet[13], packet[14], packet[15]);
+            if from.to_string() == spoke_nbma(1) {
+                let header = usize::from(packet[0] & 0x0f) * 4;
+                return packet[header..].to_vec();
+            }
+        }
+    });
+    std::thread::sleep(Duration::from_millis(200));
+    let answered = ping_ttls(&cloud.ns[1], "10.0.0.11", "10.0.0.1", 3, echo());
+    assert!(!answered.is_empty(), "spoke 1 cannot reach the hub");
+    let esp = capture.join().unwrap();
+
+    let mut hub = cloud.hub.client().await;
+    let before = state(&mut hub).await;
+    let child = |s: &Value| established_with(s, &spoke_nbma(1))[0]["child-sa"][0].clone();
+    let counter = |s: &Value, name: &str| number(&child(s)["inbound"][name]);
+    // The replay, three times, and the forgery: a fresh sequence number
+    // (so the replay window lets it through to the ICV check) and one
+    // octet of ciphertext changed.
+    let mut forged = esp.clone();
+    forged[4..8].copy_from_slice(&0x00ff_ff00u32.to_be_bytes());
+    let last = forged.len() - 20;
+    forged[last] ^= 0x01;
+    let s1_ns = cloud.ns[1].clone();
+    std::thread::spawn(move || {
+        dmvpn_test_support::netns::enter(&s1_ns).unwrap();
+        let raw = socket2::Socket::new(
+            socket2::Domain::IPV4,
+            socket2::Type::RAW,
+            Some(socket2::Protocol::from(50)),
+        )
+        .unwrap();
+        let hub: std::net::SocketAddr = "192.0.2.1:0".parse().unwrap();
+        for packet in [&esp, &esp, &esp, &forged] {
+            raw.send_to(packet, &socket2::SockAddr::from(hub)).unwrap();
+        }
+    })
+    .join()
+    .unwrap();
+
+    let counted = |s: &Value| counter(s, "replay-drops") >= 3 && counter(s, "icv-failures") >= 1;
+    if let Err(s) = wait_state(&mut hub, Duration::from_secs(5), counted).await {
+        panic!(
+            "replay and forgery not counted: before {:#}\nafter {:#}",
+            child(&before),
+            child(&s)
+        );
+    }
+    let after = state(&mut hub).await;
+    assert_eq!(
+        counter(&after, "replay-drops") - counter(&before, "replay-drops"),
+        3,
+        "{:#}",
+        child(&after)
+    );
+    assert_eq!(
+        counter(&after, "icv-failures") - counter(&before, "icv-failures"),
+        1,
+        "{:#}",
+        child(&after)
+    );
+    // The same SA still carries the spoke's traffic.
+    let ttls = ping_ttls(&cloud.ns[1], "10.0.0.11", "10.0.0.1", 5, echo());
+    assert!(ttls.len() >= 4, "{ttls:?}");
+    let later = state(&mut hub).await;
+    assert_eq!(child(&later)["inbound-spi"], child(&before)["inbound-spi"]);
 }
 
 /// A hub and three spokes in Phase 2 (routes via the far spoke's tunnel
