@@ -39,7 +39,7 @@ use std::time::{Duration, Instant};
 use holo_ike::ike::certificates::CertificateConfig;
 use holo_ike::ike::{Config, Input, Output};
 use holo_ike::packet::{ExchangeType, HeaderView, PayloadType};
-use holo_utils::conformance::step_files;
+use holo_utils::conformance::{directories, step_files};
 use ike_sim::pki::{Key, Pki};
 use ike_sim::{Fate, NAT_PORT_SHIFT, Net};
 use serde_json::Value;
@@ -91,13 +91,7 @@ scenarios! {
 
 #[test]
 fn every_scenario_has_a_test() {
-    let mut dirs: Vec<String> = std::fs::read_dir(conformance_dir())
-        .unwrap()
-        .map(|e| e.unwrap())
-        .filter(|e| e.file_type().unwrap().is_dir())
-        .map(|e| e.file_name().to_string_lossy().into_owned())
-        .collect();
-    dirs.sort();
+    let dirs = directories(&conformance_dir());
     let mut listed: Vec<String> = SCENARIOS.iter().map(|s| s.to_string()).collect();
     listed.sort();
     assert_eq!(

@@ -33,7 +33,7 @@ use holo_nhrp::northbound::{INTERFACE, interface_name, notification, rpc};
 use holo_nhrp::packet::Packet;
 use holo_nhrp::yang::dmvpn_nhrp;
 use holo_nhrp::{Command, DataPlaneEvent, Input, Instance, InstanceConfig, Output};
-use holo_utils::conformance::step_files;
+use holo_utils::conformance::{directories, step_files};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
@@ -73,13 +73,7 @@ topologies! {
 
 #[test]
 fn every_topology_has_a_test() {
-    let mut dirs: Vec<String> = std::fs::read_dir(conformance_dir())
-        .unwrap()
-        .map(|e| e.unwrap())
-        .filter(|e| e.file_type().unwrap().is_dir())
-        .map(|e| e.file_name().to_string_lossy().into_owned())
-        .collect();
-    dirs.sort();
+    let dirs = directories(&conformance_dir());
     let mut listed: Vec<String> = TOPOLOGIES.iter().map(|s| s.to_string()).collect();
     listed.sort();
     assert_eq!(

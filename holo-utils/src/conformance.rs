@@ -53,3 +53,16 @@ pub fn step_files(dir: &Path) -> Vec<(u32, PathBuf)> {
     );
     steps
 }
+
+/// The names of the directories in `dir` (one per scenario), sorted.
+pub fn directories(dir: &Path) -> Vec<String> {
+    let entries =
+        std::fs::read_dir(dir).unwrap_or_else(|e| panic!("cannot read {}: {e}", dir.display()));
+    let mut names: Vec<String> = entries
+        .filter_map(Result::ok)
+        .filter(|e| e.file_type().is_ok_and(|t| t.is_dir()))
+        .map(|e| e.file_name().to_string_lossy().into_owned())
+        .collect();
+    names.sort();
+    names
+}
