@@ -251,3 +251,40 @@ fn the_side_that_did_not_make_the_child_sa_gives_the_other_time_to_rekey() {
         .find(|d| d.exchange() == ExchangeType::CREATE_CHILD_SA && !d.is_response());
     assert_eq!(rekey.map(|d| d.from.ip()), Some(net.addr(1)));
 }
+
+#[test]
+fn a_peer_that_counts_no_bytes_is_not_waited_for_past_the_hard_limit() {
+    // A initiates and counts no bytes (strongSwan's default); B counts
+    // 10 kB. B's soft limit (87.5 to 90 %: it did not initiate) leaves 1 to
+    // 1.25 s of this traffic, less than PEER_FIRST: at the rate of its
+    // reports B sees the hard limit coming and rekeys at once, before it.
+    let a = with(|c| c.child_lifetime_bytes = None);
+    let mut net = Net::pair(a, limited(10 * PACKET));
+    net.traffic = Some(Traffic {
+        packet_bytes: PACKET,
+        ..Traffic::default()
+    });
+    net.acquire(0, 1);
+    let (old, _) = matching_pair(&net);
+    net.advance(secs(12));
+    for _ in 0..5 {
+        if net.nodes.iter().all(|n| n.installed.len() == 1) {
+            break;
+        }
+        net.advance(secs(1));
+    }
+    let (new, _) = matching_pair(&net);
+    assert_ne!(new.inbound_spi, old.inbound_spi);
+    assert_eq!(net.nodes[1].ike.counters().child_sas_rekeyed, 1);
+    assert_eq!(net.nodes[1].ike.counters().rekeys_failed, 0);
+    let t = net.traffic.as_ref().expect("traffic");
+    assert!(t.lost.is_empty(), "lost: {:?}", t.lost);
+    for (i, n) in net.nodes.iter().enumerate() {
+        assert_eq!(n.outbound_lost, 0, "node {i}");
+    }
+    // The old SA was retired after the new one came, not deleted alone.
+    let h = &net.nodes[1].history;
+    let installed = h.iter().filter(|e| e.2).map(|e| e.0).max().expect("new");
+    let removed = h.iter().find(|e| !e.2).map(|e| e.0).expect("old removed");
+    assert!(removed >= installed, "{h:?}");
+}
