@@ -41,7 +41,8 @@ pub const USAGE_INTERVAL: Duration = Duration::from_secs(1);
 /// a round trip and up to a report later. Not when, at the rate of the
 /// last reports, the hard limit would come first (a fast flow, or a peer
 /// that counts no bytes, as strongSwan by default): then it rekeys at
-/// once.
+/// once; and either side rekeys below its soft limit when the hard one
+/// would come before the report after next.
 pub const PEER_FIRST: Duration = Duration::from_secs(2);
 
 /// The byte and sequence number limits of a child SA.
@@ -131,15 +132,20 @@ impl Ike {
                     continue;
                 };
                 sent |= c.used.add(report, now);
-                // Due now (unless a rekey is on its way or it is replaced:
-                // None). An IKE SA that is not current rekeys it once its
-                // successor has taken it over.
-                let urgent = c.used.near(&c.hard, PEER_FIRST + USAGE_INTERVAL);
+                // Due at the soft limit, or before it when the hard one
+                // would come before the report after next (a flow fast
+                // for the lifetime); now, unless the peer made the SA and
+                // has time to rekey first. (Unless a rekey is on its way
+                // or it is replaced: None. An IKE SA that is not current
+                // rekeys it once its successor has taken it over.)
+                let soft = c.soft.reached(&c.used);
+                let before_next = c.used.near(&c.hard, 2 * USAGE_INTERVAL);
+                let urgent = before_next || c.used.near(&c.hard, PEER_FIRST + USAGE_INTERVAL);
                 let due = match c.initiated || urgent {
                     true => now,
                     false => now + PEER_FIRST,
                 };
-                if c.soft.reached(&c.used) && c.rekey_at.is_some_and(|t| t > due) {
+                if (soft || before_next) && c.rekey_at.is_some_and(|t| t > due) {
                     c.rekey_at = Some(due);
                 }
             }
