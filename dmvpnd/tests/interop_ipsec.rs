@@ -20,7 +20,9 @@
 //! - our spoke and the FRR hub's charon with certificates of one CA (ECDSA
 //!   P-256, identities the subject DNs), the charon rekeying its child SA
 //!   every 20 s and its IKE SA every 27 s: registration through ESP, and
-//!   LAN traffic across two rekeys of each without losing a packet.
+//!   LAN traffic across two rekeys of each without losing a packet; then
+//!   our own rekey at a byte lifetime of 2560 KB, answered by charon,
+//!   without loss either.
 //!
 //! One guest at a time (the tests serialise on it); each test powers it
 //! off and removes its namespaces at the end, also when it fails. Needs
@@ -589,11 +591,10 @@ async fn certificates_and_strongswan_rekeys_during_traffic() {
     let mut spoke_config = config("10.0.0.100", HOST_NBMA, Some(("10.0.0.1", FRR_HUB)));
     spoke_config["ietf-interfaces:interfaces"]["interface"][0]["dmvpn-nhrp:nhrp"]["shortcut"] =
         json!(false);
-    let mut spoke = Node::start(
-        &ns,
-        "iop-ipsec-cert",
-        &certified(spoke_config, &pki, "host", 15),
-    );
+    // Cisco's smallest byte lifetime, 2560 KB, for phase 3.
+    let mut spoke_config = certified(spoke_config, &pki, "host", 15);
+    spoke_config["dmvpn-ipsec:ipsec"]["profile"][0]["esp"] = json!({"lifetime-kilobytes": 2560});
+    let mut spoke = Node::start(&ns, "iop-ipsec-cert", &spoke_config);
     spoke.wait_tunnel();
     route(&ns, "172.16.0.0/16", "10.0.0.1");
     let mut client = connect(&spoke.socket()).await;
@@ -693,6 +694,84 @@ async fn certificates_and_strongswan_rekeys_during_traffic() {
     assert_eq!(
         statistic(&s, "cleartext-dropped"),
         0,
+        "{:#}",
+        protection(&s)
+    );
+
+    // 3. Our own rekey: right after a child rekey of the charon's, 3.3 MB
+    // of pings (1300 octets, 250 a second) cross our byte lifetime of 2560
+    // KB well before the charon's next rekey (20 s): we rekey, the charon
+    // answers our CREATE_CHILD_SA, and a steady ping alongside loses
+    // nothing.
+    let ours = || {
+        guest
+            .charon_log(
+                "hub",
+                r"<dmvpn\|[0-9]+> parsed CREATE_CHILD_SA request [0-9]+ \[ N\(REKEY_SA\)",
+            )
+            .len()
+    };
+    let ours_before = ours();
+    let charon_child = charon_rekeys(&guest).0;
+    let start = Instant::now();
+    while charon_rekeys(&guest).0 == charon_child {
+        assert!(
+            start.elapsed() < Duration::from_secs(30),
+            "the charon stopped rekeying"
+        );
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    let flood_ns = ns.clone();
+    let flood = std::thread::spawn(move || {
+        // Its own losses (the guest is emulated) are not the question.
+        let out = std::process::Command::new("ip")
+            .args([
+                "netns", "exec", &flood_ns, "ping", "-q", "-n", "-i", "0.004",
+            ])
+            .args(["-s", "1300", "-c", "2500", "-W", "1"])
+            .args(["-I", "172.16.100.1", "172.16.0.1"])
+            .output()
+            .unwrap();
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    });
+    let steady = Echo::new(
+        0x3f4f,
+        b"dmvpnd ipsec interop our rekey",
+        Duration::from_millis(100),
+    );
+    let ttls = common::netns::ping_ttls_within(
+        &ns,
+        "172.16.100.1",
+        "172.16.0.1",
+        100,
+        steady,
+        Duration::from_secs(2),
+    );
+    let flooded = flood.join().unwrap();
+    eprintln!(
+        "e: our rekeys answered by the charon {ours_before} -> {}; steady pings {} of 100; flood: {}",
+        ours(),
+        ttls.len(),
+        flooded
+            .lines()
+            .filter(|l| l.contains("packets"))
+            .collect::<String>()
+    );
+    assert!(
+        ours() > ours_before,
+        "we did not rekey at our byte lifetime: {:?}\n{}",
+        guest.charon_log("hub", "CREATE_CHILD_SA"),
+        spoke.site.log()
+    );
+    assert_eq!(
+        ttls.len(),
+        100,
+        "pings lost across our rekey\n{}",
+        spoke.site.log()
+    );
+    let s = state(&mut client).await;
+    assert!(
+        established_with(&s, FRR_HUB).is_some(),
         "{:#}",
         protection(&s)
     );
