@@ -111,6 +111,10 @@ struct Outbound {
 struct Inbound {
     sa: InboundSa,
     peer: IpAddr,
+    /// Installed by a rekey whose outbound half waits (`Outbound::successor`):
+    /// the first packet opened here lets it take over. Only then is the
+    /// outbound table looked at, not for every packet.
+    promotes: bool,
 }
 
 /// Tunnel-wide IPsec counters (YANG `protection/statistics`).
@@ -417,7 +421,8 @@ impl Protection {
         })?;
         // The peer sends on a rekey's new SA: it has both halves, so we
         // may send on it too.
-        if let Some(current) = self.outbound.get_mut(&from)
+        if std::mem::take(&mut inbound.promotes)
+            && let Some(current) = self.outbound.get_mut(&from)
             && current
                 .successor
                 .as_ref()
@@ -683,6 +688,7 @@ impl Protection {
             Inbound {
                 sa: inbound,
                 peer: child.peer,
+                promotes: self.outbound.contains_key(&child.peer),
             },
         );
         let new = Outbound {
