@@ -18,6 +18,7 @@
 //! it installs is used by the very next packet and no lock is shared.
 
 pub mod keylog;
+mod sas;
 pub mod sockets;
 pub mod udp_offload;
 
@@ -25,14 +26,15 @@ use std::collections::{HashMap, VecDeque};
 use std::net::{IpAddr, Ipv4Addr, SocketAddr, SocketAddrV4};
 use std::time::{Duration, Instant};
 
-use holo_ike::esp::{self, EspError, InboundSa, OutboundSa, SaCounters};
-use holo_ike::ike::{ChildSa, ChildSaUsage, Ike, Input, Mode, Notification, Output};
+use holo_ike::esp::{EspError, SaCounters};
+use holo_ike::ike::{ChildSa, Ike, Input, Mode, Notification, Output};
 use holo_ike::packet::UdpEncapsulated;
 use holo_ike::protection::Protection as ProtectionConfig;
 use serde::Serialize;
 
 use super::forwarding::DropReason;
 use super::underlay::outer_ipv4;
+use sas::{Refused, Sas};
 use sockets::{NAT_T_PORT, Sockets};
 
 /// GRE datagrams waiting for one peer's SA, at most (the oldest are
@@ -61,8 +63,7 @@ pub struct Protection {
     ike: Ike,
     pub sockets: Sockets,
     ttl: u8,
-    outbound: HashMap<IpAddr, Outbound>,
-    inbound: HashMap<u32, Inbound>,
+    sas: Sas,
     waiting: HashMap<IpAddr, VecDeque<Vec<u8>>>,
     waiting_total: usize,
     /// Peers whose SA could not be brought up: no new Acquire before then.
@@ -77,9 +78,6 @@ pub struct Protection {
     keylog: Option<keylog::KeyLog>,
     /// The IKE SAs (SPIs) whose keys were written already.
     logged_ike_sas: std::collections::HashSet<(u64, u64)>,
-    /// Peers whose last outbound SA went without a successor: their path
-    /// is down until IKE brings a new one up (`take_lost`).
-    lost: Vec<IpAddr>,
     pub counters: ProtectionCounters,
 }
 
@@ -88,33 +86,11 @@ impl std::fmt::Debug for Protection {
         f.debug_struct("Protection")
             .field("profile", &self.config.profile)
             .field("source", &self.sockets.source)
-            .field("outbound_sas", &self.outbound.len())
-            .field("inbound_sas", &self.inbound.len())
+            .field("outbound_sas", &self.sas.len().0)
+            .field("inbound_sas", &self.sas.len().1)
             .field("waiting", &self.waiting_total)
             .finish()
     }
-}
-
-struct Outbound {
-    sa: OutboundSa,
-    /// A rekey's new SA, not used yet: the peer may not have installed its
-    /// inbound half. It takes over when the old SA goes (the rekey's
-    /// Delete) or when the peer sends on it, whichever comes first.
-    successor: Option<Box<Outbound>>,
-    /// (local port, remote port) of ESP-in-UDP; `None`: plain ESP.
-    encap: Option<(u16, u16)>,
-    mode: Mode,
-    local: IpAddr,
-    inbound_spi: u32,
-}
-
-struct Inbound {
-    sa: InboundSa,
-    peer: IpAddr,
-    /// Installed by a rekey whose outbound half waits (`Outbound::successor`):
-    /// the first packet opened here lets it take over. Only then is the
-    /// outbound table looked at, not for every packet.
-    promotes: bool,
 }
 
 /// Tunnel-wide IPsec counters (YANG `protection/statistics`).
@@ -173,15 +149,13 @@ impl Protection {
             config,
             sockets,
             ttl,
-            outbound: HashMap::new(),
-            inbound: HashMap::new(),
+            sas: Sas::default(),
             waiting: HashMap::new(),
             waiting_total: 0,
             held_down: HashMap::new(),
             requested: HashMap::new(),
             sealed: Vec::with_capacity(65_535 + 128),
             batch: Vec::new(),
-            lost: Vec::new(),
             keylog,
             logged_ike_sas: std::collections::HashSet::new(),
             counters: ProtectionCounters::default(),
@@ -192,9 +166,10 @@ impl Protection {
         &self.config
     }
 
-    /// When the IKE core wants a `Tick`.
+    /// When the IKE core wants a `Tick`, or a retiring inbound SA goes.
     pub fn next_wakeup(&self) -> Option<Instant> {
-        self.ike.next_wakeup()
+        let retiring = self.sas.next_expiry();
+        self.ike.next_wakeup().into_iter().chain(retiring).min()
     }
 
     /// A new profile: applies to IKE SAs created from now on; those that
@@ -213,7 +188,7 @@ impl Protection {
         gre: &[u8],
         now: Instant,
     ) -> (Sent, Vec<Notification>) {
-        if self.outbound.contains_key(&peer) {
+        if self.sas.is_up(peer) {
             return (self.seal_and_send(peer, gre).await, Vec::new());
         }
         if let Some(&until) = self.held_down.get(&peer) {
@@ -254,7 +229,7 @@ impl Protection {
 
     /// Whether GRE to `peer` leaves protected right now (its SA is up).
     pub fn is_up(&self, peer: IpAddr) -> bool {
-        self.outbound.contains_key(&peer)
+        self.sas.is_up(peer)
     }
 
     /// Asks IKE for an SA with `peer` without handing it a packet: the
@@ -263,7 +238,7 @@ impl Protection {
     /// if the SA is up, the peer is held down after a failed attempt, or
     /// it was asked for less than `REQUEST_INTERVAL` ago.
     pub async fn request(&mut self, peer: IpAddr, now: Instant) -> Vec<Notification> {
-        if self.outbound.contains_key(&peer) {
+        if self.sas.is_up(peer) {
             return Vec::new();
         }
         if let Some(&until) = self.held_down.get(&peer) {
@@ -301,7 +276,7 @@ impl Protection {
         let mut others = Vec::new();
         self.batch.clear();
         for (i, &(peer, gre)) in datagrams.iter().enumerate() {
-            let (out, to) = match (self.outbound.get_mut(&peer), peer) {
+            let (out, to) = match (self.sas.outbound(peer), peer) {
                 (Some(out), IpAddr::V4(to)) if out.mode == Mode::Transport => (out, to),
                 _ => {
                     others.push(i);
@@ -359,7 +334,7 @@ impl Protection {
     }
 
     async fn seal_and_send(&mut self, peer: IpAddr, gre: &[u8]) -> Sent {
-        let Some(out) = self.outbound.get_mut(&peer) else {
+        let Some(out) = self.sas.outbound(peer) else {
             return Sent::Dropped(DropReason::SaPending);
         };
         self.sealed.clear();
@@ -398,39 +373,15 @@ impl Protection {
     /// An ESP packet (SPI onwards) from `from`, decrypted in place: the GRE
     /// datagram inside, or why it was dropped.
     pub fn open<'p>(&mut self, from: IpAddr, packet: &'p mut [u8]) -> Result<&'p [u8], DropReason> {
-        let Some(spi) = esp::spi_of(packet) else {
-            self.counters.esp_malformed += 1;
-            return Err(DropReason::Malformed);
-        };
-        let Some(inbound) = self.inbound.get_mut(&spi) else {
-            self.counters.esp_unknown_spi += 1;
-            return Err(DropReason::UnknownSpi);
-        };
-        if inbound.peer != from {
-            // Another SA's peer, or a stranger guessing SPIs.
-            self.counters.esp_unknown_spi += 1;
-            return Err(DropReason::UnknownSpi);
-        }
-        let (next_header, payload) = inbound.sa.open(packet).map_err(|error| match error {
-            EspError::IcvMismatch => DropReason::IcvFailure,
-            EspError::Replayed { .. } | EspError::TooOld { .. } => DropReason::Replayed,
-            _ => {
-                self.counters.esp_malformed += 1;
-                DropReason::Malformed
+        let (next_header, payload) = self.sas.open(from, packet).map_err(|refused| {
+            match refused {
+                Refused::Malformed => self.counters.esp_malformed += 1,
+                Refused::UnknownSpi => self.counters.esp_unknown_spi += 1,
+                // Counted on the SA.
+                Refused::IcvFailure | Refused::Replayed => {}
             }
+            DropReason::from(refused)
         })?;
-        // The peer sends on a rekey's new SA: it has both halves, so we
-        // may send on it too.
-        if std::mem::take(&mut inbound.promotes)
-            && let Some(current) = self.outbound.get_mut(&from)
-            && current
-                .successor
-                .as_ref()
-                .is_some_and(|next| next.inbound_spi == spi)
-            && let Some(successor) = current.successor.take()
-        {
-            *current = *successor;
-        }
         match next_header {
             IPPROTO_GRE => Ok(payload),
             IPPROTO_IPIP => {
@@ -474,35 +425,9 @@ impl Protection {
     /// usage report is a tick too), for byte lifetimes, sequence number
     /// exhaustion and NAT-keepalives.
     pub async fn tick(&mut self, now: Instant) -> Vec<Notification> {
-        let outputs = self.ike.handle(Input::ChildSaUsage(self.usage()), now);
+        self.sas.expire(now);
+        let outputs = self.ike.handle(Input::ChildSaUsage(self.sas.usage()), now);
         self.run(outputs, now).await
-    }
-
-    /// The counters of every installed child SA, by its inbound SPI: the
-    /// inbound SA's, and the outbound SA's while it is the peer's current
-    /// one (a replaced outbound SA is gone; what it carried was reported).
-    fn usage(&self) -> Vec<ChildSaUsage> {
-        let mut usage: HashMap<u32, ChildSaUsage> = self
-            .inbound
-            .iter()
-            .map(|(&inbound_spi, inbound)| {
-                let counted = ChildSaUsage {
-                    inbound_spi,
-                    inbound_bytes: inbound.sa.counters().bytes,
-                    ..ChildSaUsage::default()
-                };
-                (inbound_spi, counted)
-            })
-            .collect();
-        for out in self.outbound.values() {
-            let counted = usage.entry(out.inbound_spi).or_insert(ChildSaUsage {
-                inbound_spi: out.inbound_spi,
-                ..ChildSaUsage::default()
-            });
-            counted.outbound_bytes = out.sa.counters().bytes;
-            counted.outbound_sequence = out.sa.sequence();
-        }
-        usage.into_values().collect()
     }
 
     /// `clear crypto sa` (one peer or all). It also lifts the hold-down of
@@ -594,7 +519,15 @@ impl Protection {
                     peer,
                     inbound_spi,
                     outbound_spi,
-                } => self.remove(peer, inbound_spi, outbound_spi),
+                } => {
+                    self.sas.remove(peer, inbound_spi, outbound_spi, now);
+                    tracing::info!(
+                        %peer,
+                        inbound_spi = format_args!("{inbound_spi:08x}"),
+                        outbound_spi = format_args!("{outbound_spi:08x}"),
+                        "child SA removed"
+                    );
+                }
                 Output::Notification(notification) => notifications.push(notification),
             }
         }
@@ -634,7 +567,7 @@ impl Protection {
     /// IKE again only after the hold-down. Without this the queue would
     /// stay non-empty and no later packet would ever ask IKE again.
     fn acquire_failed(&mut self, peer: IpAddr, now: Instant) {
-        if self.outbound.contains_key(&peer) {
+        if self.sas.is_up(peer) {
             return;
         }
         let requested = self.requested.remove(&peer).is_some();
@@ -658,53 +591,9 @@ impl Protection {
         );
     }
 
-    /// Installs both directions of a child SA. A rekey's new outbound SA
-    /// waits behind the peer's current one (make-before-break, both ways):
-    /// the responder of a rekey installs its SAs when it answers, and
-    /// whatever we sent on the new SA before the initiator had processed
-    /// that answer would be lost there (strongSwan as initiator drops it;
-    /// as responder it waits the same way). The old inbound SA stays until
-    /// IKE removes it.
+    /// Installs both directions of a child SA (make-before-break: `sas`).
     fn install(&mut self, child: &ChildSa) -> Result<(), EspError> {
-        let inbound = InboundSa::new(
-            child.inbound_spi,
-            child.encr,
-            child.integ,
-            &child.inbound_encr_key,
-            &child.inbound_integ_key,
-            child.esn,
-            self.config.replay_window,
-        )?;
-        let outbound = OutboundSa::new(
-            child.outbound_spi,
-            child.encr,
-            child.integ,
-            &child.outbound_encr_key,
-            &child.outbound_integ_key,
-            child.esn,
-        )?;
-        self.inbound.insert(
-            child.inbound_spi,
-            Inbound {
-                sa: inbound,
-                peer: child.peer,
-                promotes: self.outbound.contains_key(&child.peer),
-            },
-        );
-        let new = Outbound {
-            sa: outbound,
-            successor: None,
-            encap: child.encap,
-            mode: child.mode,
-            local: child.local,
-            inbound_spi: child.inbound_spi,
-        };
-        match self.outbound.get_mut(&child.peer) {
-            Some(current) => current.successor = Some(Box::new(new)),
-            None => {
-                self.outbound.insert(child.peer, new);
-            }
-        }
+        self.sas.install(child, self.config.replay_window)?;
         if let Some(keylog) = &self.keylog {
             keylog.child_sa(child);
         }
@@ -718,66 +607,14 @@ impl Protection {
         Ok(())
     }
 
-    fn remove(&mut self, peer: IpAddr, inbound_spi: u32, outbound_spi: u32) {
-        self.inbound.remove(&inbound_spi);
-        if let Some(current) = self.outbound.get_mut(&peer) {
-            if current.sa.spi() == outbound_spi {
-                // Its current SA: a successor takes over, else the path
-                // to the peer is lost.
-                match current.successor.take() {
-                    Some(successor) => *current = *successor,
-                    None => {
-                        self.outbound.remove(&peer);
-                        self.lost.push(peer);
-                    }
-                }
-            } else if current
-                .successor
-                .as_ref()
-                .is_some_and(|next| next.sa.spi() == outbound_spi)
-            {
-                current.successor = None;
-            }
-        }
-        tracing::info!(
-            %peer,
-            inbound_spi = format_args!("{inbound_spi:08x}"),
-            outbound_spi = format_args!("{outbound_spi:08x}"),
-            "child SA removed"
-        );
-    }
-
     /// The peers that lost their SA since the last call and have none
     /// again (dead peer, Delete, clear): NHRP takes them down.
     pub fn take_lost(&mut self) -> Vec<IpAddr> {
-        let mut lost = std::mem::take(&mut self.lost);
-        lost.retain(|peer| !self.outbound.contains_key(peer));
-        lost.sort();
-        lost.dedup();
-        lost
+        self.sas.take_lost()
     }
 
     pub fn snapshot(&self) -> ProtectionSnapshot {
-        let child_sas = self
-            .outbound
-            .iter()
-            .flat_map(|(peer, out)| {
-                std::iter::once((peer, out))
-                    .chain(out.successor.as_deref().map(|next| (peer, next)))
-            })
-            .map(|(peer, out)| ChildSaState {
-                peer: *peer,
-                inbound_spi: out.inbound_spi,
-                outbound_spi: out.sa.spi(),
-                encap: out.encap,
-                inbound: self
-                    .inbound
-                    .get(&out.inbound_spi)
-                    .map(|i| i.sa.counters())
-                    .unwrap_or_default(),
-                outbound: out.sa.counters(),
-            })
-            .collect();
+        let child_sas = self.sas.child_sas();
         ProtectionSnapshot {
             profile: self.config.profile.clone(),
             ike: self.ike.snapshot(),
