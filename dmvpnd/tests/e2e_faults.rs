@@ -358,17 +358,26 @@ async fn a_registration_flood_does_not_disturb_registered_spokes() {
         "the rogue's requests did not reach NHRP: {s:#}"
     );
     // The data plane's view of the rogue (peer table row): NHRP packets
-    // received, and any dropped because NHRP's queue was full.
+    // received, most of them over its source's budget of Registration
+    // Requests (50, then 5 a second), and any dropped because NHRP's queue
+    // was full.
     let row = tunnel_peer(&s, ROGUE).unwrap_or_default();
     let rogue_in = number(&row["counters"]["nhrp-packets-in"]);
     let queue_full = dataplane_drops(&s, Some(ROGUE), "nhrp-queue-full");
+    let over_budget = dataplane_drops(&s, Some(ROGUE), "nhrp-rate-limited");
     assert!(
         rogue_in > 0,
         "the rogue is not in the hub's peer table: {s:#}"
     );
+    assert!(
+        from_rogue <= 50 + 5 * flood_time.as_secs() + 5 && over_budget >= rogue_in - from_rogue,
+        "the rogue's {rogue_in} requests were not held to its budget: {from_rogue} reached \
+         NHRP, {over_budget} counted over budget"
+    );
     eprintln!(
-        "flood: {sent} requests in {flood_time:?}; hub data plane got {rogue_in} and dropped \
-         {queue_full} (NHRP queue full); hub NHRP got {from_rogue} from the rogue \
+        "flood: {sent} requests in {flood_time:?}; hub data plane got {rogue_in}, dropped \
+         {over_budget} over the source's budget and {queue_full} (NHRP queue full); hub NHRP \
+         got {from_rogue} from the rogue \
          ({received} registration requests in all), refused {limited} for the limit and \
          {not_unique} as not unique, holds {dynamic} dynamic entries; {}/100 echoes answered; \
          took {:?}",
@@ -377,11 +386,13 @@ async fn a_registration_flood_does_not_disturb_registered_spokes() {
     );
 }
 
-/// A hub restart's burst: 2000 Registration Requests sent back to back, as
-/// fast as one socket sends them. The hub's NHRP instance receives every
-/// one (the data plane drops none for a full input queue; with the old
-/// 256-slot queue most of such a burst was shed) and the data plane counts
-/// no `nhrp-queue-full` drop.
+/// A hub restart's burst: 2000 Registration Requests, each from its own
+/// NBMA address (198.18.0.0/15, IP_HDRINCL) as 2000 restarting spokes
+/// send them, back to back, as fast as one socket sends them. The hub's
+/// NHRP instance receives every one (the data plane drops none for a full
+/// input queue; with the old 256-slot queue most of such a burst was shed;
+/// none is over its source's budget) and the data plane counts no
+/// `nhrp-queue-full` drop.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_registration_burst_reaches_nhrp_whole() {
     assert_root();
@@ -393,18 +404,28 @@ async fn a_registration_burst_reaches_nhrp_whole() {
     let mut hub = common::netns::Node::start(&hub_ns, "ef-bu-hub", &hub_config);
     hub.wait_tunnel();
     let mut client = hub.client().await;
+    // The spokes' addresses are behind the rogue (replies go there).
+    let route = std::process::Command::new("ip")
+        .args(["-n", &hub_ns, "route", "add", "198.18.0.0/15", "via", ROGUE])
+        .status()
+        .unwrap();
+    assert!(route.success(), "route to the spokes' addresses");
 
     const BURST: u32 = 2000;
     let sent = std::thread::spawn(move || {
         enter(&rogue).unwrap();
-        let socket = Socket::new(Domain::IPV4, Type::RAW, Some(Protocol::from(47))).unwrap();
-        let from: IpAddr = ROGUE.parse().unwrap();
-        socket
-            .bind(&SockAddr::from(SocketAddr::new(from, 0)))
-            .unwrap();
+        // IPPROTO_RAW: our own IPv4 header, the kernel fills in length,
+        // identification and checksum.
+        let socket = Socket::new(Domain::IPV4, Type::RAW, Some(Protocol::from(255))).unwrap();
         let to = SockAddr::from(SocketAddr::new("192.0.2.1".parse().unwrap(), 0));
         let burst: Vec<Vec<u8>> = (0..BURST)
-            .map(|n| forged_registration(n, claimed(n)))
+            .map(|n| {
+                let [_, _, hi, lo] = n.to_be_bytes();
+                let mut packet = vec![0x45, 0, 0, 0, 0, 0, 0, 0, 64, 47, 0, 0];
+                packet.extend([198, 18, hi, lo, 192, 0, 2, 1]);
+                packet.extend(forged_registration(n, claimed(n)));
+                packet
+            })
             .collect();
         burst
             .iter()
@@ -420,6 +441,11 @@ async fn a_registration_burst_reaches_nhrp_whole() {
     let s = state(&mut client).await;
     let dropped = dataplane_drops(&s, None, "nhrp-queue-full");
     assert_eq!(dropped, 0, "dropped for a full queue: {dropped}");
+    let over_budget = dataplane_drops(&s, None, "nhrp-rate-limited");
+    assert_eq!(
+        over_budget, 0,
+        "dropped over a source's budget: {over_budget}"
+    );
     if let Err(s) = result {
         panic!(
             "NHRP received {} of {BURST}: {s:#}",

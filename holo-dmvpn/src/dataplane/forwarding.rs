@@ -60,6 +60,9 @@ pub enum DropReason {
     UnknownProtocol,
     /// The NHRP instance's queue was full.
     NhrpQueueFull,
+    /// The source sent more NHRP (or Registration Requests) than its
+    /// budget allows (`budget`).
+    NhrpRateLimited,
     /// The underlay socket refused the packet.
     SendError,
     /// The TUN device refused the packet.

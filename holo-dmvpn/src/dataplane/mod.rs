@@ -56,6 +56,7 @@
 //! logged; in dmvpnd the NHRP glue (holo-nhrp's `northbound::Tunnel` hook)
 //! handles them itself and never hands them over.
 
+pub mod budget;
 pub mod counters;
 pub mod forwarding;
 pub mod interfaces;
@@ -417,6 +418,10 @@ struct Task {
     /// NHRP inputs dropped since the last warning about a full queue, and
     /// when that was (at most one every `QUEUE_WARNING_INTERVAL`).
     queue_full: (u64, Option<Instant>),
+    /// What each NBMA address may send to NHRP (`budget`), and the packets
+    /// over budget since the last warning, when that was.
+    nhrp_budgets: budget::NhrpBudgets,
+    over_budget: (u64, Option<Instant>),
     /// GRE datagrams built in place in the segments of the last TUN read,
     /// for one sendmmsg(2).
     pending: Vec<Pending>,
@@ -480,6 +485,8 @@ impl Task {
             coalesced: Vec::new(),
             warned_truncated: false,
             queue_full: (0, None),
+            nhrp_budgets: budget::NhrpBudgets::default(),
+            over_budget: (0, None),
             pending: Vec::with_capacity(offload::BATCH),
             icmp: pmtu::IcmpLimiter::default(),
             hooks,
@@ -951,6 +958,24 @@ impl Task {
         match classify_inbound(gre, self.forwarding.config().key) {
             Inbound::Nhrp(bytes) => {
                 self.counters.nhrp_in(from);
+                let now = Instant::now();
+                if !self.nhrp_budgets.admit(from, bytes, now) {
+                    self.counters.drop(Some(from), DropReason::NhrpRateLimited);
+                    let (dropped, last) = &mut self.over_budget;
+                    *dropped += 1;
+                    if last.is_none_or(|at| now.duration_since(at) >= QUEUE_WARNING_INTERVAL) {
+                        tracing::warn!(
+                            %from,
+                            dropped = *dropped,
+                            "NHRP packets over their source's budget dropped (drop reason \
+                             nhrp-rate-limited; shown by show ip nhrp traffic, per peer \
+                             by show dmvpn json)"
+                        );
+                        *dropped = 0;
+                        *last = Some(now);
+                    }
+                    return;
+                }
                 let input = Input::Packet {
                     from,
                     bytes: bytes.to_vec(),
