@@ -42,6 +42,9 @@ pub struct Traffic {
     /// input queue full (a burst beyond what it absorbs): dmvpn-tunnel's
     /// drop reason `nhrp-queue-full`.
     pub dropped_queue_full: Option<u64>,
+    /// NHRP packets the data plane dropped before NHRP saw them, over
+    /// their source's budget (drop reason `nhrp-rate-limited`).
+    pub dropped_over_budget: Option<u64>,
 }
 
 /// A peer as `show dmvpn` lists it: one row of dmvpn-tunnel's `peer` list.
@@ -181,14 +184,19 @@ pub fn traffic(state: &Value) -> Vec<Traffic> {
         .into_iter()
         .map(|(interface, nhrp)| {
             let counters = nhrp.get("counters").unwrap_or(&Value::Null);
-            let dropped_queue_full = interfaces(state)
-                .filter(|i| text(i.get("name")).as_deref() == Some(interface.as_str()))
-                .filter_map(|i| i.get("dmvpn-tunnel:tunnel")?.get("statistics"))
-                .flat_map(|statistics| list(statistics, "drop"))
-                .find(|d| text(d.get("reason")).as_deref() == Some("nhrp-queue-full"))
-                .and_then(|d| number(d.get("count")));
+            let dropped = |reason: &str| {
+                interfaces(state)
+                    .filter(|i| text(i.get("name")).as_deref() == Some(interface.as_str()))
+                    .filter_map(|i| i.get("dmvpn-tunnel:tunnel")?.get("statistics"))
+                    .flat_map(|statistics| list(statistics, "drop"))
+                    .find(|d| text(d.get("reason")).as_deref() == Some(reason))
+                    .and_then(|d| number(d.get("count")))
+            };
+            let dropped_queue_full = dropped("nhrp-queue-full");
+            let dropped_over_budget = dropped("nhrp-rate-limited");
             Traffic {
                 dropped_queue_full,
+                dropped_over_budget,
                 interface,
                 messages: list(counters, "message")
                     .map(|m| {
@@ -416,6 +424,11 @@ pub fn render_traffic(all: &[Traffic]) -> String {
         if let Some(dropped) = traffic.dropped_queue_full {
             out.push_str(&format!(
                 "Dropped before NHRP (input queue full): {dropped}\n"
+            ));
+        }
+        if let Some(dropped) = traffic.dropped_over_budget {
+            out.push_str(&format!(
+                "Dropped before NHRP (over the source's budget): {dropped}\n"
             ));
         }
     }

@@ -55,7 +55,8 @@ const STATE: &str = r#"{
         },
         "dmvpn-tunnel:tunnel": {
           "statistics": {"packets-in": "40", "packets-out": "31",
-                         "drop": [{"reason": "nhrp-queue-full", "count": "7"}]},
+                         "drop": [{"reason": "nhrp-queue-full", "count": "7"},
+                                  {"reason": "nhrp-rate-limited", "count": "5"}]},
           "peer": [
             {"nbma-address": "192.0.2.1", "tunnel-address": "10.0.0.1", "state": "up",
              "up-time": 7200, "attributes": "nhs", "entries": 1,
@@ -373,6 +374,10 @@ fn show_ip_nhrp_nhs_and_traffic_render_counters() {
     assert!(words.contains(&vec!["bad", "checksum", "2"]), "{text}");
     assert!(
         text.contains("Dropped before NHRP (input queue full): 7"),
+        "{text}"
+    );
+    assert!(
+        text.contains("Dropped before NHRP (over the source's budget): 5"),
         "{text}"
     );
 }
