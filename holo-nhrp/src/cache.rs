@@ -1,6 +1,10 @@
 //! The NHRP cache: protocol prefix -> next hop and NBMA address, with the
 //! entry types operators know from `show ip nhrp`.
 
+mod index;
+#[cfg(test)]
+mod index_tests;
+
 use std::collections::BTreeMap;
 use std::net::IpAddr;
 use std::time::Instant;
@@ -9,6 +13,7 @@ use ipnetwork::IpNetwork;
 use serde::Serialize;
 
 use crate::io::Output;
+use index::{Index, network, prefixes_under};
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "snake_case")]
@@ -112,6 +117,17 @@ impl Entry {
     fn is_host(&self) -> bool {
         self.prefix.prefix() == max_prefix(self.prefix.ip())
     }
+
+    /// When a shortcut that the data plane reported as used must be
+    /// resolved again: with a third of its lifetime left. Idle shortcuts
+    /// and other entries are not refreshed.
+    pub fn refresh_at(&self) -> Option<Instant> {
+        if self.ty != EntryType::Shortcut || !self.used {
+            return None;
+        }
+        let expires = self.expires?;
+        Some(expires - expires.saturating_duration_since(self.created) / 3)
+    }
 }
 
 pub fn max_prefix(ip: IpAddr) -> u8 {
@@ -122,11 +138,18 @@ pub fn host(ip: IpAddr) -> IpNetwork {
     IpNetwork::new(ip, max_prefix(ip)).unwrap_or_else(|_| IpNetwork::from(ip))
 }
 
-/// The cache. Every change goes through `insert` and `remove`, which report
-/// what the data plane must do as outputs (the change feed).
+/// The cache. Every change goes through `insert`, `remove` and `set_used`,
+/// which report what the data plane must do as outputs (the change feed)
+/// and keep the indexes in step with the entries.
+///
+/// A hub holds an entry per registered spoke (issue 15: 100 000 of them),
+/// and looks at its cache for every packet and every tick: each question
+/// asked that often is answered from an index, in O(log n), never by a
+/// scan of the entries.
 #[derive(Debug, Default)]
 pub struct Cache {
     entries: BTreeMap<IpNetwork, Entry>,
+    index: Index,
 }
 
 impl Cache {
@@ -134,20 +157,21 @@ impl Cache {
         self.entries.get(prefix)
     }
 
-    pub fn get_mut(&mut self, prefix: &IpNetwork) -> Option<&mut Entry> {
-        self.entries.get_mut(prefix)
-    }
-
     pub fn host(&self, ip: IpAddr) -> Option<&Entry> {
         self.entries.get(&host(ip))
     }
 
-    /// The most specific entry covering `ip`.
+    /// The most specific entry covering `ip` (of several prefixes that
+    /// differ only in host bits, the greatest). Probes each prefix length
+    /// the cache holds, longest first.
     pub fn lookup(&self, ip: IpAddr) -> Option<&Entry> {
-        self.entries
-            .values()
-            .filter(|e| e.prefix.contains(ip))
-            .max_by_key(|e| e.prefix.prefix())
+        let family = ip.is_ipv6();
+        let lengths = self.index.lengths.range((family, 0)..=(family, u8::MAX));
+        lengths.rev().find_map(|(&(_, len), _)| {
+            let covering = IpNetwork::new(ip, len).ok().map(network)?;
+            let prefix = prefixes_under(&self.index.networks, covering).next_back()?;
+            self.entries.get(&prefix)
+        })
     }
 
     pub fn iter(&self) -> impl Iterator<Item = &Entry> {
@@ -163,12 +187,27 @@ impl Cache {
     }
 
     pub fn count(&self, ty: EntryType) -> usize {
-        self.entries.values().filter(|e| e.ty == ty).count()
+        self.index.counts[ty as usize]
+    }
+
+    /// The entries whose next hop is `next_hop`, in prefix order.
+    pub fn via_next_hop(&self, next_hop: IpAddr) -> impl Iterator<Item = &Entry> {
+        prefixes_under(&self.index.by_next_hop, next_hop).filter_map(|p| self.entries.get(&p))
+    }
+
+    /// The entries that send to `nbma`, in prefix order.
+    pub fn via_nbma(&self, nbma: IpAddr) -> impl Iterator<Item = &Entry> {
+        prefixes_under(&self.index.by_nbma, nbma).filter_map(|p| self.entries.get(&p))
     }
 
     /// Inserts or replaces an entry, emitting the data-plane changes.
     pub fn insert(&mut self, entry: Entry, out: &mut Vec<Output>) {
         let old = self.entries.insert(entry.prefix, entry.clone());
+        // The old entry's keys go first: the new one may share some.
+        if let Some(o) = &old {
+            self.index.remove(o);
+        }
+        self.index.add(&entry);
         let had_binding = old.as_ref().filter(|o| o.installs_binding());
         let new_binding = entry.installs_binding().then_some(&entry);
         match (had_binding, new_binding) {
@@ -186,25 +225,52 @@ impl Cache {
 
     pub fn remove(&mut self, prefix: &IpNetwork, out: &mut Vec<Output>) -> Option<Entry> {
         let old = self.entries.remove(prefix)?;
+        self.index.remove(&old);
         if old.installs_binding() {
             withdraw(&old, out);
         }
         Some(old)
     }
 
-    /// Removes every entry whose holding time has run out.
+    /// Records whether the data plane used the entry for `prefix` since
+    /// the last refresh (see `Entry::refresh_at`). The data plane has
+    /// nothing to change.
+    pub fn set_used(&mut self, prefix: &IpNetwork, used: bool) {
+        if let Some(e) = self.entries.get_mut(prefix) {
+            self.index.remove(e);
+            e.used = used;
+            self.index.add(e);
+        }
+    }
+
+    /// Removes every entry whose holding time has run out, in prefix
+    /// order.
     pub fn expire(&mut self, now: Instant, out: &mut Vec<Output>) -> Vec<Entry> {
-        let due: Vec<IpNetwork> = self
-            .entries
-            .values()
-            .filter(|e| e.expires.is_some_and(|t| t <= now))
-            .map(|e| e.prefix)
+        let mut due: Vec<IpNetwork> = (self.index.expiries.iter())
+            .take_while(|(at, _)| *at <= now)
+            .map(|(_, p)| *p)
             .collect();
+        due.sort_unstable();
         due.iter().filter_map(|p| self.remove(p, out)).collect()
     }
 
     pub fn next_expiry(&self) -> Option<Instant> {
-        self.entries.values().filter_map(|e| e.expires).min()
+        self.index.expiries.first().map(|(at, _)| *at)
+    }
+
+    /// The used shortcuts due for a refresh at `now`, in prefix order.
+    pub fn refreshes_due(&self, now: Instant) -> Vec<&Entry> {
+        let mut due: Vec<&Entry> = (self.index.refreshes.iter())
+            .take_while(|(at, _)| *at <= now)
+            .filter_map(|(_, p)| self.entries.get(p))
+            .collect();
+        due.sort_unstable_by_key(|e| e.prefix);
+        due
+    }
+
+    /// The soonest `Entry::refresh_at` of all entries.
+    pub fn next_refresh(&self) -> Option<Instant> {
+        self.index.refreshes.first().map(|(at, _)| *at)
     }
 }
 

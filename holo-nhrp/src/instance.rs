@@ -126,12 +126,11 @@ impl Instance {
         let pending = self.pending.values().map(|p| p.next_retry);
         let probes = self.probes.values().map(|p| p.next_retry);
         let purges = self.purges.values().map(|p| p.next_retry);
-        let refresh = self.cache.iter().filter_map(crate::resolution::refresh_at);
         nhs.chain(pending)
             .chain(probes)
             .chain(purges)
             .chain(self.cache.next_expiry())
-            .chain(refresh)
+            .chain(self.cache.next_refresh())
             .min()
     }
 
@@ -156,9 +155,7 @@ impl Instance {
             }
             Input::DataPlane(DataPlaneEvent::TunnelMtu { mtu }) => self.tunnel_mtu = Some(mtu),
             Input::DataPlane(DataPlaneEvent::Used { prefix }) => {
-                if let Some(e) = self.cache.get_mut(&prefix) {
-                    e.used = true;
-                }
+                self.cache.set_used(&prefix, true);
             }
             Input::Command(Command::ClearCache) => self.clear(now, &mut out),
             Input::Command(Command::Purge { prefix }) => self.purge_entry(prefix, now, &mut out),
@@ -231,8 +228,7 @@ impl Instance {
     fn peer_down(&mut self, nbma: IpAddr, now: Instant, out: &mut Vec<Output>) {
         let stale: Vec<_> = self
             .cache
-            .iter()
-            .filter(|e| e.nbma == Some(nbma))
+            .via_nbma(nbma)
             .filter(|e| matches!(e.ty, EntryType::Dynamic | EntryType::Shortcut))
             .map(|e| e.prefix)
             .collect();

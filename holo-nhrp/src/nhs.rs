@@ -1,6 +1,7 @@
 //! The NHS (hub) side of registration (RFC 2332, 5.2.3/5.2.4) and purge
 //! (5.2.5/5.2.6) handling, shared by every node.
 
+use std::collections::BTreeMap;
 use std::net::IpAddr;
 use std::time::{Duration, Instant};
 
@@ -165,11 +166,16 @@ impl Instance {
                 .map(|p| IpNetwork::new(p.network(), p.prefix()).unwrap_or(p))
                 .unwrap_or_else(|_| host(address));
             let is_own_binding = Some(address) == sender;
-            let matching: Vec<(IpNetwork, IpAddr)> = self
-                .cache
-                .iter()
+            // The entry for the prefix and, for the sender's own binding,
+            // every entry through it, in prefix order, each once.
+            let via_sender = is_own_binding.then(|| self.cache.via_next_hop(address));
+            let named: BTreeMap<IpNetwork, &Entry> = (self.cache.get(&prefix).into_iter())
+                .chain(via_sender.into_iter().flatten())
+                .map(|e| (e.prefix, e))
+                .collect();
+            let matching: Vec<(IpNetwork, IpAddr)> = named
+                .into_values()
                 .filter(|e| !matches!(e.ty, EntryType::Static | EntryType::Local | EntryType::Nhs))
-                .filter(|e| e.prefix == prefix || (is_own_binding && e.next_hop == address))
                 .map(|e| (e.prefix, e.next_hop))
                 .collect();
             let (doomed, refused): (Vec<_>, Vec<_>) = matching
@@ -244,8 +250,8 @@ impl Instance {
         // do at the peer when our purge reaches it.
         let routes: Vec<IpNetwork> = self
             .cache
-            .iter()
-            .filter(|e| e.ty == EntryType::Shortcut && e.next_hop == entry.next_hop)
+            .via_next_hop(entry.next_hop)
+            .filter(|e| e.ty == EntryType::Shortcut)
             .map(|e| e.prefix)
             .collect();
         for route in routes {

@@ -185,16 +185,11 @@ impl Instance {
 
         // Shortcuts in use are resolved again before they expire; idle ones
         // simply run out (Cisco refreshes used entries the same way).
-        let refresh: Vec<(IpNetwork, IpAddr)> = self
-            .cache
-            .iter()
-            .filter(|e| refresh_at(e).is_some_and(|at| at <= now))
+        let refresh: Vec<(IpNetwork, IpAddr)> = (self.cache.refreshes_due(now).into_iter())
             .map(|e| (e.prefix, refresh_target(e)))
             .collect();
         for (prefix, target) in refresh {
-            if let Some(e) = self.cache.get_mut(&prefix) {
-                e.used = false;
-            }
+            self.cache.set_used(&prefix, false);
             if self.pending.contains_key(&target) {
                 continue;
             }
@@ -646,11 +641,8 @@ impl Instance {
 
     /// Shortcut entries towards `peer` at `nbma` that are behind NAT.
     fn nated_shortcuts(&self, nbma: IpAddr, peer: IpAddr) -> impl Iterator<Item = &Entry> {
-        self.cache.iter().filter(move |e| {
-            e.ty == EntryType::Shortcut
-                && e.nbma == Some(nbma)
-                && e.next_hop == peer
-                && e.nat_path != NatPath::NotNated
+        self.cache.via_nbma(nbma).filter(move |e| {
+            e.ty == EntryType::Shortcut && e.next_hop == peer && e.nat_path != NatPath::NotNated
         })
     }
 
@@ -879,16 +871,6 @@ impl Instance {
         let pkt = self.new_packet(src, Message::TrafficIndication(ti));
         self.send(from_nbma, &pkt, out);
     }
-}
-
-/// When a shortcut that the data plane reported as used must be resolved
-/// again: with a third of its lifetime left.
-pub(crate) fn refresh_at(e: &Entry) -> Option<Instant> {
-    if e.ty != EntryType::Shortcut || !e.used {
-        return None;
-    }
-    let expires = e.expires?;
-    Some(expires - expires.saturating_duration_since(e.created) / 3)
 }
 
 /// The address to resolve to refresh an entry: the peer for a binding, the
