@@ -7,3 +7,11 @@
 pub mod v1 {
     tonic::include_proto!("dmvpn.northbound.v1");
 }
+
+/// The largest message either side of the API accepts (tonic's default is
+/// 4 MiB, less than the state of a hub with a few thousand spokes). Large
+/// trees are better read with `GetStream`, in pieces of `GET_STREAM_PIECE`.
+pub const MAX_MESSAGE_SIZE: usize = 256 * 1024 * 1024;
+
+/// The most text one `GetStream` message carries, in bytes.
+pub const GET_STREAM_PIECE: usize = 1024 * 1024;

@@ -25,7 +25,8 @@ pub use clock::{Clock, ManualClock, SystemClock};
 pub use config::{Config, Format};
 pub use error::Error;
 pub use provider::{
-    BoxFuture, Notifier, Provider, Refusal, RpcHandler, StateProvider, YangNotification,
+    BoxFuture, Notifier, Provider, Refusal, RpcHandler, StateFilter, StateProvider,
+    YangNotification,
 };
 pub use storage::{PendingConfirm, TransactionRecord, write_atomic};
 pub use task::{Builder, Handle};

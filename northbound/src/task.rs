@@ -27,7 +27,7 @@ use crate::candidate::LoadMode;
 use crate::config::{Config, Format};
 use crate::data::{self, Tree};
 use crate::error::Error;
-use crate::provider::{Notifier, RpcHandler, StateProvider};
+use crate::provider::{Notifier, RpcHandler, StateFilter, StateProvider};
 use crate::storage::TransactionRecord;
 use crate::transaction::Northbound;
 
@@ -152,12 +152,13 @@ impl Handle {
         rx.await.map_err(|_| Stopped)
     }
 
-    /// Every provider's state merged into one tree; a provider that fails
+    /// Every provider's state merged into one tree, each provider
+    /// rendering (at least) what `filter` asks for; a provider that fails
     /// is logged and left out.
-    pub(crate) async fn state(&self) -> Tree {
+    pub(crate) async fn state(&self, filter: &StateFilter) -> Tree {
         let mut tree = yang2::data::DataTree::new(dmvpn_yang::context());
         for provider in self.state.iter() {
-            let merged = match provider.state().await {
+            let merged = match provider.state(filter).await {
                 Ok(json) => {
                     data::parse_state(&json, Format::Json).and_then(|state| Ok(tree.merge(&state)?))
                 }

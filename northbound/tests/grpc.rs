@@ -14,7 +14,8 @@ use dmvpn_api::v1 as api;
 use dmvpn_api::v1::northbound_client::NorthboundClient;
 use northbound::grpc;
 use northbound::{
-    BoxFuture, Builder, Northbound, Notifier, Provider, Refusal, RpcHandler, StateProvider,
+    BoxFuture, Builder, Northbound, Notifier, Provider, Refusal, RpcHandler, StateFilter,
+    StateProvider,
 };
 use tokio::sync::oneshot;
 use tonic::Code;
@@ -45,8 +46,32 @@ impl StateProvider for FixedState {
     fn name(&self) -> &str {
         "fixed"
     }
-    fn state(&self) -> BoxFuture<'_, Result<String, String>> {
+    fn state<'a>(&'a self, _filter: &'a StateFilter) -> BoxFuture<'a, Result<String, String>> {
         Box::pin(async move { Ok(self.0.to_owned()) })
+    }
+}
+
+/// Renders its whole state whatever it is asked, and records what it was
+/// asked: the path, and whether that wants the counters and the cache.
+#[derive(Debug)]
+struct RecordingState {
+    state: String,
+    asked: Arc<std::sync::Mutex<Vec<(String, bool, bool)>>>,
+}
+
+impl StateProvider for RecordingState {
+    fn name(&self) -> &str {
+        "recording"
+    }
+    fn state<'a>(&'a self, filter: &'a StateFilter) -> BoxFuture<'a, Result<String, String>> {
+        let nhrp = |node| filter.wants(Some("tun0"), &["dmvpn-nhrp:nhrp", node]);
+        let asked = (
+            filter.path().to_owned(),
+            nhrp("counters"),
+            nhrp("cache-entry"),
+        );
+        self.asked.lock().unwrap().push(asked);
+        Box::pin(async move { Ok(self.state.clone()) })
     }
 }
 
@@ -68,13 +93,21 @@ const NHRP_STATE: &str = r#"{"ietf-interfaces:interfaces":{"interface":[{"name":
   "dmvpn-nhrp:nhrp":{"nhs-state":[{"protocol-address":"10.0.0.1","status":"up"}]}}]}}"#;
 
 async fn start(name: &str, providers: Vec<Box<dyn Provider>>) -> Server {
+    start_with_state(name, providers, Arc::new(FixedState(NHRP_STATE))).await
+}
+
+async fn start_with_state(
+    name: &str,
+    providers: Vec<Box<dyn Provider>>,
+    state: Arc<dyn StateProvider>,
+) -> Server {
     let dir = TempDir::new(&format!("grpc-{name}"));
     let mut nb = Northbound::open(&dir.path().join("state")).unwrap();
     for provider in providers {
         nb.register(provider).unwrap();
     }
     let builder = Builder::new(nb)
-        .state_provider(Arc::new(FixedState(NHRP_STATE)))
+        .state_provider(state)
         .rpc_handler("/dmvpn-nhrp:clear-cache", Arc::new(Echo));
     let notifier = builder.notifier();
     let (handle, _task) = builder.spawn();
@@ -773,4 +806,114 @@ async fn secrets_are_never_returned() {
         assert!(!config.contains("very-secret-psk"), "{config}");
         assert!(config.contains("pre-shared-key"), "{config}");
     }
+}
+
+/// Two interfaces, each with NHRP cache and counters.
+const TWO_INTERFACES: &str = r#"{"ietf-interfaces:interfaces":{"interface":[
+  {"name":"tun0","dmvpn-nhrp:nhrp":{
+    "cache-entry":[{"prefix":"10.0.0.2/32","type":"dynamic","next-hop":"10.0.0.2"}],
+    "counters":{"message":[{"type":"registration-request","sent":"0","received":"5"}]}}},
+  {"name":"tun1","dmvpn-nhrp:nhrp":{
+    "cache-entry":[{"prefix":"10.1.0.2/32","type":"dynamic","next-hop":"10.1.0.2"}],
+    "counters":{"message":[{"type":"registration-request","sent":"0","received":"7"}]}}}
+]}}"#;
+
+#[tokio::test]
+async fn a_get_below_one_interface_is_that_subtree_and_the_provider_is_given_the_path() {
+    let asked = Arc::new(std::sync::Mutex::new(vec![]));
+    let provider = RecordingState {
+        state: TWO_INTERFACES.to_owned(),
+        asked: asked.clone(),
+    };
+    let mut server = start_with_state("filter", vec![], Arc::new(provider)).await;
+    let path = format!("{TUN0}/dmvpn-nhrp:nhrp/counters");
+    for kind in [
+        api::get_request::DataType::State,
+        api::get_request::DataType::All,
+    ] {
+        let got = get(&mut server.client, kind, api::Encoding::Json, &path).await;
+        let got: serde_json::Value = serde_json::from_str(&got).unwrap();
+        let expected = serde_json::json!({"ietf-interfaces:interfaces": {"interface": [
+            {"name": "tun0", "dmvpn-nhrp:nhrp": {"counters": {"message": [
+                {"type": "registration-request", "sent": "0", "received": "5"}]}}}
+        ]}});
+        assert_eq!(got, expected, "{kind:?}");
+    }
+    let asked = asked.lock().unwrap().clone();
+    // The counters of tun0 wanted, its cache not.
+    assert_eq!(asked, [(path.clone(), true, false), (path, true, false)]);
+}
+
+/// A hub's worth of NHRP cache: `entries` entries on tun0.
+#[derive(Debug)]
+struct LargeState {
+    entries: u32,
+}
+
+impl StateProvider for LargeState {
+    fn name(&self) -> &str {
+        "large"
+    }
+    fn state<'a>(&'a self, _filter: &'a StateFilter) -> BoxFuture<'a, Result<String, String>> {
+        Box::pin(async move {
+            let entries: Vec<_> = (0..self.entries)
+                .map(|i| {
+                    let [_, a, b, c] = i.to_be_bytes();
+                    serde_json::json!({
+                        "prefix": format!("10.{a}.{b}.{c}/32"),
+                        "type": "dynamic",
+                        "next-hop": format!("10.{a}.{b}.{c}"),
+                        "nbma-address": format!("198.18.{b}.{c}"),
+                        "expires-in": 7200,
+                    })
+                })
+                .collect();
+            let state = serde_json::json!({"ietf-interfaces:interfaces": {"interface": [
+                {"name": "tun0", "dmvpn-nhrp:nhrp": {"cache-entry": entries}}
+            ]}});
+            Ok(state.to_string())
+        })
+    }
+}
+
+#[tokio::test]
+async fn state_larger_than_4_mb_is_retrieved_whole() {
+    let provider = LargeState { entries: 30_000 };
+    let mut server = start_with_state("large", vec![], Arc::new(provider)).await;
+    let request = api::GetRequest {
+        r#type: api::get_request::DataType::State as i32,
+        encoding: api::Encoding::Json as i32,
+        with_defaults: false,
+        path: "/ietf-interfaces:interfaces".to_owned(),
+    };
+    // In pieces, as dmvpn-cli reads state.
+    let mut stream = server
+        .client
+        .get_stream(request.clone())
+        .await
+        .unwrap()
+        .into_inner();
+    let mut pieces = vec![];
+    while let Some(piece) = stream.message().await.unwrap() {
+        assert_eq!(piece.data.as_ref().unwrap().encoding(), api::Encoding::Json);
+        pieces.push(piece.data.unwrap().data);
+    }
+    let streamed = pieces.concat();
+    assert!(streamed.len() > 4 * 1024 * 1024, "{}", streamed.len());
+    assert!(
+        pieces
+            .iter()
+            .all(|p| p.len() <= dmvpn_api::GET_STREAM_PIECE)
+    );
+    assert_eq!(
+        pieces.len(),
+        streamed.len().div_ceil(dmvpn_api::GET_STREAM_PIECE)
+    );
+    let tree: serde_json::Value = serde_json::from_str(&streamed).unwrap();
+    let entries =
+        &tree["ietf-interfaces:interfaces"]["interface"][0]["dmvpn-nhrp:nhrp"]["cache-entry"];
+    assert_eq!(entries.as_array().unwrap().len(), 30_000);
+    // In one message, the client and the server both allowing it.
+    let whole = server.client.get(request).await.unwrap().into_inner();
+    assert_eq!(whole.data.unwrap().data, streamed);
 }

@@ -26,6 +26,7 @@ use tonic::{Code, Request, Response, Status};
 #[derive(Clone, Debug, PartialEq)]
 pub enum Call {
     Get(GetRequest),
+    GetStream(GetRequest),
     Validate(ValidateRequest),
     Commit(CommitRequest),
     Confirm,
@@ -44,6 +45,8 @@ pub struct Fake {
     /// Operational state (JSON).
     pub state: String,
     pub transactions: Vec<Transaction>,
+    /// The size of GetStream's pieces (default: dmvpnd's).
+    pub piece: Option<usize>,
     /// RPC name (`commit`, `get`, ...) to the error it fails with.
     pub errors: HashMap<&'static str, (Code, String)>,
 }
@@ -99,6 +102,37 @@ impl Northbound for Service {
             (_, Encoding::Json) => json(&self.fake.config),
         };
         Ok(Response::new(GetResponse { timestamp: 1, data }))
+    }
+
+    type GetStreamStream =
+        Pin<Box<dyn tokio_stream::Stream<Item = Result<GetResponse, Status>> + Send>>;
+
+    /// State in pieces of `Fake::piece` bytes (the whole tree, whatever
+    /// the path), as dmvpnd's GetStream cuts it.
+    async fn get_stream(
+        &self,
+        request: Request<GetRequest>,
+    ) -> Result<Response<Self::GetStreamStream>, Status> {
+        let request = request.into_inner();
+        self.record("get_stream", Call::GetStream(request.clone()))?;
+        if request.r#type() != DataType::State {
+            return Err(Status::unimplemented("the fake streams state only"));
+        }
+        let size = self.fake.piece.unwrap_or(dmvpn_api::GET_STREAM_PIECE);
+        let state = self.fake.state.as_bytes();
+        let pieces: Vec<_> = match state.is_empty() {
+            true => vec![String::new()],
+            false => (state.chunks(size))
+                .map(|piece| String::from_utf8(piece.to_vec()).expect("ASCII state"))
+                .collect(),
+        };
+        let responses = pieces.into_iter().map(|piece| {
+            Ok(GetResponse {
+                timestamp: 1,
+                data: json(&piece),
+            })
+        });
+        Ok(Response::new(Box::pin(tokio_stream::iter(responses))))
     }
 
     async fn validate(

@@ -110,12 +110,24 @@ impl Dmvpn {
         }
     }
 
+    /// The interfaces with a running instance.
+    pub fn interfaces(&self) -> Vec<String> {
+        lock(&self.shared.instances).keys().cloned().collect()
+    }
+
     /// A state snapshot of every running instance, by interface name (for
     /// state that combines NHRP with the data plane, such as the tunnel's
     /// peer table).
     pub async fn states(&self) -> Vec<(String, State)> {
+        self.states_of(|_| true).await
+    }
+
+    /// The state snapshots of the running instances on the interfaces
+    /// `wanted` names (the others are not asked).
+    pub async fn states_of(&self, wanted: impl Fn(&str) -> bool) -> Vec<(String, State)> {
         let handles: Vec<_> = lock(&self.shared.instances)
             .iter()
+            .filter(|(name, _)| wanted(name))
             .map(|(name, i)| (name.clone(), i.handle.clone()))
             .collect();
         let mut states = vec![];
@@ -125,6 +137,14 @@ impl Dmvpn {
             }
         }
         states
+    }
+
+    /// The state snapshot of the instance on `interface`, if one runs.
+    pub async fn state_of(&self, interface: &str) -> Option<State> {
+        let handle = lock(&self.shared.instances)
+            .get(interface)
+            .map(|i| i.handle.clone())?;
+        handle.state().await
     }
 
     fn sender(&self, interface: &str) -> Option<mpsc::Sender<Input>> {

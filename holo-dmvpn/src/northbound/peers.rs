@@ -5,9 +5,11 @@
 //! drops).
 //!
 //! ```text
-//!   Get STATE --> TunnelState: Nhrp::states()      (cache, NHS status)
+//!   Get STATE --> TunnelState: Nhrp::state_of()    (cache, NHS status)
 //!                              Planes::snapshot()  (counters per NBMA)
 //!                 --> peer_table() --> /interfaces/interface/tunnel/{peer,statistics}
+//!   (only the parts the request's path asks for; the NHRP instance only
+//!   when it asks for peers)
 //! ```
 //!
 //! The join lives in the daemon because it is the one place that knows
@@ -21,7 +23,7 @@ use crate::dataplane::{Snapshot, Traffic};
 use holo_nhrp::cache::{EntryType, NatPath};
 use holo_nhrp::driver::State;
 use holo_nhrp::nhc::NhsStatus;
-use northbound::{BoxFuture, StateProvider};
+use northbound::{BoxFuture, StateFilter, StateProvider};
 use serde_json::{Value, json};
 
 use super::userspace::{Planes, SourceStatus};
@@ -41,16 +43,56 @@ impl StateProvider for TunnelState {
         "tunnel"
     }
 
-    fn state(&self) -> BoxFuture<'_, Result<String, String>> {
+    fn state<'a>(&'a self, filter: &'a StateFilter) -> BoxFuture<'a, Result<String, String>> {
         Box::pin(async move {
+            let tunnel_name = dmvpn_tunnel::TUNNEL_NAME;
+            if !filter.wants(None, &[tunnel_name]) {
+                return Ok("{}".to_owned());
+            }
             let mut interfaces = vec![];
-            for (name, state) in self.dmvpn.states().await {
-                let snapshot = self.planes.snapshot(&name).await;
-                let now = Instant::now();
-                let peers = peer_table(&state, snapshot.as_ref(), now);
-                let mut tunnel_node = json!({
-                    tunnel::PEER_NAME: peers.iter().map(Peer::to_json).collect::<Vec<_>>(),
-                });
+            for name in self.dmvpn.interfaces() {
+                if !filter.wants(Some(&name), &[tunnel_name]) {
+                    continue;
+                }
+                let wants = |node: &str| filter.wants(Some(&name), &[tunnel_name, node]);
+                let peers_wanted = wants(tunnel::PEER_NAME);
+                // The peer table joins the NHRP cache with the data plane's
+                // counters: only a request for it asks the instance.
+                let state = match peers_wanted {
+                    true => match self.dmvpn.state_of(&name).await {
+                        Some(state) => Some(state),
+                        None => continue,
+                    },
+                    false => None,
+                };
+                let snapshot = match peers_wanted
+                    || wants(tunnel::STATISTICS_NAME)
+                    || wants(PROTECTION_NAME)
+                    || wants(tunnel::MULTICAST_NBMA_ADDRESS_NAME)
+                {
+                    true => self.planes.snapshot(&name).await,
+                    false => None,
+                };
+                let mut tunnel_node = json!({});
+                if let Some(state) = &state {
+                    let peer_path = [tunnel_name, tunnel::PEER_NAME];
+                    let peers: Vec<Value> = peer_table(state, snapshot.as_ref(), Instant::now())
+                        .iter()
+                        .filter(|peer| {
+                            peer.nbma.is_none_or(|nbma| {
+                                let nbma = nbma.to_string();
+                                filter.wants_entry(
+                                    &name,
+                                    &peer_path,
+                                    peer::NBMA_ADDRESS_NAME,
+                                    &nbma,
+                                )
+                            })
+                        })
+                        .map(Peer::to_json)
+                        .collect();
+                    tunnel_node[tunnel::PEER_NAME] = json!(peers);
+                }
                 match self.planes.source(&name) {
                     Some(SourceStatus::Up(address)) => {
                         tunnel_node[tunnel::OPER_STATUS_NAME] = json!("up");
@@ -63,21 +105,26 @@ impl StateProvider for TunnelState {
                     None => {}
                 }
                 if let Some(snapshot) = &snapshot {
-                    let mut statistics = traffic_json(&snapshot.counters.tunnel);
-                    statistics[tunnel::statistics::OVERSIZE_OUT_NAME] =
-                        json!(snapshot.counters.tunnel.oversize_out.to_string());
-                    statistics[tunnel::statistics::COALESCED_IN_NAME] =
-                        json!(snapshot.counters.tunnel.coalesced_in.to_string());
-                    tunnel_node[tunnel::STATISTICS_NAME] = statistics;
-                    if let Some(protection) = &snapshot.protection {
+                    if wants(tunnel::STATISTICS_NAME) {
+                        let mut statistics = traffic_json(&snapshot.counters.tunnel);
+                        statistics[tunnel::statistics::OVERSIZE_OUT_NAME] =
+                            json!(snapshot.counters.tunnel.oversize_out.to_string());
+                        statistics[tunnel::statistics::COALESCED_IN_NAME] =
+                            json!(snapshot.counters.tunnel.coalesced_in.to_string());
+                        tunnel_node[tunnel::STATISTICS_NAME] = statistics;
+                    }
+                    if let Some(protection) = &snapshot.protection
+                        && wants(PROTECTION_NAME)
+                    {
                         tunnel_node[PROTECTION_NAME] = super::ipsec::protection_json(protection);
                     }
-                    if !snapshot.multicast.is_empty() {
+                    if !snapshot.multicast.is_empty() && wants(tunnel::MULTICAST_NBMA_ADDRESS_NAME)
+                    {
                         tunnel_node[tunnel::MULTICAST_NBMA_ADDRESS_NAME] =
                             json!(snapshot.multicast);
                     }
                 }
-                interfaces.push(json!({"name": name, dmvpn_tunnel::TUNNEL_NAME: tunnel_node}));
+                interfaces.push(json!({"name": name, tunnel_name: tunnel_node}));
             }
             Ok(match interfaces.is_empty() {
                 true => "{}".to_owned(),

@@ -5,7 +5,8 @@
 use std::sync::Arc;
 use std::time::Instant;
 
-use northbound::{BoxFuture, StateProvider};
+use holo_nhrp::yang::dmvpn_nhrp::NHRP_NAME;
+use northbound::{BoxFuture, StateFilter, StateProvider};
 use serde_json::json;
 
 use super::{Dmvpn, Shared};
@@ -27,14 +28,22 @@ impl StateProvider for NhrpState {
         "nhrp"
     }
 
-    fn state(&self) -> BoxFuture<'_, Result<String, String>> {
+    fn state<'a>(&'a self, filter: &'a StateFilter) -> BoxFuture<'a, Result<String, String>> {
         Box::pin(async move {
+            if !filter.wants(None, &[NHRP_NAME]) {
+                return Ok("{}".to_owned());
+            }
             let nhrp = Dmvpn {
                 shared: self.shared.clone(),
             };
             let now = Instant::now();
-            let interfaces: Vec<_> = (nhrp.states().await.iter())
-                .map(|(name, state)| holo_nhrp::northbound::state::render_state(name, state, now))
+            let states = nhrp
+                .states_of(|name| filter.wants(Some(name), &[NHRP_NAME]))
+                .await;
+            let interfaces: Vec<_> = (states.iter())
+                .map(|(name, state)| {
+                    holo_nhrp::northbound::state::render_filtered(name, state, now, filter)
+                })
                 .collect();
             Ok(match interfaces.is_empty() {
                 true => "{}".to_owned(),

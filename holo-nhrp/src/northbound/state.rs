@@ -6,6 +6,7 @@ use std::collections::BTreeSet;
 use std::time::Instant;
 
 use ipnetwork::IpNetwork;
+use northbound::StateFilter;
 use serde_json::{Value, json};
 
 use crate::cache::{EntryType, NatPath};
@@ -17,12 +18,27 @@ use crate::yang::dmvpn_nhrp::{self, nhrp};
 /// The interface entry `name` of the state tree, with its `dmvpn-nhrp:nhrp`
 /// node.
 pub fn render_state(name: &str, state: &State, now: Instant) -> Value {
+    render_filtered(name, state, now, &StateFilter::everything())
+}
+
+/// As `render_state`, only the parts `filter` asks for (the cache, the NHS
+/// states, the counters; one cache entry by its prefix).
+pub fn render_filtered(name: &str, state: &State, now: Instant, filter: &StateFilter) -> Value {
+    let wants = |node: &str| filter.wants(Some(name), &[dmvpn_nhrp::NHRP_NAME, node]);
+    let cache_path = [dmvpn_nhrp::NHRP_NAME, nhrp::CACHE_ENTRY_NAME];
     // One entry per key: a prefix is canonical (host bits zero).
     let mut cache = BTreeMap::new();
-    for entry in &state.cache {
+    let cached = match wants(nhrp::CACHE_ENTRY_NAME) {
+        true => state.cache.as_slice(),
+        false => &[],
+    };
+    for entry in cached {
         let prefix = IpNetwork::new(entry.prefix.network(), entry.prefix.prefix())
             .unwrap_or(entry.prefix)
             .to_string();
+        if !filter.wants_entry(name, &cache_path, cache_entry::PREFIX_NAME, &prefix) {
+            continue;
+        }
         let mut node = json!({
             cache_entry::PREFIX_NAME: prefix,
             cache_entry::TYPE_NAME: entry_type(entry.ty),
@@ -49,8 +65,11 @@ pub fn render_state(name: &str, state: &State, now: Instant) -> Value {
         }
         cache.insert(prefix, node);
     }
-    let nhs: Vec<_> = state
-        .nhs
+    let nhs_states = match wants(nhrp::NHS_STATE_NAME) {
+        true => state.nhs.as_slice(),
+        false => &[],
+    };
+    let nhs: Vec<_> = nhs_states
         .iter()
         .map(|nhs| {
             let status = match nhs.status {
@@ -66,12 +85,13 @@ pub fn render_state(name: &str, state: &State, now: Instant) -> Value {
             })
         })
         .collect();
-    let types: BTreeSet<_> = state
-        .counters
-        .sent
-        .keys()
-        .chain(state.counters.received.keys())
-        .collect();
+    let counted = wants(nhrp::COUNTERS_NAME);
+    let types: BTreeSet<_> = match counted {
+        true => (state.counters.sent.keys())
+            .chain(state.counters.received.keys())
+            .collect(),
+        false => BTreeSet::new(),
+    };
     let messages: Vec<_> = types
         .into_iter()
         .map(|ty| {
@@ -82,16 +102,12 @@ pub fn render_state(name: &str, state: &State, now: Instant) -> Value {
             })
         })
         .collect();
-    let errors: Vec<_> = state
-        .counters
-        .errors
-        .iter()
+    let errors: Vec<_> = (state.counters.errors.iter())
+        .filter(|_| counted)
         .map(|(reason, count)| json!({counters::error::REASON_NAME: reason, counters::error::COUNT_NAME: count.to_string()}))
         .collect();
-    let peers: Vec<_> = state
-        .counters
-        .peers
-        .iter()
+    let peers: Vec<_> = (state.counters.peers.iter())
+        .filter(|_| counted)
         .map(|(nbma, c)| {
             json!({
                 counters::peer::NBMA_ADDRESS_NAME: nbma,
@@ -108,7 +124,7 @@ pub fn render_state(name: &str, state: &State, now: Instant) -> Value {
         nhrp_node[nhrp::NHS_STATE_NAME] = json!(nhs);
     }
     let nat = &state.counters.nat;
-    let nat_counted = nat.probes_sent + nat.proofs + nat.give_ups > 0;
+    let nat_counted = counted && nat.probes_sent + nat.proofs + nat.give_ups > 0;
     if !messages.is_empty() || !errors.is_empty() || !peers.is_empty() || nat_counted {
         let mut counters = json!({});
         if nat_counted {
@@ -128,6 +144,11 @@ pub fn render_state(name: &str, state: &State, now: Instant) -> Value {
             counters[counters::ERROR_NAME] = json!(errors);
         }
         nhrp_node[nhrp::COUNTERS_NAME] = counters;
+    } else if counted && !filter.is_everything() {
+        // Asked for the counters, an instance that counted nothing yet
+        // still answers (empty), so that a selection of the counters lists
+        // every instance, as a selection of the whole tree does.
+        nhrp_node[nhrp::COUNTERS_NAME] = json!({});
     }
     json!({"name": name, dmvpn_nhrp::NHRP_NAME: nhrp_node})
 }

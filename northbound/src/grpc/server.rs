@@ -146,5 +146,7 @@ pub async fn connect_unix(
             async move { Ok::<_, std::io::Error>(TokioIo::new(UnixStream::connect(path).await?)) }
         }))
         .await?;
-    Ok(NorthboundClient::new(channel))
+    Ok(NorthboundClient::new(channel)
+        .max_decoding_message_size(dmvpn_api::MAX_MESSAGE_SIZE)
+        .max_encoding_message_size(dmvpn_api::MAX_MESSAGE_SIZE))
 }

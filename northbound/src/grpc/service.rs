@@ -20,7 +20,7 @@ use crate::clock::unix_ms;
 use crate::config::{Config, Format};
 use crate::data;
 use crate::error::Error;
-use crate::provider::{Notifier, YangNotification};
+use crate::provider::{Notifier, StateFilter, YangNotification};
 use crate::storage::TransactionRecord;
 use crate::task::{self, Edit, Handle, Stopped};
 
@@ -43,6 +43,8 @@ impl Service {
     /// The tonic server wrapper, for `tonic::transport::Server::add_service`.
     pub fn into_server(self) -> NorthboundServer<Service> {
         NorthboundServer::new(self)
+            .max_decoding_message_size(dmvpn_api::MAX_MESSAGE_SIZE)
+            .max_encoding_message_size(dmvpn_api::MAX_MESSAGE_SIZE)
     }
 
     async fn ask<T>(
@@ -54,6 +56,83 @@ impl Service {
 
     async fn running(&self) -> Result<Config, Status> {
         self.ask(task::Request::Running).await
+    }
+
+    /// What Get answers: the tree of the request's type below its path,
+    /// printed. State providers render only what the path asks for.
+    async fn get_text(&self, request: api::GetRequest) -> Result<(Format, String), Status> {
+        let fmt = format(request.encoding());
+        let filter = || StateFilter::new(&request.path);
+        let tree = match request.r#type() {
+            api::get_request::DataType::Config => self
+                .running()
+                .await?
+                .tree()
+                .duplicate()
+                .map_err(Error::from)
+                .map_err(status)?,
+            api::get_request::DataType::State => self.handle.state(&filter()).await,
+            api::get_request::DataType::All => {
+                let mut tree = self
+                    .running()
+                    .await?
+                    .tree()
+                    .duplicate()
+                    .map_err(Error::from)
+                    .map_err(status)?;
+                tree.merge(&self.handle.state(&filter()).await)
+                    .map_err(Error::from)
+                    .map_err(status)?;
+                tree
+            }
+        };
+        let mut tree = match request.path.as_str() {
+            "" => tree,
+            path => data::select(&tree, path).map_err(status)?,
+        };
+        data::redact(&mut tree).map_err(status)?;
+        let text = data::print(&tree, fmt, request.with_defaults).map_err(status)?;
+        Ok((fmt, text))
+    }
+}
+
+/// A text in consecutive pieces of at most `size` bytes (at least one
+/// character each), cut between characters; an empty text is one empty
+/// piece, so that a stream always says its encoding.
+#[derive(Debug)]
+struct Pieces {
+    text: String,
+    size: usize,
+    at: usize,
+    done: bool,
+}
+
+impl Pieces {
+    fn new(text: String, size: usize) -> Self {
+        Pieces {
+            text,
+            size: size.max(4),
+            at: 0,
+            done: false,
+        }
+    }
+}
+
+impl Iterator for Pieces {
+    type Item = String;
+
+    fn next(&mut self) -> Option<String> {
+        if self.done {
+            return None;
+        }
+        let mut end = (self.at + self.size).min(self.text.len());
+        while !self.text.is_char_boundary(end) {
+            end -= 1;
+        }
+        let piece = self.text[self.at..end].to_owned();
+        self.at = end;
+        self.done = end == self.text.len();
+        Some(piece)
     }
 }
 
@@ -176,41 +255,28 @@ impl northbound_server::Northbound for Service {
         &self,
         request: Request<api::GetRequest>,
     ) -> Result<Response<api::GetResponse>, Status> {
-        let request = request.into_inner();
-        let fmt = format(request.encoding());
-        let tree = match request.r#type() {
-            api::get_request::DataType::Config => self
-                .running()
-                .await?
-                .tree()
-                .duplicate()
-                .map_err(Error::from)
-                .map_err(status)?,
-            api::get_request::DataType::State => self.handle.state().await,
-            api::get_request::DataType::All => {
-                let mut tree = self
-                    .running()
-                    .await?
-                    .tree()
-                    .duplicate()
-                    .map_err(Error::from)
-                    .map_err(status)?;
-                tree.merge(&self.handle.state().await)
-                    .map_err(Error::from)
-                    .map_err(status)?;
-                tree
-            }
-        };
-        let mut tree = match request.path.as_str() {
-            "" => tree,
-            path => data::select(&tree, path).map_err(status)?,
-        };
-        data::redact(&mut tree).map_err(status)?;
-        let text = data::print(&tree, fmt, request.with_defaults).map_err(status)?;
+        let (fmt, text) = self.get_text(request.into_inner()).await?;
         Ok(Response::new(api::GetResponse {
             timestamp: now_secs(),
             data: Some(tree_message(fmt, text)),
         }))
+    }
+
+    type GetStreamStream = Pin<Box<dyn Stream<Item = Result<api::GetResponse, Status>> + Send>>;
+
+    async fn get_stream(
+        &self,
+        request: Request<api::GetRequest>,
+    ) -> Result<Response<Self::GetStreamStream>, Status> {
+        let (fmt, text) = self.get_text(request.into_inner()).await?;
+        let timestamp = now_secs();
+        let pieces = Pieces::new(text, dmvpn_api::GET_STREAM_PIECE).map(move |piece| {
+            Ok(api::GetResponse {
+                timestamp,
+                data: Some(tree_message(fmt, piece)),
+            })
+        });
+        Ok(Response::new(Box::pin(tokio_stream::iter(pieces))))
     }
 
     async fn validate(
@@ -426,4 +492,21 @@ fn notification_message(
         timestamp: notification.timestamp,
         data: Some(tree_message(fmt, data)),
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::Pieces;
+
+    #[test]
+    fn pieces_are_cut_between_characters_and_join_to_the_text() {
+        let text = "aé€😀".repeat(100);
+        for size in [4, 5, 7, 1000] {
+            let pieces: Vec<String> = Pieces::new(text.clone(), size).collect();
+            assert!(pieces.iter().all(|p| p.len() <= size && !p.is_empty()));
+            assert_eq!(pieces.concat(), text);
+        }
+        assert_eq!(Pieces::new(String::new(), 8).collect::<Vec<_>>(), [""]);
+        assert_eq!(Pieces::new("abcdefgh".into(), 4).count(), 2);
+    }
 }

@@ -9,7 +9,8 @@
 //!   Handle (task.rs, one clone per front end)
 //!       |-- Request --> northbound task --> Northbound --> Provider::prepare /
 //!       |                                     abort / apply     (configuration)
-//!       |-- state() ---------> StateProvider::state, every provider,
+//!       |-- state(filter) ---> StateProvider::state, every provider,
+//!       |                      rendering what the XPath asks for,
 //!       |                      merged into one tree             (state)
 //!       |-- rpc_handler(path) --> RpcHandler::execute           (rpc)
 //!       +-- notifier().subscribe() <-- Notifier::publish
@@ -22,6 +23,7 @@
 //! builder spawns to every front end it serves.
 
 mod configuration;
+mod filter;
 mod notification;
 mod rpc;
 mod state;
@@ -30,6 +32,7 @@ use std::future::Future;
 use std::pin::Pin;
 
 pub use configuration::{Provider, Refusal};
+pub use filter::StateFilter;
 pub use notification::{Notifier, YangNotification};
 pub use rpc::RpcHandler;
 pub use state::StateProvider;
