@@ -60,7 +60,11 @@ pub async fn connect(target: &Target) -> Result<Client, String> {
         }
     }
     .map_err(|e| connect_error(target, &e))?;
-    Ok(NorthboundClient::new(channel))
+    // State is read with GetStream, in pieces; the rest in one message
+    // each, which may still be large (the configuration of many tunnels).
+    Ok(NorthboundClient::new(channel)
+        .max_decoding_message_size(dmvpn_api::MAX_MESSAGE_SIZE)
+        .max_encoding_message_size(dmvpn_api::MAX_MESSAGE_SIZE))
 }
 
 fn connect_error(target: &Target, error: &tonic::transport::Error) -> String {

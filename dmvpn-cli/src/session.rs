@@ -8,6 +8,9 @@ use dmvpn_api::v1::{
     GetTransactionRequest, ListTransactionsRequest, RollbackRequest, ValidateRequest,
     commit_request::Operation, get_request::DataType,
 };
+use holo_dmvpn::yang::dmvpn_tunnel::{self, tunnel};
+use holo_ike::yang::dmvpn_ipsec;
+use holo_nhrp::yang::dmvpn_nhrp::nhrp;
 use serde_json::Value;
 
 use crate::candidate::{self, Candidate};
@@ -15,8 +18,50 @@ use crate::client::Client;
 use crate::crypto;
 use crate::views;
 
-/// The state tree the protocol views are built from.
+/// The interfaces, whose configuration `clear ip nhrp` reads.
 const INTERFACES_PATH: &str = "/ietf-interfaces:interfaces";
+
+/// Every interface entry: the state the protocol views read lies below.
+const INTERFACE_PATH: &str = "/ietf-interfaces:interfaces/interface";
+
+/// The state a view reads: `nodes` (paths below the interface entry) of
+/// every interface, as one XPath union, so that dmvpnd renders only them.
+fn view_path(nodes: &[&str]) -> String {
+    let paths: Vec<String> = (nodes.iter())
+        .map(|node| format!("{INTERFACE_PATH}/{node}"))
+        .collect();
+    paths.join(" | ")
+}
+
+/// What `show dmvpn` shows: the peers and the tunnel's status.
+fn dmvpn_path() -> String {
+    view_path(&[
+        tunnel::PEER,
+        tunnel::OPER_STATUS,
+        tunnel::SOURCE_ADDRESS_IN_USE,
+        tunnel::DOWN_REASON,
+    ])
+}
+
+/// What `show crypto ...` shows: the tunnels' IPsec protection.
+fn crypto_path() -> String {
+    view_path(&[&format!(
+        "{}/{}",
+        dmvpn_tunnel::TUNNEL,
+        dmvpn_ipsec::PROTECTION
+    )])
+}
+
+/// What `show ip nhrp VIEW` shows (`None`: no such view).
+fn nhrp_path(view: &str) -> Option<String> {
+    Some(match view {
+        "cache" | "shortcut" => view_path(&[nhrp::CACHE_ENTRY]),
+        "nhs" => view_path(&[nhrp::NHS_STATE]),
+        // The NHRP counters, and the data plane's drops before NHRP.
+        "traffic" => view_path(&[nhrp::COUNTERS, tunnel::STATISTICS]),
+        _ => return None,
+    })
+}
 
 /// Every command, one phrase per line; upper-case words are arguments and
 /// `[...]` optional. Drives `help` and the shell's completion.
@@ -344,10 +389,29 @@ impl Session {
         Ok(response.data.map(|d| d.data).unwrap_or_default())
     }
 
-    async fn state(&mut self) -> Result<Value, String> {
-        let data = self
-            .get(DataType::State, Encoding::Json, INTERFACES_PATH)
-            .await?;
+    /// State below `path`, read with GetStream: in pieces, so that no
+    /// message size limit caps it.
+    async fn get_state(&mut self, path: &str) -> Result<String, String> {
+        let mut pieces = self
+            .client
+            .get_stream(GetRequest {
+                r#type: DataType::State as i32,
+                encoding: Encoding::Json as i32,
+                with_defaults: false,
+                path: path.to_owned(),
+            })
+            .await
+            .map_err(status_error)?
+            .into_inner();
+        let mut data = String::new();
+        while let Some(piece) = pieces.message().await.map_err(status_error)? {
+            data.push_str(&piece.data.map(|d| d.data).unwrap_or_default());
+        }
+        Ok(data)
+    }
+
+    async fn state(&mut self, path: &str) -> Result<Value, String> {
+        let data = self.get_state(path).await?;
         parse_json(&data)
     }
 
@@ -368,7 +432,7 @@ impl Session {
             }
             ["show", "state", path @ ..] if path.len() <= 1 => {
                 let path = path.first().copied().unwrap_or_default();
-                let data = self.get(DataType::State, Encoding::Json, path).await?;
+                let data = self.get_state(path).await?;
                 out.push_str(&with_newline(data));
             }
             ["show", "transactions"] => self.show_transactions(out).await?,
@@ -378,24 +442,25 @@ impl Session {
             }
             ["show", "ip", "nhrp", rest @ ..] => self.show_nhrp(rest, out).await?,
             ["show", "dmvpn"] => {
-                let state = self.state().await?;
+                let state = self.state(&dmvpn_path()).await?;
                 out.push_str(&views::render_dmvpn(
                     &views::peers(&state),
                     &views::tunnels(&state),
                 ))
             }
             ["show", "dmvpn", "json"] => {
-                out.push_str(&pretty(&views::peers(&self.state().await?))?)
+                let state = self.state(&view_path(&[tunnel::PEER])).await?;
+                out.push_str(&pretty(&views::peers(&state))?)
             }
             ["show", "crypto", "ikev2", "sa"] => out.push_str(&crypto::render_ikev2_sa(
-                &crypto::ike_sas(&self.state().await?),
+                &crypto::ike_sas(&self.state(&crypto_path()).await?),
             )),
             ["show", "crypto", "ipsec", "sa"] => out.push_str(&crypto::render_ipsec_sa(
-                &crypto::ike_sas(&self.state().await?),
+                &crypto::ike_sas(&self.state(&crypto_path()).await?),
             )),
-            ["show", "crypto", "ikev2" | "ipsec", "sa", "json"] => {
-                out.push_str(&pretty(&crypto::ike_sas(&self.state().await?))?)
-            }
+            ["show", "crypto", "ikev2" | "ipsec", "sa", "json"] => out.push_str(&pretty(
+                &crypto::ike_sas(&self.state(&crypto_path()).await?),
+            )?),
             ["clear", "crypto", "sa", rest @ ..] => self.clear_crypto_sa(rest, out).await?,
             ["clear", "ip", "nhrp", interface @ ..] if interface.len() <= 1 => {
                 self.clear_nhrp(interface.first().copied(), out).await?;
@@ -494,7 +559,9 @@ impl Session {
             [view, "json"] => (*view, true),
             _ => return Err(format!("unknown command: show ip nhrp {}", args.join(" "))),
         };
-        let state = self.state().await?;
+        let path = nhrp_path(view)
+            .ok_or_else(|| format!("unknown command: show ip nhrp {}", args.join(" ")))?;
+        let state = self.state(&path).await?;
         let text = match (view, json) {
             ("cache", false) => views::render_cache(&views::cache_entries(&state)),
             ("cache", true) => pretty(&views::cache_entries(&state))?,
@@ -591,5 +658,26 @@ mod tests {
         );
         assert_eq!(words("set x ''").expect("valid"), vec!["set", "x", ""]);
         assert!(words("commit \"unterminated").is_err());
+    }
+
+    #[test]
+    fn each_view_asks_for_what_it_shows() {
+        let interface = "/ietf-interfaces:interfaces/interface";
+        assert_eq!(
+            nhrp_path("traffic").expect("a view"),
+            format!(
+                "{interface}/dmvpn-nhrp:nhrp/counters | {interface}/dmvpn-tunnel:tunnel/statistics"
+            )
+        );
+        assert_eq!(
+            nhrp_path("cache"),
+            Some(format!("{interface}/dmvpn-nhrp:nhrp/cache-entry"))
+        );
+        assert_eq!(nhrp_path("bogus"), None);
+        assert_eq!(
+            crypto_path(),
+            format!("{interface}/dmvpn-tunnel:tunnel/dmvpn-ipsec:protection")
+        );
+        assert!(dmvpn_path().starts_with(&format!("{interface}/dmvpn-tunnel:tunnel/peer | ")));
     }
 }

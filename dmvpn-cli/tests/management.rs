@@ -334,11 +334,106 @@ fn show_ip_nhrp_renders_the_cache_from_state() {
             "01:58:55"
         ]
     );
-    let Some(Call::Get(get)) = server.calls().into_iter().next() else {
-        panic!("a Get was sent");
+    let Some(Call::GetStream(get)) = server.calls().into_iter().next() else {
+        panic!("a GetStream was sent");
     };
-    assert_eq!(get.path, "/ietf-interfaces:interfaces");
+    assert_eq!(
+        get.path,
+        "/ietf-interfaces:interfaces/interface/dmvpn-nhrp:nhrp/cache-entry"
+    );
     assert_eq!(get.r#type(), dmvpn_api::v1::get_request::DataType::State);
+}
+
+/// The paths of the state requests the CLI sent.
+fn state_paths(server: &FakeServer) -> Vec<String> {
+    (server.calls().into_iter())
+        .filter_map(|call| match call {
+            Call::GetStream(get) | Call::Get(get)
+                if get.r#type() == dmvpn_api::v1::get_request::DataType::State =>
+            {
+                Some(get.path)
+            }
+            _ => None,
+        })
+        .collect()
+}
+
+#[test]
+fn each_show_command_asks_for_what_it_shows_only() {
+    let server = FakeServer::start(fake());
+    let interface = "/ietf-interfaces:interfaces/interface";
+    for (command, expected) in [
+        (
+            "show ip nhrp traffic",
+            format!(
+                "{interface}/dmvpn-nhrp:nhrp/counters | {interface}/dmvpn-tunnel:tunnel/statistics"
+            ),
+        ),
+        (
+            "show ip nhrp nhs",
+            format!("{interface}/dmvpn-nhrp:nhrp/nhs-state"),
+        ),
+        (
+            "show ip nhrp shortcut",
+            format!("{interface}/dmvpn-nhrp:nhrp/cache-entry"),
+        ),
+        (
+            "show dmvpn",
+            format!(
+                "{interface}/dmvpn-tunnel:tunnel/peer | {interface}/dmvpn-tunnel:tunnel/oper-status \
+                 | {interface}/dmvpn-tunnel:tunnel/source-address-in-use \
+                 | {interface}/dmvpn-tunnel:tunnel/down-reason"
+            ),
+        ),
+        (
+            "show crypto ipsec sa",
+            format!("{interface}/dmvpn-tunnel:tunnel/dmvpn-ipsec:protection"),
+        ),
+    ] {
+        let before = state_paths(&server).len();
+        assert_success(&server.one_shot(&[command]));
+        assert_eq!(state_paths(&server)[before..], [expected], "{command}");
+    }
+    // The traffic view never asks for the cache or the peer table.
+    let traffic = &state_paths(&server)[0];
+    assert!(!traffic.contains("cache-entry") && !traffic.contains("peer"));
+}
+
+#[test]
+fn state_larger_than_a_grpc_message_is_read_whole() {
+    // 40 000 peers, ~6 MB: more than tonic's 4 MiB message limit, read in
+    // GetStream's 1 MiB pieces.
+    let peers: Vec<String> = (0..40_000)
+        .map(|i| {
+            format!(
+                r#"{{"nbma-address": "198.18.{}.{}", "tunnel-address": "10.0.{}.{}", "state": "up",
+                  "up-time": 7200, "attributes": "dynamic", "entries": 1,
+                  "counters": {{"packets-in": "20", "packets-out": "11"}}}}"#,
+                i / 256,
+                i % 256,
+                i / 256,
+                i % 256
+            )
+        })
+        .collect();
+    let state = format!(
+        r#"{{"ietf-interfaces:interfaces": {{"interface": [{{"name": "tun0",
+          "dmvpn-tunnel:tunnel": {{"oper-status": "up", "source-address-in-use": "192.0.2.1",
+          "peer": [{}]}}}}]}}}}"#,
+        peers.join(",\n")
+    );
+    assert!(state.len() > 5_000_000, "{}", state.len());
+    let server = FakeServer::start(Fake { state, ..fake() });
+    let out = server.one_shot(&["show dmvpn"]);
+    assert_success(&out);
+    let text = stdout(&out);
+    assert!(
+        text.contains("Interface: tun0, NHRP Peers: 40000"),
+        "{}",
+        &text[..400]
+    );
+    assert!(text.contains("198.18.156.63"), "the last peer is shown");
+    assert_eq!(text.lines().count(), 40_000 + 8);
 }
 
 #[test]
