@@ -57,8 +57,13 @@ fn nhrp_path(view: &str) -> Option<String> {
     Some(match view {
         "cache" | "shortcut" => view_path(&[nhrp::CACHE_ENTRY]),
         "nhs" => view_path(&[nhrp::NHS_STATE]),
-        // The NHRP counters, and the data plane's drops before NHRP.
-        "traffic" => view_path(&[nhrp::COUNTERS, tunnel::STATISTICS]),
+        // The NHRP message and error counters (not the per-peer ones: a
+        // row per spoke), and the data plane's drops before NHRP.
+        "traffic" => view_path(&[
+            nhrp::counters::MESSAGE,
+            nhrp::counters::ERROR,
+            tunnel::STATISTICS,
+        ]),
         _ => return None,
     })
 }
@@ -666,7 +671,9 @@ mod tests {
         assert_eq!(
             nhrp_path("traffic").expect("a view"),
             format!(
-                "{interface}/dmvpn-nhrp:nhrp/counters | {interface}/dmvpn-tunnel:tunnel/statistics"
+                "{interface}/dmvpn-nhrp:nhrp/counters/message | \
+                 {interface}/dmvpn-nhrp:nhrp/counters/error | \
+                 {interface}/dmvpn-tunnel:tunnel/statistics"
             )
         );
         assert_eq!(

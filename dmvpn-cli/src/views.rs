@@ -179,9 +179,19 @@ pub fn nhs_states(state: &Value) -> Vec<NhsState> {
     states
 }
 
+/// A row per tunnel: one with NHRP state, or with the data plane's
+/// statistics (an instance that has counted nothing has no NHRP node
+/// when only its counters are asked for).
 pub fn traffic(state: &Value) -> Vec<Traffic> {
-    nhrp_instances(state)
-        .into_iter()
+    interfaces(state)
+        .filter_map(|interface| {
+            let nhrp = interface
+                .get("dmvpn-nhrp:nhrp")
+                .or_else(|| interface.get("nhrp"));
+            let tunnel = interface.get("dmvpn-tunnel:tunnel");
+            nhrp.or(tunnel)?;
+            Some((text(interface.get("name"))?, nhrp.unwrap_or(&Value::Null)))
+        })
         .map(|(interface, nhrp)| {
             let counters = nhrp.get("counters").unwrap_or(&Value::Null);
             let dropped = |reason: &str| {

@@ -366,7 +366,9 @@ fn each_show_command_asks_for_what_it_shows_only() {
         (
             "show ip nhrp traffic",
             format!(
-                "{interface}/dmvpn-nhrp:nhrp/counters | {interface}/dmvpn-tunnel:tunnel/statistics"
+                "{interface}/dmvpn-nhrp:nhrp/counters/message \
+                 | {interface}/dmvpn-nhrp:nhrp/counters/error \
+                 | {interface}/dmvpn-tunnel:tunnel/statistics"
             ),
         ),
         (
@@ -394,7 +396,8 @@ fn each_show_command_asks_for_what_it_shows_only() {
         assert_success(&server.one_shot(&[command]));
         assert_eq!(state_paths(&server)[before..], [expected], "{command}");
     }
-    // The traffic view never asks for the cache or the peer table.
+    // The traffic view never asks for the cache, the peer table or the
+    // per-peer counters (a row per spoke each).
     let traffic = &state_paths(&server)[0];
     assert!(!traffic.contains("cache-entry") && !traffic.contains("peer"));
 }

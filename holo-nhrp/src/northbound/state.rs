@@ -86,7 +86,16 @@ pub fn render_filtered(name: &str, state: &State, now: Instant, filter: &StateFi
         })
         .collect();
     let counted = wants(nhrp::COUNTERS_NAME);
-    let types: BTreeSet<_> = match counted {
+    // Below the counters, each part only when asked: the per-peer list has
+    // a row per spoke (100 000 on a large hub), the rest a few.
+    let wants_counter = |node: &str| {
+        counted
+            && filter.wants(
+                Some(name),
+                &[dmvpn_nhrp::NHRP_NAME, nhrp::COUNTERS_NAME, node],
+            )
+    };
+    let types: BTreeSet<_> = match wants_counter(counters::MESSAGE_NAME) {
         true => (state.counters.sent.keys())
             .chain(state.counters.received.keys())
             .collect(),
@@ -103,11 +112,11 @@ pub fn render_filtered(name: &str, state: &State, now: Instant, filter: &StateFi
         })
         .collect();
     let errors: Vec<_> = (state.counters.errors.iter())
-        .filter(|_| counted)
+        .filter(|_| wants_counter(counters::ERROR_NAME))
         .map(|(reason, count)| json!({counters::error::REASON_NAME: reason, counters::error::COUNT_NAME: count.to_string()}))
         .collect();
     let peers: Vec<_> = (state.counters.peers.iter())
-        .filter(|_| counted)
+        .filter(|_| wants_counter(counters::PEER_NAME))
         .map(|(nbma, c)| {
             json!({
                 counters::peer::NBMA_ADDRESS_NAME: nbma,
@@ -124,7 +133,8 @@ pub fn render_filtered(name: &str, state: &State, now: Instant, filter: &StateFi
         nhrp_node[nhrp::NHS_STATE_NAME] = json!(nhs);
     }
     let nat = &state.counters.nat;
-    let nat_counted = counted && nat.probes_sent + nat.proofs + nat.give_ups > 0;
+    let nat_counted =
+        wants_counter(counters::NAT_PATH_NAME) && nat.probes_sent + nat.proofs + nat.give_ups > 0;
     if !messages.is_empty() || !errors.is_empty() || !peers.is_empty() || nat_counted {
         let mut counters = json!({});
         if nat_counted {
