@@ -364,14 +364,21 @@ mod tests {
         sas.outbound(peer()).map(|out| out.sa.spi())
     }
 
+    /// Pair 1 in use, pair 2 (a rekey's) installed behind it, with the
+    /// peer's sealers of each.
+    fn rekeyed() -> (Sas, [(ChildSa, OutboundSa); 2]) {
+        let mut sas = Sas::default();
+        let pairs = [pair(1, 0x0100_0001), pair(2, 0x0100_0002)];
+        for (child, _) in &pairs {
+            sas.install(child, 64).unwrap();
+        }
+        (sas, pairs)
+    }
+
     #[test]
     fn a_rekey_hands_over_when_the_old_sa_is_removed() {
         let now = Instant::now();
-        let mut sas = Sas::default();
-        let (old, mut theirs_old) = pair(1, 0x0100_0001);
-        let (new, mut theirs_new) = pair(2, 0x0100_0002);
-        sas.install(&old, 64).unwrap();
-        sas.install(&new, 64).unwrap();
+        let (mut sas, [(old, mut theirs_old), (new, mut theirs_new)]) = rekeyed();
         // The new outbound SA waits: the peer may not have its inbound half.
         assert_eq!(sending_on(&mut sas), Some(old.outbound_spi));
         assert_eq!(sas.child_sas().len(), 2);
@@ -411,11 +418,7 @@ mod tests {
 
     #[test]
     fn the_peer_sending_on_the_new_sa_lets_ours_take_over() {
-        let mut sas = Sas::default();
-        let (old, _) = pair(1, 0x0100_0001);
-        let (new, mut theirs_new) = pair(2, 0x0100_0002);
-        sas.install(&old, 64).unwrap();
-        sas.install(&new, 64).unwrap();
+        let (mut sas, [(old, _), (new, mut theirs_new)]) = rekeyed();
         // From another address: not the peer's, nothing changes.
         let stranger = "192.0.2.99".parse().unwrap();
         assert_eq!(
@@ -436,11 +439,7 @@ mod tests {
     #[test]
     fn a_peer_that_loses_its_last_sa_keeps_no_retiring_one() {
         let now = Instant::now();
-        let mut sas = Sas::default();
-        let (old, mut theirs_old) = pair(1, 0x0100_0001);
-        let (new, mut theirs_new) = pair(2, 0x0100_0002);
-        sas.install(&old, 64).unwrap();
-        sas.install(&new, 64).unwrap();
+        let (mut sas, [(old, mut theirs_old), (new, mut theirs_new)]) = rekeyed();
         sas.remove(peer(), old.inbound_spi, old.outbound_spi, now);
         // `clear crypto sa`, a dead peer: the last SA goes.
         sas.remove(peer(), new.inbound_spi, new.outbound_spi, now);
@@ -455,11 +454,7 @@ mod tests {
     #[test]
     fn a_retired_spi_given_to_a_new_sa_survives_the_expiry() {
         let now = Instant::now();
-        let mut sas = Sas::default();
-        let (first, _) = pair(1, 0x0100_0001);
-        let (second, _) = pair(2, 0x0100_0002);
-        sas.install(&first, 64).unwrap();
-        sas.install(&second, 64).unwrap();
+        let (mut sas, [(first, _), _]) = rekeyed();
         sas.remove(peer(), first.inbound_spi, first.outbound_spi, now);
         // IKE does not know the data plane still holds the old SPI.
         let (third, mut theirs_third) = pair(3, first.inbound_spi);
