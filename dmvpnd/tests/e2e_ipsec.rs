@@ -207,7 +207,11 @@ async fn spokes_register_and_go_direct_through_esp() {
     );
     assert!(
         after_out >= before_out + 8,
-        "the direct pings did not go through the s1-s2 SA ({before_out} -> {after_out})"
+        "the direct pings did not go through the s1-s2 SA ({before_out} -> {after_out})\n\
+         before: {:#}\nafter: {:#}\ns1 log:\n{}",
+        protection(&s1),
+        protection(&after),
+        cloud.spoke(1).site.log()
     );
 
     // Nothing in clear anywhere: each daemon drops and counts cleartext
