@@ -115,15 +115,8 @@ impl Dmvpn {
         lock(&self.shared.instances).keys().cloned().collect()
     }
 
-    /// A state snapshot of every running instance, by interface name (for
-    /// state that combines NHRP with the data plane, such as the tunnel's
-    /// peer table).
-    pub async fn states(&self) -> Vec<(String, State)> {
-        self.states_of(|_| true).await
-    }
-
     /// The state snapshots of the running instances on the interfaces
-    /// `wanted` names (the others are not asked).
+    /// `wanted` names, by interface name (the others are not asked).
     pub async fn states_of(&self, wanted: impl Fn(&str) -> bool) -> Vec<(String, State)> {
         let handles: Vec<_> = lock(&self.shared.instances)
             .iter()
