@@ -20,6 +20,8 @@ APT_PACKAGES=(
     tshark          # decrypts them with our logged keys, an independent ESP decoder (e2e_ipsec.rs)
     openssl         # RSA test certificates and keys in other encodings (holo-ike certificate tests)
     wireguard-tools # `wg`: configures boringtun-cli in scripts/bench-boringtun.sh (a comparison)
+    yangcli         # yuma123's NETCONF client: a real YANG CLI against our server (dmvpnd/tests/management_clients.rs)
+    openssh-client  # ssh-keygen: the NETCONF users' keys in the management client tests
 )
 
 did=()
@@ -88,8 +90,21 @@ if ! cargo nextest --version >/dev/null 2>&1; then
     did+=("installed cargo-nextest")
 fi
 
+# --- Management clients (NETCONF, gNMI) from PyPI ------------------------------
+# ncclient, netconf-console2 and pygnmi in a virtualenv of their own (pinned, so a
+# run is the run of last time); dmvpnd/tests/management_clients.rs runs them from
+# here. DMVPN_CLIENTS_VENV moves it.
+CLIENTS_VENV=${DMVPN_CLIENTS_VENV:-${XDG_CACHE_HOME:-$HOME/.cache}/dmvpn/clients}
+CLIENT_PACKAGES=(ncclient==0.7.1 netconf-console2==3.0.1 pygnmi==0.8.15)
+if ! "$CLIENTS_VENV/bin/python" -c 'import ncclient, pygnmi' >/dev/null 2>&1 ||
+    [[ ! -x "$CLIENTS_VENV/bin/netconf-console2" ]]; then
+    python3 -m venv "$CLIENTS_VENV"
+    "$CLIENTS_VENV/bin/pip" install -q --disable-pip-version-check "${CLIENT_PACKAGES[@]}"
+    did+=("installed ${CLIENT_PACKAGES[*]} in $CLIENTS_VENV")
+fi
+
 if ((${#did[@]})); then
     echo "setup: $(IFS=';'; echo "${did[*]}" | sed 's/;/; /g')"
 else
-    echo "setup: nothing to do (Debian packages, cargo, rustfmt, clippy, cargo-nextest all present)"
+    echo "setup: nothing to do (Debian packages, cargo, rustfmt, clippy, cargo-nextest, management clients all present)"
 fi

@@ -518,9 +518,19 @@ impl Session {
         let rows: Vec<Vec<String>> = response
             .transactions
             .iter()
-            .map(|t| vec![t.id.to_string(), views::utc_date(t.date), t.comment.clone()])
+            .map(|t| {
+                vec![
+                    t.id.to_string(),
+                    views::utc_date(t.date),
+                    t.user.clone(),
+                    t.comment.clone(),
+                ]
+            })
             .collect();
-        out.push_str(&views::table(&["ID", "Date (UTC)", "Comment"], &rows));
+        out.push_str(&views::table(
+            &["ID", "Date (UTC)", "User", "Comment"],
+            &rows,
+        ));
         Ok(())
     }
 
@@ -540,6 +550,9 @@ impl Session {
                 t.id,
                 views::utc_date(t.date)
             ));
+            if !t.user.is_empty() {
+                out.push_str(&format!(" by {}", t.user));
+            }
             if !t.comment.is_empty() {
                 out.push_str(&format!(": {}", t.comment));
             }

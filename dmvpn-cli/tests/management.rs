@@ -87,11 +87,13 @@ fn fake() -> Fake {
                 id: 1,
                 date: 1_795_615_650,
                 comment: "hub bootstrap".to_owned(),
+                user: "alice".to_owned(),
             },
             Transaction {
                 id: 2,
                 date: 1_795_615_710,
                 comment: String::new(),
+                user: String::new(),
             },
         ],
         ..Fake::default()
@@ -274,9 +276,9 @@ fn show_transactions_renders_a_table() {
     assert_success(&out);
     assert_eq!(
         stdout(&out),
-        "ID  Date (UTC)           Comment\n\
-         --  -------------------  -------------\n\
-         1   2026-11-25 14:07:30  hub bootstrap\n\
+        "ID  Date (UTC)           User   Comment\n\
+         --  -------------------  -----  -------------\n\
+         1   2026-11-25 14:07:30  alice  hub bootstrap\n\
          2   2026-11-25 14:08:30\n"
     );
 }
@@ -287,7 +289,7 @@ fn show_transaction_prints_changes_and_config() {
     let out = server.one_shot(&["show transaction 1"]);
     assert_success(&out);
     let text = stdout(&out);
-    assert!(text.starts_with("Transaction 1, 2026-11-25 14:07:30: hub bootstrap\n"));
+    assert!(text.starts_with("Transaction 1, 2026-11-25 14:07:30 by alice: hub bootstrap\n"));
     assert!(text.contains("  + /ietf-interfaces:interfaces/interface[name='tun0']"));
     assert!(text.contains(CONFIG));
 }

@@ -41,10 +41,17 @@ struct Args {
     /// YANG JSON configuration committed when running is empty.
     #[arg(long)]
     startup: Option<PathBuf>,
+    /// Reads a password (one line) from stdin, prints its hash for a
+    /// `[[users]]` entry's `password-hash`, and exits.
+    #[arg(long)]
+    hash_password: bool,
 }
 
 fn main() -> ExitCode {
     let args = Args::parse();
+    if args.hash_password {
+        return hash_password();
+    }
     let (settings, missing) = match settings::load(&args.config) {
         Ok(Loaded::File(settings)) => (settings, false),
         Ok(Loaded::Missing(settings)) => (settings, true),
@@ -89,6 +96,25 @@ fn main() -> ExitCode {
             tracing::error!(%error, "dmvpnd stops");
             eprintln!("dmvpnd: {error}");
             ExitCode::from(1)
+        }
+    }
+}
+
+fn hash_password() -> ExitCode {
+    let mut line = String::new();
+    match std::io::stdin().read_line(&mut line) {
+        Ok(_) => {
+            let password = line.trim_end_matches(['\n', '\r']);
+            if password.is_empty() {
+                eprintln!("dmvpnd: an empty password is not a password");
+                return ExitCode::from(2);
+            }
+            println!("{}", northbound::auth::hash_password(password));
+            ExitCode::SUCCESS
+        }
+        Err(error) => {
+            eprintln!("dmvpnd: reading the password: {error}");
+            ExitCode::from(2)
         }
     }
 }
@@ -147,6 +173,9 @@ async fn run(settings: Settings, startup: Option<PathBuf>) -> Result<(), String>
     let (handle, task) = builder.spawn();
 
     let (stop, stopped) = watch::channel(false);
+    let users =
+        Arc::new(northbound::auth::Users::new(settings.users.clone()).map_err(|e| e.to_string())?);
+    let guard = Arc::new(northbound::auth::LoginGuard::default());
     let mut servers = tokio::task::JoinSet::new();
     if settings.grpc.enabled {
         let endpoint = UnixEndpoint::bind(&settings.grpc.socket).map_err(|e| e.to_string())?;
@@ -161,9 +190,11 @@ async fn run(settings: Settings, startup: Option<PathBuf>) -> Result<(), String>
                 _ => None,
             };
             tracing::info!(%address, tls = tls.is_some(), "gRPC listening on TCP");
+            let auth = northbound::grpc::TcpAuth::new(users.clone(), guard.clone());
             servers.spawn(northbound::grpc::serve_tcp(
                 address,
                 tls,
+                Arc::new(auth),
                 handle.clone(),
                 wait_stop(stopped.clone()),
             ));

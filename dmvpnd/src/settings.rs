@@ -17,6 +17,9 @@ pub struct Settings {
     /// (the oldest are pruned; at least 1).
     pub max_transactions: usize,
     pub grpc: Grpc,
+    pub netconf: Netconf,
+    /// Who may log in over TCP (gRPC, gNMI) and NETCONF.
+    pub users: Vec<northbound::auth::UserEntry>,
     pub data_plane: DataPlane,
     pub debug: Debug,
 }
@@ -38,6 +41,8 @@ impl Default for Settings {
             state_dir: PathBuf::from("/var/lib/dmvpnd"),
             max_transactions: northbound::DEFAULT_MAX_TRANSACTIONS,
             grpc: Grpc::default(),
+            netconf: Netconf::default(),
+            users: vec![],
             data_plane: DataPlane::Userspace,
             debug: Debug::default(),
         }
@@ -99,6 +104,31 @@ impl Default for Grpc {
     }
 }
 
+/// NETCONF over SSH (RFC 6242); off unless enabled.
+#[derive(Clone, Debug, PartialEq, Eq, Deserialize)]
+#[serde(default, deny_unknown_fields, rename_all = "kebab-case")]
+pub struct Netconf {
+    pub enabled: bool,
+    /// Loopback unless configured otherwise.
+    pub listen: SocketAddr,
+    /// The SSH host key (OpenSSH format), generated on first start when
+    /// absent; default `<state-dir>/ssh_host_ed25519_key`.
+    pub host_key: Option<PathBuf>,
+    /// Concurrent NETCONF sessions.
+    pub max_sessions: usize,
+}
+
+impl Default for Netconf {
+    fn default() -> Self {
+        Netconf {
+            enabled: false,
+            listen: SocketAddr::from(([127, 0, 0, 1], 830)),
+            host_key: None,
+            max_sessions: 16,
+        }
+    }
+}
+
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum DataPlane {
@@ -131,6 +161,25 @@ pub fn load(path: &Path) -> Result<Loaded, String> {
             path.display()
         ));
     }
+    if let Err(error) = northbound::auth::Users::new(settings.users.clone()) {
+        return Err(format!("{}: {error}", path.display()));
+    }
+    if let Some(address) = settings.grpc.tcp
+        && settings.grpc.tls_cert.is_none()
+        && !address.ip().is_loopback()
+    {
+        return Err(format!(
+            "{}: grpc.tcp {address} without TLS: passwords would cross the network in clear; \
+             listen on a loopback address or set grpc.tls-cert and grpc.tls-key",
+            path.display()
+        ));
+    }
+    if (settings.grpc.tcp.is_some() || settings.netconf.enabled) && settings.users.is_empty() {
+        return Err(format!(
+            "{}: grpc.tcp and netconf need at least one [[users]] entry: nobody could log in",
+            path.display()
+        ));
+    }
     Ok(Loaded::File(settings))
 }
 
@@ -153,11 +202,27 @@ mod tests {
             [grpc]
             socket = "/tmp/x.sock"
             tcp = "127.0.0.1:50051"
+            [netconf]
+            enabled = true
+            listen = "[::1]:8830"
+            [[users]]
+            name = "admin"
+            access = "read-write"
+            password-hash = "$pbkdf2-sha256$100000$00112233445566778899aabbccddeeff$00112233445566778899aabbccddeeff00112233445566778899aabbccddeeff"
+            [[users]]
+            name = "noc"
+            access = "read-only"
+            authorized-keys = ["ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIG8 noc@example"]
             [debug]
             ipsec-keylog = "/tmp/keys"
             "#,
         )
         .unwrap();
+        assert!(settings.netconf.enabled);
+        assert_eq!(settings.netconf.listen, "[::1]:8830".parse().unwrap());
+        assert_eq!(settings.users.len(), 2);
+        assert_eq!(settings.users[1].access, northbound::auth::Access::ReadOnly);
+        assert_eq!(settings.users[1].authorized_keys.len(), 1);
         assert_eq!(
             settings.debug.ipsec_keylog,
             Some(PathBuf::from("/tmp/keys"))
@@ -176,5 +241,38 @@ mod tests {
         assert!(error.to_string().contains("target"), "{error}");
         let error = toml::from_str::<Settings>("stat-dir = \"/x\"\n").unwrap_err();
         assert!(error.to_string().contains("stat-dir"), "{error}");
+    }
+
+    fn load_text(text: &str) -> Result<Loaded, String> {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("dmvpnd.toml");
+        std::fs::write(&file, text).unwrap();
+        load(&file)
+    }
+
+    #[test]
+    fn servers_nobody_could_use_safely_are_refused() {
+        let user = "[[users]]\nname = \"a\"\naccess = \"read-write\"\n";
+        let error = load_text(&format!("[grpc]\ntcp = \"0.0.0.0:50051\"\n{user}"))
+            .err()
+            .unwrap();
+        assert!(error.contains("without TLS"), "{error}");
+        let error = load_text("[grpc]\ntcp = \"127.0.0.1:50051\"\n")
+            .err()
+            .unwrap();
+        assert!(error.contains("[[users]]"), "{error}");
+        let error = load_text("[netconf]\nenabled = true\n").err().unwrap();
+        assert!(error.contains("[[users]]"), "{error}");
+        let error = load_text(&format!("{user}password-hash = \"hunter2\"\n"))
+            .err()
+            .unwrap();
+        assert!(
+            error.contains("user a") && error.contains("password-hash"),
+            "{error}"
+        );
+        assert!(matches!(
+            load_text(&format!("[grpc]\ntcp = \"127.0.0.1:50051\"\n{user}")),
+            Ok(Loaded::File(_))
+        ));
     }
 }

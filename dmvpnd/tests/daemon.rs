@@ -239,6 +239,10 @@ async fn tcp_listener_with_tls_when_a_certificate_and_key_are_given() {
         cert.display(),
         key.display()
     ));
+    let hash = northbound::auth::hash_password("s3cret");
+    text.push_str(&format!(
+        "[[users]]\nname = \"noc\"\naccess = \"read-only\"\npassword-hash = \"{hash}\"\n"
+    ));
     std::fs::write(&settings, text).unwrap();
 
     let mut daemon = site.start(None);
@@ -254,12 +258,48 @@ async fn tcp_listener_with_tls_when_a_certificate_and_key_are_given() {
         .await
         .unwrap();
     let mut client = dmvpn_api::v1::northbound_client::NorthboundClient::new(channel);
-    let caps = client
+    // Nobody without a name and password; a read-only user reads only.
+    let anonymous = client
         .capabilities(api::CapabilitiesRequest {})
+        .await
+        .unwrap_err();
+    assert_eq!(
+        anonymous.code(),
+        tonic::Code::Unauthenticated,
+        "{anonymous}"
+    );
+    fn login<T>(password: &str, message: T) -> tonic::Request<T> {
+        let mut request = tonic::Request::new(message);
+        request
+            .metadata_mut()
+            .insert("username", "noc".parse().unwrap());
+        request
+            .metadata_mut()
+            .insert("password", password.parse().unwrap());
+        request
+    }
+    let wrong = client
+        .capabilities(login("guess", api::CapabilitiesRequest {}))
+        .await
+        .unwrap_err();
+    assert_eq!(wrong.code(), tonic::Code::Unauthenticated, "{wrong}");
+    let caps = client
+        .capabilities(login("s3cret", api::CapabilitiesRequest {}))
         .await
         .unwrap()
         .into_inner();
     assert!(!caps.supported_modules.is_empty());
+    let write = client
+        .rollback(login(
+            "s3cret",
+            api::RollbackRequest {
+                transaction_id: 1,
+                comment: String::new(),
+            },
+        ))
+        .await
+        .unwrap_err();
+    assert_eq!(write.code(), tonic::Code::PermissionDenied, "{write}");
 
     // Without TLS, the TCP listener does not answer gRPC.
     let plain = Endpoint::from_shared(format!("http://127.0.0.1:{port}"))
@@ -275,6 +315,52 @@ async fn tcp_listener_with_tls_when_a_certificate_and_key_are_given() {
                 .is_err()
         );
     }
+}
+
+#[test]
+fn a_password_hash_is_made_from_stdin_and_verifies() {
+    use std::io::Write;
+    let mut child = Command::new(env!("CARGO_BIN_EXE_dmvpnd"))
+        .arg("--hash-password")
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(b"correct horse\n")
+        .unwrap();
+    let output = child.wait_with_output().unwrap();
+    assert!(output.status.success(), "{output:?}");
+    let hash = String::from_utf8(output.stdout).unwrap().trim().to_owned();
+    let users = northbound::auth::Users::new([northbound::auth::UserEntry {
+        name: "admin".to_owned(),
+        access: northbound::auth::Access::ReadWrite,
+        password_hash: Some(hash),
+        authorized_keys: vec![],
+    }])
+    .unwrap();
+    assert!(users.verify_password("admin", "correct horse").is_some());
+    assert!(users.verify_password("admin", "correct horse\n").is_none());
+}
+
+#[test]
+fn grpc_off_loopback_without_tls_is_refused_at_start() {
+    let site = Site::new("insecure");
+    let settings = site.dir.join("dmvpnd.toml");
+    let mut text = std::fs::read_to_string(&settings).unwrap();
+    text.push_str("tcp = \"0.0.0.0:50051\"\n[[users]]\nname = \"a\"\naccess = \"read-write\"\n");
+    std::fs::write(&settings, text).unwrap();
+    let output = Command::new(env!("CARGO_BIN_EXE_dmvpnd"))
+        .arg("--config")
+        .arg(&settings)
+        .output()
+        .unwrap();
+    assert_eq!(output.status.code(), Some(2), "{output:?}");
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(stderr.contains("without TLS"), "{stderr}");
 }
 
 #[test]

@@ -33,6 +33,25 @@ pub enum Error {
     UnknownTransaction(u64),
     #[error("no confirmed commit is waiting for confirmation")]
     NothingToConfirm,
+    /// Another session holds the configuration lock.
+    #[error("the configuration is locked by {user} (session {session} over {front_end})")]
+    Locked {
+        user: String,
+        session: u64,
+        front_end: &'static str,
+    },
+    /// A confirmed commit of another user waits: only they may confirm it
+    /// or commit over it until it is confirmed or rolled back.
+    #[error(
+        "a confirmed commit of {user} waits for confirmation: only {user} may confirm it or commit"
+    )]
+    ConfirmOwner { user: String },
+    /// Unlock without holding the lock.
+    #[error("the configuration is not locked")]
+    NotLocked,
+    /// The daemon is shutting down.
+    #[error("the northbound task has stopped")]
+    Stopped,
     #[error("{}: {source}", .file.display())]
     Io {
         file: PathBuf,
@@ -82,5 +101,11 @@ impl fmt::Display for YangDisplay<'_> {
             Some(path) => write!(f, "{path}: {}", self.1),
             None => write!(f, "{}", self.1),
         }
+    }
+}
+
+impl From<crate::task::Stopped> for Error {
+    fn from(_: crate::task::Stopped) -> Self {
+        Error::Stopped
     }
 }

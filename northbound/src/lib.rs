@@ -7,6 +7,7 @@
 //! front end; gNMI and NETCONF come next, on the same providers and task.
 #![forbid(unsafe_code)]
 
+pub mod auth;
 mod candidate;
 mod change;
 mod clock;
@@ -29,5 +30,5 @@ pub use provider::{
     YangNotification,
 };
 pub use storage::{PendingConfirm, TransactionRecord, write_atomic};
-pub use task::{Builder, Handle};
+pub use task::{Builder, Edit, Handle, Stopped};
 pub use transaction::{DEFAULT_MAX_TRANSACTIONS, Northbound};

@@ -34,6 +34,10 @@ pub struct TransactionRecord {
     /// Commit time, seconds since the Unix epoch.
     pub time: u64,
     pub comment: String,
+    /// Who committed (`local` on the unix socket; empty in logs written
+    /// before users existed, and for the daemon's own rollbacks).
+    #[serde(default)]
+    pub user: String,
     /// What the commit changed.
     pub changes: Vec<Change>,
     /// The whole running configuration after the commit, as running.json
@@ -50,6 +54,9 @@ pub struct PendingConfirm {
     pub deadline_ms: u64,
     /// The configuration restored when it is not confirmed.
     pub restore: String,
+    /// Who committed it: only they may confirm it.
+    #[serde(default)]
+    pub user: String,
 }
 
 /// What `load` found in a state directory.

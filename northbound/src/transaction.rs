@@ -158,13 +158,26 @@ impl Northbound {
         comment: &str,
         confirmed: Option<Duration>,
     ) -> Result<Option<u64>, Error> {
+        self.commit_by(candidate, comment, confirmed, "")
+    }
+
+    /// [`commit`](Self::commit), recorded as `user`'s. While a confirmed
+    /// commit of another user waits, refused: only its user may confirm
+    /// it, by this or by [`confirm_by`](Self::confirm_by).
+    pub fn commit_by(
+        &mut self,
+        candidate: &mut Candidate,
+        comment: &str,
+        confirmed: Option<Duration>,
+        user: &str,
+    ) -> Result<Option<u64>, Error> {
         if candidate.base != self.last_id() {
             return Err(Error::Outdated {
                 base: candidate.base,
                 running: self.last_id(),
             });
         }
-        let id = self.commit_config(candidate.config.clone(), comment, confirmed)?;
+        let id = self.commit_config_by(candidate.config.clone(), comment, confirmed, user)?;
         candidate.base = self.last_id();
         Ok(id)
     }
@@ -172,10 +185,22 @@ impl Northbound {
     /// Commits a whole configuration in place of running ("replace").
     pub fn commit_config(
         &mut self,
-        mut config: Config,
+        config: Config,
         comment: &str,
         confirmed: Option<Duration>,
     ) -> Result<Option<u64>, Error> {
+        self.commit_config_by(config, comment, confirmed, "")
+    }
+
+    /// [`commit_config`](Self::commit_config), recorded as `user`'s.
+    pub fn commit_config_by(
+        &mut self,
+        mut config: Config,
+        comment: &str,
+        confirmed: Option<Duration>,
+        user: &str,
+    ) -> Result<Option<u64>, Error> {
+        self.check_confirm_owner(user)?;
         config.validate()?;
         let changes = change::diff(&self.running, &config)?;
         let pending = match confirmed {
@@ -188,6 +213,7 @@ impl Northbound {
                     Some(pending) => pending.restore.clone(),
                     None => self.running_text.clone(),
                 },
+                user: user.to_owned(),
             }),
             None => None,
         };
@@ -204,27 +230,77 @@ impl Northbound {
             }
             return Ok(None);
         }
-        self.run_transaction(config, changes, comment, pending)
+        self.run_transaction(config, changes, comment, user, pending)
             .map(Some)
     }
 
     /// Restores the configuration of transaction `id`, as a new commit.
     pub fn rollback(&mut self, id: u64, comment: &str) -> Result<Option<u64>, Error> {
+        self.rollback_by(id, comment, "")
+    }
+
+    /// [`rollback`](Self::rollback), recorded as `user`'s.
+    pub fn rollback_by(
+        &mut self,
+        id: u64,
+        comment: &str,
+        user: &str,
+    ) -> Result<Option<u64>, Error> {
         let record = self.transaction(id).ok_or(Error::UnknownTransaction(id))?;
         let config = Config::parse(&record.config, Format::Json)?;
         let comment = match comment {
             "" => format!("rollback to {id}"),
             comment => comment.to_owned(),
         };
-        self.commit_config(config, &comment, None)
+        self.commit_config_by(config, &comment, None, user)
     }
 
     /// Confirms the confirmed commit that waits.
     pub fn confirm(&mut self) -> Result<(), Error> {
+        self.confirm_by("")
+    }
+
+    /// Confirms the confirmed commit that waits, if `user` made it.
+    pub fn confirm_by(&mut self, user: &str) -> Result<(), Error> {
         if self.pending.is_none() {
             return Err(Error::NothingToConfirm);
         }
+        self.check_confirm_owner(user)?;
         self.set_pending(None)
+    }
+
+    /// Rolls back the confirmed commit that waits, now (RFC 6241
+    /// `<cancel-commit>`), if `user` made it; returns the rollback's
+    /// transaction id.
+    pub fn cancel_by(&mut self, user: &str) -> Result<Option<u64>, Error> {
+        let Some(pending) = &self.pending else {
+            return Err(Error::NothingToConfirm);
+        };
+        self.check_confirm_owner(user)?;
+        let comment = format!("rollback: confirmed commit {} cancelled", pending.id);
+        let mut config = Config::parse(&pending.restore, Format::Json)?;
+        config.validate()?;
+        let changes = change::diff(&self.running, &config)?;
+        if changes.is_empty() {
+            self.set_pending(None)?;
+            return Ok(None);
+        }
+        self.run_transaction(config, changes, &comment, user, None)
+            .map(Some)
+    }
+
+    /// The user of the confirmed commit that waits, if one does.
+    pub fn pending_user(&self) -> Option<&str> {
+        self.pending.as_ref().map(|pending| pending.user.as_str())
+    }
+
+    fn check_confirm_owner(&self, user: &str) -> Result<(), Error> {
+        match &self.pending {
+            Some(pending) if pending.user != user => Err(Error::ConfirmOwner {
+                user: pending.user.clone(),
+            }),
+            _ => Ok(()),
+        }
     }
 
     /// When [`tick`](Self::tick) must run next, if a confirmed commit waits.
@@ -255,7 +331,7 @@ impl Northbound {
             self.set_pending(None)?;
             return Ok(None);
         }
-        self.run_transaction(config, changes, &comment, None)
+        self.run_transaction(config, changes, &comment, "", None)
             .map(Some)
     }
 
@@ -266,6 +342,7 @@ impl Northbound {
         config: Config,
         changes: Vec<Change>,
         comment: &str,
+        user: &str,
         pending: Option<PendingConfirm>,
     ) -> Result<u64, Error> {
         for (i, provider) in self.providers.iter_mut().enumerate() {
@@ -286,6 +363,7 @@ impl Northbound {
             id: self.last_id() + 1,
             time: clock::unix_ms(self.clock.now()) / 1000,
             comment: comment.to_owned(),
+            user: user.to_owned(),
             changes,
             config: config.print(Format::Json)?,
         };

@@ -659,3 +659,57 @@ fn a_corrupt_running_file_is_an_error_not_an_empty_config() {
     let error = Northbound::open(dir.path()).expect_err("corrupt");
     assert!(matches!(error, Error::Corrupt { .. }), "{error:?}");
 }
+
+#[test]
+fn the_log_names_who_committed_and_only_they_confirm_or_cancel() {
+    let dir = TempDir::new("users");
+    let mut nb = Northbound::open(dir.path()).expect("open");
+    let mut candidate = nb.candidate();
+    candidate
+        .load(HUB, Format::Json, LoadMode::Replace)
+        .expect("load");
+    nb.commit_by(&mut candidate, "hub", None, "alice")
+        .expect("commit");
+    let hub = nb.running_json().to_owned();
+    assert_eq!(nb.transaction(1).expect("record").user, "alice");
+
+    let mut candidate = nb.candidate();
+    candidate
+        .set(&format!("{TUN0}/dmvpn-nhrp:nhrp/mtu"), Some("1300"))
+        .expect("set");
+    nb.commit_by(&mut candidate, "try", Some(Duration::from_secs(60)), "bob")
+        .expect("commit");
+    assert_eq!(nb.pending_user(), Some("bob"));
+
+    // Alice may neither confirm Bob's commit nor commit over it.
+    assert!(matches!(
+        nb.confirm_by("alice"),
+        Err(Error::ConfirmOwner { user }) if user == "bob"
+    ));
+    let mut other = nb.candidate();
+    other
+        .set(&format!("{TUN0}/dmvpn-nhrp:nhrp/mtu"), Some("1200"))
+        .expect("set");
+    assert!(matches!(
+        nb.commit_by(&mut other, "over", None, "alice"),
+        Err(Error::ConfirmOwner { .. })
+    ));
+    assert!(matches!(
+        nb.cancel_by("alice"),
+        Err(Error::ConfirmOwner { .. })
+    ));
+
+    // Bob cancels: running is the hub's again, recorded as his.
+    let id = nb.cancel_by("bob").expect("cancel").expect("rolled back");
+    assert_eq!(nb.running_json(), hub);
+    let record = nb.transaction(id).expect("record");
+    assert_eq!(record.user, "bob");
+    assert!(record.comment.contains("cancelled"), "{}", record.comment);
+    assert_eq!(nb.pending_user(), None);
+    assert!(matches!(nb.cancel_by("bob"), Err(Error::NothingToConfirm)));
+
+    // The user survives a restart; older logs read as no user.
+    drop(nb);
+    let nb = Northbound::open(dir.path()).expect("reopen");
+    assert_eq!(nb.transaction(2).expect("record").user, "bob");
+}

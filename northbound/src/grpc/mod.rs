@@ -16,8 +16,10 @@
 //!
 //! [`Handle`]: crate::Handle
 
+mod auth;
 mod server;
 mod service;
 
-pub use server::{ServeError, TlsFiles, UnixEndpoint, connect_unix, serve_tcp};
+pub use auth::TcpAuth;
+pub use server::{ServeError, TlsFiles, UnixEndpoint, check_tcp, connect_unix, serve_tcp};
 pub use service::Service;

@@ -13,6 +13,11 @@ use tokio::net::{UnixListener, UnixStream};
 use tokio_stream::wrappers::UnixListenerStream;
 use tonic::transport::{Channel, Endpoint, Server, Uri};
 
+use std::sync::Arc;
+
+use tonic::service::interceptor::InterceptedService;
+
+use super::auth::TcpAuth;
 use super::service::Service;
 use crate::task::Handle;
 
@@ -26,6 +31,11 @@ pub enum ServeError {
     },
     #[error("TLS: {0}")]
     Tls(String),
+    /// Passwords in clear off the host: refused.
+    #[error(
+        "gRPC on {0} without TLS: passwords would cross the network in clear; listen on a loopback address or set grpc.tls-cert and grpc.tls-key"
+    )]
+    Insecure(SocketAddr),
     #[error(transparent)]
     Transport(#[from] tonic::transport::Error),
 }
@@ -98,22 +108,38 @@ impl UnixEndpoint {
 }
 
 /// Serves on TCP until `shutdown` completes; with TLS when `tls` is given
-/// (needs the `tls` feature, rustls with ring).
+/// (needs the `tls` feature, rustls with ring). Every request must carry a
+/// configured user's name and password ([`TcpAuth`]). Off loopback, TLS
+/// is required: refused with [`ServeError::Insecure`] before listening.
 pub async fn serve_tcp(
     address: SocketAddr,
     tls: Option<TlsFiles>,
+    auth: Arc<TcpAuth>,
     handle: Handle,
     shutdown: impl Future<Output = ()> + Send,
 ) -> Result<(), ServeError> {
+    check_tcp(address, tls.as_ref())?;
     let mut server = Server::builder();
     if let Some(tls) = tls {
         server = with_tls(server, &tls)?;
     }
+    let service = Service::new(handle).into_server();
     server
-        .add_service(Service::new(handle).into_server())
+        .add_service(InterceptedService::new(service, move |request| {
+            auth.check(request)
+        }))
         .serve_with_shutdown(address, shutdown)
         .await?;
     Ok(())
+}
+
+/// Whether a TCP listener on `address` may start: without TLS only on a
+/// loopback address.
+pub fn check_tcp(address: SocketAddr, tls: Option<&TlsFiles>) -> Result<(), ServeError> {
+    match tls {
+        None if !address.ip().is_loopback() => Err(ServeError::Insecure(address)),
+        _ => Ok(()),
+    }
 }
 
 #[cfg(feature = "tls")]

@@ -14,6 +14,7 @@ use tonic::{Request, Response, Status};
 use yang2::data::{Data, DataOperation, DataPrinterFlags};
 use yang2::schema::SchemaPathFormat;
 
+use crate::auth::{Actor, Identity};
 use crate::candidate::LoadMode;
 use crate::change::Operation;
 use crate::clock::unix_ms;
@@ -136,6 +137,31 @@ impl Iterator for Pieces {
     }
 }
 
+/// Who sent `request`: the identity the TCP listener authenticated, or
+/// the local administrator on the unix socket (its file mode is the access
+/// control there). Each request is a session of its own: gRPC has no lock.
+pub(crate) fn actor<T>(request: &Request<T>) -> Actor {
+    let identity = request
+        .extensions()
+        .get::<Identity>()
+        .cloned()
+        .unwrap_or_else(Identity::local);
+    Actor::new(identity, "grpc")
+}
+
+/// The actor of a request that writes: a read-only user is refused.
+fn writer<T>(request: &Request<T>) -> Result<Actor, Status> {
+    let actor = actor(request);
+    if !actor.may_write() {
+        tracing::info!(user = actor.user(), "gRPC write refused: read-only user");
+        return Err(Status::permission_denied(format!(
+            "user {} may only read",
+            actor.user()
+        )));
+    }
+    Ok(actor)
+}
+
 fn unavailable(stopped: Stopped) -> Status {
     Status::unavailable(stopped.to_string())
 }
@@ -146,9 +172,13 @@ pub(crate) fn status(error: Error) -> Status {
     let message = error.to_string();
     match error {
         Error::Yang { .. } => Status::invalid_argument(message),
-        Error::Refused { .. } | Error::Outdated { .. } | Error::NothingToConfirm => {
-            Status::failed_precondition(message)
-        }
+        Error::Refused { .. }
+        | Error::Outdated { .. }
+        | Error::NothingToConfirm
+        | Error::NotLocked
+        | Error::ConfirmOwner { .. } => Status::failed_precondition(message),
+        Error::Locked { .. } => Status::aborted(message),
+        Error::Stopped => Status::unavailable(message),
         Error::UnknownTransaction(_) => Status::not_found(message),
         Error::Io { .. } | Error::Corrupt { .. } => Status::internal(message),
     }
@@ -190,6 +220,7 @@ fn transaction(record: &TransactionRecord) -> api::Transaction {
         id: record.id,
         date: record.time,
         comment: record.comment.clone(),
+        user: record.user.clone(),
     }
 }
 
@@ -296,6 +327,7 @@ impl northbound_server::Northbound for Service {
         request: Request<api::CommitRequest>,
     ) -> Result<Response<api::CommitResponse>, Status> {
         use api::commit_request::Operation as Op;
+        let actor = writer(&request)?;
         let request = request.into_inner();
         let edits = match request.operation() {
             Op::Merge | Op::Replace => {
@@ -330,13 +362,9 @@ impl northbound_server::Northbound for Service {
             secs => Some(Duration::from_secs(secs.into())),
         };
         let id = self
-            .ask(|reply| task::Request::Commit {
-                edits,
-                comment: request.comment,
-                confirmed,
-                reply,
-            })
-            .await?
+            .handle
+            .commit(&actor, edits, &request.comment, confirmed)
+            .await
             .map_err(status)?;
         Ok(Response::new(api::CommitResponse {
             transaction_id: id.unwrap_or(0),
@@ -345,9 +373,10 @@ impl northbound_server::Northbound for Service {
 
     async fn confirm(
         &self,
-        _request: Request<api::ConfirmRequest>,
+        request: Request<api::ConfirmRequest>,
     ) -> Result<Response<api::ConfirmResponse>, Status> {
-        self.ask(task::Request::Confirm).await?.map_err(status)?;
+        let actor = writer(&request)?;
+        self.handle.confirm(&actor).await.map_err(status)?;
         Ok(Response::new(api::ConfirmResponse {}))
     }
 
@@ -355,11 +384,13 @@ impl northbound_server::Northbound for Service {
         &self,
         request: Request<api::RollbackRequest>,
     ) -> Result<Response<api::RollbackResponse>, Status> {
+        let actor = writer(&request)?;
         let request = request.into_inner();
         let id = self
             .ask(|reply| task::Request::Rollback {
                 id: request.transaction_id,
                 comment: request.comment,
+                actor,
                 reply,
             })
             .await?
@@ -373,6 +404,7 @@ impl northbound_server::Northbound for Service {
         &self,
         request: Request<api::ExecuteRequest>,
     ) -> Result<Response<api::ExecuteResponse>, Status> {
+        writer(&request)?;
         let input = request
             .into_inner()
             .data
