@@ -1,7 +1,14 @@
 //! One operator session against dmvpnd: parses a command line, calls the
 //! API and renders the answer. The one-shot mode (`-c`) and the interactive
 //! shell both drive a `Session` line by line; a `configure` session's
-//! candidate lives here (see `candidate`).
+//! candidate (see `candidate`) and where it stands in the schema (see
+//! `configure`) live here.
+//!
+//! A line is read as IOS-XR reads it: keywords may be abbreviated to a
+//! unique prefix (`grammar`), a line ending in `?` lists what may follow
+//! (`help`). In configure mode the first word is a command or a node of
+//! the schema at the current position, whichever it uniquely abbreviates;
+//! `show` alone shows the candidate below the current position.
 
 use dmvpn_api::v1::{
     CommitRequest, ConfirmRequest, DataTree, Encoding, ExecuteRequest, GetRequest,
@@ -15,7 +22,12 @@ use serde_json::Value;
 
 use crate::candidate::{self, Candidate};
 use crate::client::Client;
+use crate::config_text::{self, Form};
+use crate::configure::{self, Step, Verb, Walk};
 use crate::crypto;
+use crate::grammar;
+use crate::help::{self, FirstWord, View};
+use crate::schema::Tree;
 use crate::views;
 
 /// The interfaces, whose configuration `clear ip nhrp` reads.
@@ -68,48 +80,7 @@ fn nhrp_path(view: &str) -> Option<String> {
     })
 }
 
-/// Every command, one phrase per line; upper-case words are arguments and
-/// `[...]` optional. Drives `help` and the shell's completion.
-pub const EXEC_COMMANDS: &[&str] = &[
-    "show running-config [json|xml]",
-    "show state [XPATH]",
-    "show transactions",
-    "show transaction ID",
-    "show ip nhrp [cache|nhs|shortcut|traffic] [json]",
-    "show dmvpn [json]",
-    "show crypto ikev2 sa [json]",
-    "show crypto ipsec sa [json]",
-    "clear ip nhrp [INTERFACE]",
-    "clear crypto sa [peer ADDRESS] [INTERFACE]",
-    "rollback ID [COMMENT]",
-    "configure",
-    "confirm",
-    "help",
-    "exit",
-];
-
-pub const CONFIG_COMMANDS: &[&str] = &[
-    "set PATH [VALUE]",
-    "delete PATH",
-    "show candidate [json]",
-    "show changes",
-    "show running-config [json|xml]",
-    "show state [XPATH]",
-    "show transactions",
-    "show transaction ID",
-    "show ip nhrp [cache|nhs|shortcut|traffic] [json]",
-    "show dmvpn [json]",
-    "show crypto ikev2 sa [json]",
-    "show crypto ipsec sa [json]",
-    "discard",
-    "validate",
-    "commit [COMMENT]",
-    "commit confirmed SECONDS [COMMENT]",
-    "confirm",
-    "help",
-    "exit",
-    "end",
-];
+pub use crate::grammar::{CONFIG_COMMANDS, EXEC_COMMANDS};
 
 /// What the caller does after a command.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -123,6 +94,10 @@ pub enum Outcome {
 pub struct Session {
     client: Client,
     candidate: Option<Candidate>,
+    /// Where configure mode stands (empty: the top).
+    position: Vec<Step>,
+    /// The running configuration last read, for completion in exec mode.
+    known_config: Value,
 }
 
 /// A command's failure, printed as `% message`: the server's message names
@@ -216,7 +191,21 @@ impl Session {
         Session {
             client,
             candidate: None,
+            position: Vec::new(),
+            known_config: Value::Null,
         }
+    }
+
+    /// Enters configure mode at the top, with `base` as the candidate's
+    /// starting point.
+    pub fn begin_configure(&mut self, base: Value) {
+        self.candidate = Some(Candidate::new(base));
+        self.position.clear();
+    }
+
+    /// The candidate of configure mode.
+    pub fn candidate(&self) -> Option<&Candidate> {
+        self.candidate.as_ref()
     }
 
     pub fn in_configure_mode(&self) -> bool {
@@ -239,34 +228,122 @@ impl Session {
         candidate::data_paths(&tree)
     }
 
-    pub fn prompt(&self) -> &'static str {
+    /// `dmvpn# `, `dmvpn(config)# `, or where configure mode stands:
+    /// `dmvpn(config-interface-tun0-nhrp)# `.
+    pub fn prompt(&self) -> String {
         if self.in_configure_mode() {
-            "dmvpn(config)# "
+            format!("dmvpn({})# ", configure::mode_name(&self.position))
         } else {
-            "dmvpn# "
+            "dmvpn# ".to_owned()
         }
     }
 
-    /// Runs one command line, appending its output to `out`.
+    /// What `?` and completion need: the mode, the position and the
+    /// configuration (the candidate in configure mode).
+    pub fn view(&self) -> View {
+        match &self.candidate {
+            Some(candidate) => View {
+                position: Some(self.position.clone()),
+                config: candidate
+                    .merged()
+                    .unwrap_or_else(|_| candidate.base.clone()),
+            },
+            None => View {
+                position: None,
+                config: self.known_config.clone(),
+            },
+        }
+    }
+
+    /// Reads the running configuration for completion; a failure only
+    /// leaves completion without key values.
+    pub async fn refresh_known_config(&mut self) {
+        let _ = self.running_json().await;
+    }
+
+    /// Runs one command line, appending its output to `out`. A line ending
+    /// in `?` lists what may follow instead.
     pub async fn execute(&mut self, line: &str, out: &mut String) -> Result<Outcome, String> {
+        if let Some(before) = help::help_request(line) {
+            out.push_str(&help::help(&self.view(), before)?);
+            return Ok(Outcome::Continue);
+        }
         let words = words(line)?;
         let words: Vec<&str> = words.iter().map(String::as_str).collect();
         if words.is_empty() || words[0].starts_with('!') || words[0].starts_with('#') {
             return Ok(Outcome::Continue);
         }
-        if self.candidate.is_some()
-            && let Some(outcome) = self.execute_configure(&words, line, out).await?
-        {
+        if self.candidate.is_some() {
+            return self.execute_configure_line(&words, line, out).await;
+        }
+        let expanded = grammar::expand(EXEC_COMMANDS, &words)?;
+        let expanded: Vec<&str> = expanded.iter().map(String::as_str).collect();
+        self.execute_exec(&expanded, line, out).await
+    }
+
+    /// A configure-mode line: schema words, or a command.
+    async fn execute_configure_line(
+        &mut self,
+        words: &[&str],
+        line: &str,
+        out: &mut String,
+    ) -> Result<Outcome, String> {
+        let Some((first, rest)) = words.split_first() else {
+            return Ok(Outcome::Continue);
+        };
+        let first_word = help::first_word(&self.position, first);
+        if first_word.is_err() && grammar::expand(EXEC_COMMANDS, words).is_ok() {
+            return Err(format!(
+                "'{}' is not available in configure mode",
+                line.trim()
+            ));
+        }
+        let command = match first_word? {
+            FirstWord::Node => {
+                self.schema_line(Verb::Navigate, words)?;
+                return Ok(Outcome::Continue);
+            }
+            FirstWord::Command(command) => command,
+        };
+        let verb = match command.as_str() {
+            "set" => Some(Verb::Set),
+            "no" | "delete" => Some(Verb::Delete),
+            _ => None,
+        };
+        match (verb, rest.first()) {
+            (Some(verb), Some(next)) if !next.starts_with('/') => {
+                self.schema_line(verb, rest)?;
+                return Ok(Outcome::Continue);
+            }
+            (Some(_), None) => {
+                return Err(format!(
+                    "{command}: node names or a /path expected; '{command} ?' lists them"
+                ));
+            }
+            _ => {}
+        }
+        let mut full = vec![command.as_str()];
+        full.extend(rest);
+        let expanded = grammar::expand(CONFIG_COMMANDS, &full)?;
+        let expanded: Vec<&str> = expanded.iter().map(String::as_str).collect();
+        if let Some(outcome) = self.execute_configure(&expanded, out).await? {
             return Ok(outcome);
         }
-        self.execute_exec(&words, line, out).await
+        self.execute_exec(&expanded, line, out).await
+    }
+
+    fn schema_line(&mut self, verb: Verb, words: &[&str]) -> Result<(), String> {
+        let action = configure::action(&self.position, verb, words)?;
+        let Some(candidate) = self.candidate.as_mut() else {
+            return Err("not in configure mode".to_owned());
+        };
+        configure::apply(candidate, &mut self.position, action)
     }
 
     /// Commands of configure mode; `None` when the line is an exec command.
     async fn execute_configure(
         &mut self,
         words: &[&str],
-        line: &str,
         out: &mut String,
     ) -> Result<Option<Outcome>, String> {
         let Some(candidate) = self.candidate.as_mut() else {
@@ -274,10 +351,27 @@ impl Session {
         };
         match words {
             ["set", path, value @ ..] => candidate.set(path, &value.join(" "))?,
-            ["delete", path] => candidate.delete(path)?,
+            ["delete" | "no", path] => candidate.delete(path)?,
             ["show", "changes"] => out.push_str(&candidate.changes()),
+            ["show"] => {
+                let merged = candidate.merged()?;
+                out.push_str(&config_text::render_at(
+                    &merged,
+                    &self.position,
+                    Form::Hierarchical,
+                ));
+            }
             ["show", "candidate"] | ["show", "candidate", "json"] => {
                 out.push_str(&pretty(&candidate.merged()?)?);
+            }
+            ["show", "candidate", "cli"] => {
+                out.push_str(&config_text::render(
+                    &candidate.merged()?,
+                    Form::Hierarchical,
+                ));
+            }
+            ["show", "candidate", "set"] => {
+                out.push_str(&config_text::render(&candidate.merged()?, Form::Flat));
             }
             ["discard"] => candidate.edits.clear(),
             ["validate"] => {
@@ -303,7 +397,12 @@ impl Session {
                 let comment = comment.join(" ");
                 self.commit(comment, 0, out).await?;
             }
+            ["exit"] if !self.position.is_empty() => {
+                self.position.pop();
+            }
+            ["top"] => self.position.clear(),
             ["exit"] | ["end"] | ["quit"] => {
+                self.position.clear();
                 if !candidate.edits.is_empty() {
                     out.push_str(&format!(
                         "Uncommitted changes discarded ({}).\n",
@@ -312,16 +411,11 @@ impl Session {
                 }
                 self.candidate = None;
             }
-            ["help"] | ["?"] => {
+            ["help"] => {
                 for phrase in CONFIG_COMMANDS {
                     out.push_str(&format!("  {phrase}\n"));
                 }
-            }
-            ["configure"] | ["rollback", ..] | ["clear", ..] => {
-                return Err(format!(
-                    "'{}' is not available in configure mode",
-                    line.trim()
-                ));
+                out.push_str("  NODE... [VALUE]  (the schema's nodes here; '?' lists them)\n");
             }
             _ => return Ok(None),
         }
@@ -371,7 +465,9 @@ impl Session {
 
     async fn running_json(&mut self) -> Result<Value, String> {
         let data = self.get(DataType::Config, Encoding::Json, "").await?;
-        parse_json(&data)
+        let running = parse_json(&data)?;
+        self.known_config = running.clone();
+        Ok(running)
     }
 
     async fn get(
@@ -435,9 +531,24 @@ impl Session {
                 let data = self.get(DataType::Config, Encoding::Xml, "").await?;
                 out.push_str(&with_newline(data));
             }
-            ["show", "state", path @ ..] if path.len() <= 1 => {
+            ["show", "running-config", "cli"] => {
+                let running = self.running_json().await?;
+                out.push_str(&config_text::render(&running, Form::Hierarchical));
+            }
+            ["show", "running-config", "set"] => {
+                let running = self.running_json().await?;
+                out.push_str(&config_text::render(&running, Form::Flat));
+            }
+            ["show", "state", path @ ..]
+                if path.len() <= 1 && path.first().is_none_or(|p| p.starts_with('/')) =>
+            {
                 let path = path.first().copied().unwrap_or_default();
                 let data = self.get_state(path).await?;
+                out.push_str(&with_newline(data));
+            }
+            ["show", "state", nodes @ ..] => {
+                let walk = Walk::run(&[], Tree::State, nodes)?;
+                let data = self.get_state(&walk.path()?).await?;
                 out.push_str(&with_newline(data));
             }
             ["show", "transactions"] => self.show_transactions(out).await?,
@@ -488,7 +599,7 @@ impl Session {
             }
             ["configure"] | ["configure", "terminal"] => {
                 let base = self.running_json().await?;
-                self.candidate = Some(Candidate::new(base));
+                self.begin_configure(base);
             }
             ["confirm"] => {
                 self.client
@@ -497,7 +608,7 @@ impl Session {
                     .map_err(status_error)?;
                 out.push_str("Commit confirmed.\n");
             }
-            ["help"] | ["?"] => {
+            ["help"] => {
                 for phrase in EXEC_COMMANDS {
                     out.push_str(&format!("  {phrase}\n"));
                 }
@@ -661,43 +772,4 @@ impl Session {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn words_keep_quoted_text_and_path_predicates_whole() {
-        assert_eq!(
-            words(r#"commit confirmed 30 "new hub""#).expect("valid"),
-            vec!["commit", "confirmed", "30", "new hub"]
-        );
-        assert_eq!(
-            words("  set /if:interfaces/interface[name='my tun']/mtu 1400 ").expect("valid"),
-            vec!["set", "/if:interfaces/interface[name='my tun']/mtu", "1400"]
-        );
-        assert_eq!(words("set x ''").expect("valid"), vec!["set", "x", ""]);
-        assert!(words("commit \"unterminated").is_err());
-    }
-
-    #[test]
-    fn each_view_asks_for_what_it_shows() {
-        let interface = "/ietf-interfaces:interfaces/interface";
-        assert_eq!(
-            nhrp_path("traffic").expect("a view"),
-            format!(
-                "{interface}/dmvpn-nhrp:nhrp/counters/message | \
-                 {interface}/dmvpn-nhrp:nhrp/counters/error | \
-                 {interface}/dmvpn-tunnel:tunnel/statistics"
-            )
-        );
-        assert_eq!(
-            nhrp_path("cache"),
-            Some(format!("{interface}/dmvpn-nhrp:nhrp/cache-entry"))
-        );
-        assert_eq!(nhrp_path("bogus"), None);
-        assert_eq!(
-            crypto_path(),
-            format!("{interface}/dmvpn-tunnel:tunnel/dmvpn-ipsec:protection")
-        );
-        assert!(dmvpn_path().starts_with(&format!("{interface}/dmvpn-tunnel:tunnel/peer | ")));
-    }
-}
+mod tests;

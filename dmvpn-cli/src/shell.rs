@@ -1,10 +1,10 @@
-//! The interactive shell: a router-like prompt with history and completion
-//! of command words on a terminal; plain line reading when stdin is not one
-//! (scripts, tests).
+//! The interactive shell: a router-like prompt with history, tab
+//! completion (commands, schema nodes, key and enum values) and `?` help
+//! that answers without Enter, on a terminal; plain line reading when stdin
+//! is not one (scripts, tests), where a line ending in `?` asks for help.
 
 use std::io::{BufRead, IsTerminal, Write};
 use std::path::PathBuf;
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 
 use rustyline::completion::Completer;
@@ -13,10 +13,15 @@ use rustyline::highlight::Highlighter;
 use rustyline::hint::Hinter;
 use rustyline::history::FileHistory;
 use rustyline::validate::Validator;
-use rustyline::{Context, Editor, Helper};
+use rustyline::{
+    Cmd, ConditionalEventHandler, Context, Editor, Event, EventContext, EventHandler, Helper,
+    KeyCode, KeyEvent, Modifiers, RepeatCount,
+};
 use tokio::runtime::Runtime;
 
-use crate::session::{CONFIG_COMMANDS, EXEC_COMMANDS, Outcome, Session};
+use crate::grammar;
+use crate::help::{self, View};
+use crate::session::{Outcome, Session};
 
 const HISTORY_FILE: &str = ".dmvpn_cli_history";
 
@@ -83,31 +88,60 @@ fn history_path() -> Option<PathBuf> {
 }
 
 fn run_terminal(runtime: &Runtime, session: &mut Session) -> bool {
-    let configure = Arc::new(AtomicBool::new(false));
+    let view = Arc::new(Mutex::new(View::default()));
     let paths = Arc::new(Mutex::new(Vec::new()));
-    let mut editor: Editor<CommandCompleter, FileHistory> = match Editor::new() {
+    let asked = Arc::new(Mutex::new(None));
+    let mut editor: Editor<ShellHelper, FileHistory> = match Editor::new() {
         Ok(editor) => editor,
         Err(e) => {
             eprintln!("% cannot start the line editor: {e}");
             return run_plain(runtime, session);
         }
     };
-    editor.set_helper(Some(CommandCompleter {
-        configure: Arc::clone(&configure),
+    editor.set_helper(Some(ShellHelper {
+        view: Arc::clone(&view),
         paths: Arc::clone(&paths),
     }));
+    // `?` answers at once, without Enter, as on a router.
+    editor.bind_sequence(
+        KeyEvent(KeyCode::Char('?'), Modifiers::NONE),
+        EventHandler::Conditional(Box::new(HelpKey {
+            asked: Arc::clone(&asked),
+        })),
+    );
     let history = history_path();
     if let Some(path) = &history {
         // No history yet is normal.
         let _ = editor.load_history(path);
     }
+    runtime.block_on(session.refresh_known_config());
+    // The line a `?` interrupted, offered again: (before, after the cursor).
+    let mut resume: Option<(String, String)> = None;
     loop {
-        configure.store(session.in_configure_mode(), Ordering::Relaxed);
+        if let Ok(mut view) = view.lock() {
+            *view = session.view();
+        }
         if let Ok(mut paths) = paths.lock() {
             *paths = session.completion_paths();
         }
-        match editor.readline(session.prompt()) {
+        let prompt = session.prompt();
+        let read = match resume.take() {
+            Some((left, right)) => editor.readline_with_initial(&prompt, (&left, &right)),
+            None => editor.readline(&prompt),
+        };
+        match read {
             Ok(line) => {
+                let question = asked.lock().ok().and_then(|mut asked| asked.take());
+                if let Some((line, pos)) = question {
+                    let left = line.get(..pos).unwrap_or(&line).to_owned();
+                    let right = line.get(pos..).unwrap_or_default().to_owned();
+                    match help::help(&session.view(), &left) {
+                        Ok(text) => print!("{text}"),
+                        Err(message) => eprintln!("% {message}"),
+                    }
+                    resume = Some((left, right));
+                    continue;
+                }
                 if !line.trim().is_empty() {
                     let _ = editor.add_history_entry(line.as_str());
                 }
@@ -132,15 +166,35 @@ fn run_terminal(runtime: &Runtime, session: &mut Session) -> bool {
     true
 }
 
-/// Completes command words for the current mode, and the paths of the
-/// candidate after `set` and `delete`.
+/// `?` typed outside quotes: ends the read with the line kept aside, so
+/// that the shell prints the help and offers the line again.
 #[derive(Debug)]
-struct CommandCompleter {
-    configure: Arc<AtomicBool>,
+struct HelpKey {
+    asked: Arc<Mutex<Option<(String, usize)>>>,
+}
+
+impl ConditionalEventHandler for HelpKey {
+    fn handle(&self, _: &Event, _: RepeatCount, _: bool, ctx: &EventContext<'_>) -> Option<Cmd> {
+        let line = ctx.line();
+        let before = line.get(..ctx.pos()).unwrap_or(line);
+        // Inside a quoted value, `?` is a character like any other.
+        help::help_request(&format!("{before}?"))?;
+        let mut asked = self.asked.lock().ok()?;
+        *asked = Some((line.to_owned(), ctx.pos()));
+        Some(Cmd::AcceptLine)
+    }
+}
+
+/// Completes command words, schema nodes, key and enum values for where
+/// the session stands, and the candidate's paths after `set /`,
+/// `delete /`.
+#[derive(Debug)]
+struct ShellHelper {
+    view: Arc<Mutex<View>>,
     paths: Arc<Mutex<Vec<String>>>,
 }
 
-impl Completer for CommandCompleter {
+impl Completer for ShellHelper {
     type Candidate = String;
 
     fn complete(
@@ -150,47 +204,47 @@ impl Completer for CommandCompleter {
         _ctx: &Context<'_>,
     ) -> rustyline::Result<(usize, Vec<String>)> {
         let line = line.get(..pos).unwrap_or(line);
-        if !self.configure.load(Ordering::Relaxed) {
-            return Ok(complete(EXEC_COMMANDS, line));
-        }
+        let view = self.view.lock().map(|v| v.clone()).unwrap_or_default();
         let words: Vec<&str> = line.split_whitespace().collect();
-        let completing_path = match words.as_slice() {
-            ["set" | "delete"] => line.ends_with(char::is_whitespace),
-            ["set" | "delete", _] => !line.ends_with(char::is_whitespace),
-            _ => false,
-        };
+        let completing_path = view.position.is_some()
+            && match words.as_slice() {
+                ["set" | "delete" | "no", path] => {
+                    path.starts_with('/') && !line.ends_with(char::is_whitespace)
+                }
+                _ => false,
+            };
         if completing_path {
             let partial = words.get(1).copied().unwrap_or_default();
             let paths = self.paths.lock().map(|p| p.clone()).unwrap_or_default();
             return Ok((line.len() - partial.len(), complete_path(&paths, partial)));
         }
-        Ok(complete(CONFIG_COMMANDS, line))
+        Ok(help::complete(&view, line))
     }
 }
 
-impl Hinter for CommandCompleter {
+impl Hinter for ShellHelper {
     type Hint = String;
 }
-impl Highlighter for CommandCompleter {}
-impl Validator for CommandCompleter {}
-impl Helper for CommandCompleter {}
+impl Highlighter for ShellHelper {}
+impl Validator for ShellHelper {}
+impl Helper for ShellHelper {}
 
-/// The completions of the last (partial) word of `line` among `phrases`,
-/// with where that word starts.
-pub fn complete(phrases: &[&str], line: &str) -> (usize, Vec<String>) {
+/// The completions of the last (partial) word of `line` among the
+/// keywords of `phrases` (earlier words may be abbreviated), with where
+/// that word starts.
+pub fn complete(phrases: &[&'static str], line: &str) -> (usize, Vec<String>) {
     let (done, partial) = match line.rfind(char::is_whitespace) {
         Some(i) => (&line[..i], &line[i + 1..]),
         None => ("", line),
     };
     let done: Vec<&str> = done.split_whitespace().collect();
-    let mut found = Vec::new();
-    for phrase in phrases {
-        let pattern: Vec<&str> = phrase.split_whitespace().collect();
-        candidates(&pattern, &done, partial, &mut found);
-    }
-    found.sort();
-    found.dedup();
-    let found = found.into_iter().map(|w| format!("{w} ")).collect();
+    let keywords = grammar::next(phrases, &done)
+        .map(|next| next.keywords)
+        .unwrap_or_default();
+    let found = (keywords.iter())
+        .filter(|k| k.starts_with(partial))
+        .map(|k| format!("{k} "))
+        .collect();
     (line.len() - partial.len(), found)
 }
 
@@ -222,45 +276,10 @@ pub fn complete_path(paths: &[String], partial: &str) -> Vec<String> {
     found
 }
 
-/// A pattern word: its literal alternatives (none for an argument), and
-/// whether it may be left out.
-fn alternatives(word: &str) -> (Vec<&str>, bool) {
-    let (inner, optional) = match word.strip_prefix('[').and_then(|w| w.strip_suffix(']')) {
-        Some(inner) => (inner, true),
-        None => (word, false),
-    };
-    let literals = inner
-        .split('|')
-        .filter(|w| !w.chars().any(|c| c.is_ascii_uppercase()))
-        .collect();
-    (literals, optional)
-}
-
-fn is_argument(word: &str) -> bool {
-    word.chars().any(|c| c.is_ascii_uppercase())
-}
-
-fn candidates<'a>(pattern: &[&'a str], done: &[&str], partial: &str, found: &mut Vec<&'a str>) {
-    let Some((first, rest)) = pattern.split_first() else {
-        return;
-    };
-    let (literals, optional) = alternatives(first);
-    match done.split_first() {
-        None => found.extend(literals.into_iter().filter(|w| w.starts_with(partial))),
-        Some((word, done_rest)) => {
-            if literals.contains(word) || is_argument(first) {
-                candidates(rest, done_rest, partial, found);
-            }
-        }
-    }
-    if optional {
-        candidates(rest, done, partial, found);
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::session::{CONFIG_COMMANDS, EXEC_COMMANDS};
 
     #[test]
     fn completes_command_words_per_mode() {
@@ -275,7 +294,12 @@ mod tests {
         );
         assert_eq!(
             complete(EXEC_COMMANDS, "show running-config ").1,
-            vec!["json ".to_owned(), "xml ".to_owned()]
+            vec![
+                "cli ".to_owned(),
+                "json ".to_owned(),
+                "set ".to_owned(),
+                "xml ".to_owned()
+            ]
         );
         assert!(complete(EXEC_COMMANDS, "se").1.is_empty());
         assert_eq!(complete(CONFIG_COMMANDS, "se").1, vec!["set ".to_owned()]);

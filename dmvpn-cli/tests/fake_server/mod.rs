@@ -16,7 +16,7 @@ use dmvpn_api::v1::{
     GetSchemaRequest, GetSchemaResponse, GetTransactionRequest, GetTransactionResponse,
     ListTransactionsRequest, ListTransactionsResponse, Notification, RollbackRequest,
     RollbackResponse, SubscribeRequest, Transaction, ValidateRequest, ValidateResponse,
-    get_request::DataType,
+    get_request::DataType, path_edit::Kind,
 };
 use tonic::transport::Server;
 use tonic::transport::server::Router;
@@ -49,12 +49,17 @@ pub struct Fake {
     pub piece: Option<usize>,
     /// RPC name (`commit`, `get`, ...) to the error it fails with.
     pub errors: HashMap<&'static str, (Code, String)>,
+    /// Commits change the configuration Get answers with (JSON only), as
+    /// the CLI's candidate merges them.
+    pub apply_commits: bool,
 }
 
 #[derive(Debug)]
 struct Service {
     fake: Fake,
     calls: Arc<Mutex<Vec<Call>>>,
+    /// The configuration (JSON) as commits left it.
+    running: Arc<Mutex<String>>,
 }
 
 impl Service {
@@ -99,7 +104,7 @@ impl Northbound for Service {
                 encoding: Encoding::Xml as i32,
                 data: self.fake.config_xml.clone(),
             }),
-            (_, Encoding::Json) => json(&self.fake.config),
+            (_, Encoding::Json) => json(&self.running.lock().expect("not poisoned")),
         };
         Ok(Response::new(GetResponse { timestamp: 1, data }))
     }
@@ -147,7 +152,25 @@ impl Northbound for Service {
         &self,
         request: Request<CommitRequest>,
     ) -> Result<Response<CommitResponse>, Status> {
-        self.record("commit", Call::Commit(request.into_inner()))?;
+        let request = request.into_inner();
+        self.record("commit", Call::Commit(request.clone()))?;
+        if self.fake.apply_commits {
+            let mut running = self.running.lock().expect("not poisoned");
+            let base = match running.trim() {
+                "" => serde_json::json!({}),
+                text => serde_json::from_str(text).expect("the fake's config is JSON"),
+            };
+            let mut candidate = dmvpn_cli::candidate::Candidate::new(base);
+            for edit in request.edits {
+                match edit.kind() {
+                    Kind::Set => candidate.set(&edit.path, &edit.value),
+                    Kind::Delete => candidate.delete(&edit.path),
+                }
+                .map_err(Status::invalid_argument)?;
+            }
+            let merged = candidate.merged().map_err(Status::invalid_argument)?;
+            *running = serde_json::to_string_pretty(&merged).expect("JSON");
+        }
         Ok(Response::new(CommitResponse { transaction_id: 7 }))
     }
 
@@ -219,7 +242,11 @@ impl Northbound for Service {
 /// Serves `fake` in a thread of its own, on a runtime of its own, until the
 /// test process ends: `run` serves the router it is given on the listener.
 /// The calls the fake records.
-fn serve<F>(fake: Fake, run: impl FnOnce(Router) -> F + Send + 'static) -> Arc<Mutex<Vec<Call>>>
+fn serve<F>(
+    fake: Fake,
+    running: Arc<Mutex<String>>,
+    run: impl FnOnce(Router) -> F + Send + 'static,
+) -> Arc<Mutex<Vec<Call>>>
 where
     F: Future<Output = Result<(), tonic::transport::Error>>,
 {
@@ -227,6 +254,7 @@ where
     let service = Service {
         fake,
         calls: Arc::clone(&calls),
+        running,
     };
     std::thread::spawn(move || {
         let runtime = tokio::runtime::Builder::new_current_thread()
@@ -247,6 +275,7 @@ pub struct FakeServer {
     /// `http://127.0.0.1:PORT` when served over TCP.
     pub address: Option<String>,
     calls: Arc<Mutex<Vec<Call>>>,
+    running: Arc<Mutex<String>>,
 }
 
 impl FakeServer {
@@ -256,7 +285,8 @@ impl FakeServer {
         // Bound before the CLI starts, so it never races the server.
         let listener = std::os::unix::net::UnixListener::bind(&socket).expect("bind socket");
         listener.set_nonblocking(true).expect("non-blocking");
-        let calls = serve(fake, |server| async move {
+        let running = Arc::new(Mutex::new(fake.config.clone()));
+        let calls = serve(fake, Arc::clone(&running), |server| async move {
             let listener = tokio::net::UnixListener::from_std(listener).expect("listener");
             let incoming = tokio_stream::wrappers::UnixListenerStream::new(listener);
             server.serve_with_incoming(incoming).await
@@ -266,6 +296,7 @@ impl FakeServer {
             socket,
             address: None,
             calls,
+            running,
         }
     }
 
@@ -275,7 +306,8 @@ impl FakeServer {
         let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind TCP");
         listener.set_nonblocking(true).expect("non-blocking");
         let address = format!("http://{}", listener.local_addr().expect("bound"));
-        let calls = serve(fake, |server| async move {
+        let running = Arc::new(Mutex::new(fake.config.clone()));
+        let calls = serve(fake, Arc::clone(&running), |server| async move {
             let listener = tokio::net::TcpListener::from_std(listener).expect("listener");
             let incoming = tokio_stream::wrappers::TcpListenerStream::new(listener);
             server.serve_with_incoming(incoming).await
@@ -285,6 +317,7 @@ impl FakeServer {
             _dir: dir,
             address: Some(address),
             calls,
+            running,
         }
     }
 
@@ -329,6 +362,13 @@ impl FakeServer {
             .write_all(script.as_bytes())
             .expect("script written");
         child.wait_with_output().expect("dmvpn-cli ends")
+    }
+
+    /// The configuration (JSON) as the commits left it.
+    #[allow(dead_code)] // Not every test binary reads it.
+    pub fn running(&self) -> serde_json::Value {
+        let running = self.running.lock().expect("not poisoned").clone();
+        serde_json::from_str(&running).expect("JSON")
     }
 
     pub fn calls(&self) -> Vec<Call> {
