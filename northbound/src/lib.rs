@@ -15,6 +15,7 @@ mod config;
 mod data;
 mod error;
 pub mod grpc;
+pub mod netconf;
 mod provider;
 mod storage;
 mod task;
