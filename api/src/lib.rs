@@ -1,11 +1,19 @@
 //! The gRPC management API of dmvpnd (`proto/northbound.proto`): generated
-//! messages, the `Northbound` service trait for the server and its client.
+//! messages, the `Northbound` service trait for the server and its client;
+//! and gNMI (`proto/gnmi.proto`), served next to it.
 #![forbid(unsafe_code)]
 #![allow(missing_debug_implementations, clippy::all)]
 
 /// Package `dmvpn.northbound.v1`.
 pub mod v1 {
     tonic::include_proto!("dmvpn.northbound.v1");
+}
+
+/// Package `gnmi`: gNMI 0.10 (`proto/gnmi.proto`), the `gNMI` service
+/// (`/gnmi.gNMI/Capabilities`, `Get`, `Set`, `Subscribe`) for the server
+/// and its client.
+pub mod gnmi {
+    tonic::include_proto!("gnmi");
 }
 
 /// The largest message either side of the API accepts (tonic's default is

@@ -14,6 +14,7 @@ mod clock;
 mod config;
 mod data;
 mod error;
+pub mod gnmi;
 pub mod grpc;
 pub mod netconf;
 mod provider;

@@ -11,7 +11,9 @@
 //!   gRPC client --proto--> Service (service.rs) --Handle--> northbound task,
 //!                             | proto <-> YANG JSON/XML       providers, Notifier
 //!                             | Error -> Status code
-//!   UnixEndpoint / serve_tcp (server.rs): unix socket, TCP (+TLS)
+//!   UnixEndpoint / serve_tcp (server.rs): unix socket, TCP (+TLS); both
+//!     also serve gNMI (crate::gnmi); on TCP every request is authenticated
+//!     (auth.rs: username/password metadata -> Identity in its extensions)
 //! ```
 //!
 //! [`Handle`]: crate::Handle

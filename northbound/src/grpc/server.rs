@@ -89,7 +89,8 @@ impl UnixEndpoint {
         &self.path
     }
 
-    /// Serves until `shutdown` completes, then removes the socket file.
+    /// Serves the northbound API and gNMI until `shutdown` completes, then
+    /// removes the socket file.
     pub async fn serve(
         self,
         handle: Handle,
@@ -97,7 +98,8 @@ impl UnixEndpoint {
     ) -> Result<(), ServeError> {
         let UnixEndpoint { listener, path } = self;
         let result = Server::builder()
-            .add_service(Service::new(handle).into_server())
+            .add_service(Service::new(handle.clone()).into_server())
+            .add_service(crate::gnmi::Service::new(handle).into_server())
             .serve_with_incoming_shutdown(UnixListenerStream::new(listener), shutdown)
             .await;
         if let Err(error) = std::fs::remove_file(&path) {
@@ -107,8 +109,8 @@ impl UnixEndpoint {
     }
 }
 
-/// Serves on TCP until `shutdown` completes; with TLS when `tls` is given
-/// (needs the `tls` feature, rustls with ring). Every request must carry a
+/// Serves the northbound API and gNMI on TCP until `shutdown` completes;
+/// with TLS when `tls` is given (needs the `tls` feature, rustls with ring). Every request must carry a
 /// configured user's name and password ([`TcpAuth`]). Off loopback, TLS
 /// is required: refused with [`ServeError::Insecure`] before listening.
 pub async fn serve_tcp(
@@ -123,10 +125,15 @@ pub async fn serve_tcp(
     if let Some(tls) = tls {
         server = with_tls(server, &tls)?;
     }
-    let service = Service::new(handle).into_server();
+    let service = Service::new(handle.clone()).into_server();
+    let gnmi = crate::gnmi::Service::new(handle).into_server();
+    let gnmi_auth = auth.clone();
     server
         .add_service(InterceptedService::new(service, move |request| {
             auth.check(request)
+        }))
+        .add_service(InterceptedService::new(gnmi, move |request| {
+            gnmi_auth.check(request)
         }))
         .serve_with_shutdown(address, shutdown)
         .await?;
