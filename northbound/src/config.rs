@@ -7,6 +7,8 @@ use yang2::data::{
     Data, DataFormat, DataParserFlags, DataPrinterFlags, DataTree, DataValidationFlags,
 };
 
+use yang2::iter::NodeIterable;
+
 use crate::error::Error;
 
 /// Encodings of configuration data (RFC 7951 JSON, RFC 7950 XML).
@@ -104,7 +106,35 @@ impl Config {
 
     /// Deletes a node and everything below it.
     pub fn delete(&mut self, path: &str) -> Result<(), Error> {
-        self.tree.remove(path)?;
+        let node = self.tree.find_path(path)?;
+        if node.parent().is_some() {
+            self.tree.remove(path)?;
+            return Ok(());
+        }
+        // yang2 frees a top-level node without moving the tree's root to
+        // its sibling, which would leave the tree pointing at freed memory
+        // when the node is the first: rebuild the tree without it instead.
+        let member = format!("{}:{}", node.schema().module().name(), node.schema().name());
+        let error = |message: &str| Error::Yang {
+            path: Some(path.to_owned()),
+            message: message.to_owned(),
+        };
+        let text = self.print(Format::Json)?;
+        let mut json: serde_json::Value =
+            serde_json::from_str(&text).map_err(|e| error(&e.to_string()))?;
+        let members = json
+            .as_object_mut()
+            .ok_or_else(|| error("the configuration is not a JSON object"))?;
+        if members
+            .get(&member)
+            .is_some_and(serde_json::Value::is_array)
+        {
+            return Err(error(
+                "a top-level list entry cannot be deleted alone: delete the list",
+            ));
+        }
+        members.remove(&member);
+        *self = Config::parse_unvalidated(&json.to_string(), Format::Json)?;
         Ok(())
     }
 

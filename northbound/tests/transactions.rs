@@ -713,3 +713,39 @@ fn the_log_names_who_committed_and_only_they_confirm_or_cancel() {
     let nb = Northbound::open(dir.path()).expect("reopen");
     assert_eq!(nb.transaction(2).expect("record").user, "bob");
 }
+
+#[test]
+fn a_top_level_container_is_deleted_whichever_comes_first() {
+    let ipsec = r#""dmvpn-ipsec:ipsec": {"profile": [{"name": "p"}]}"#;
+    let interfaces = &HUB.trim()[1..HUB.trim().len() - 1];
+    for (first, second) in [(interfaces, ipsec), (ipsec, interfaces)] {
+        let json = format!("{{{first}, {second}}}");
+        for (gone, kept) in [
+            ("/ietf-interfaces:interfaces", "\"dmvpn-ipsec:ipsec\""),
+            ("/dmvpn-ipsec:ipsec", "\"ietf-interfaces:interfaces\""),
+        ] {
+            let mut config = Config::parse_unvalidated(&json, Format::Json).expect("parse");
+            config.delete(gone).expect("delete");
+            let text = config.print(Format::Json).expect("print");
+            assert!(text.contains(kept), "{gone}: {text}");
+            let gone_member = format!("\"{}\"", &gone[1..]);
+            assert!(!text.contains(&gone_member), "{gone}: {text}");
+            // The tree is whole: a second edit and a copy work.
+            config
+                .set("/dmvpn-ipsec:ipsec/profile[name='q']", None)
+                .expect("set");
+            assert!(
+                config
+                    .clone()
+                    .print(Format::Json)
+                    .expect("print")
+                    .contains("\"q\"")
+            );
+        }
+    }
+    let mut config = Config::parse_unvalidated(HUB, Format::Json).expect("parse");
+    config
+        .delete("/ietf-interfaces:interfaces")
+        .expect("delete");
+    assert_eq!(config.print(Format::Json).expect("print"), "{}\n");
+}
