@@ -234,6 +234,23 @@ mod tests {
     }
 
     #[test]
+    fn an_underlay_netns_is_a_name_but_not_dot_or_dot_dot() {
+        let with = |name: &str| {
+            let source = "\"source-address\": \"192.0.2.1\"";
+            HUB.replace(source, &format!("{source}, \"underlay-netns\": \"{name}\""))
+        };
+        assert!(with("x").contains("underlay-netns"), "the fixture changed");
+        let long = "n".repeat(255);
+        for good in ["a", "fvrf", "red.1", ".a", "..a", "...", "_", "-x", &long] {
+            assert!(parse(&with(good)).is_ok(), "{good:?} refused");
+        }
+        let too_long = "n".repeat(256);
+        for bad in [".", "..", "", "a/b", "a b", &too_long] {
+            assert!(parse(&with(bad)).is_err(), "{bad:?} accepted");
+        }
+    }
+
+    #[test]
     fn must_and_ranges_are_enforced() {
         let err = parse(&HUB.replace(
             "\"registration-interval\": 60",
