@@ -95,8 +95,9 @@ fi
 # run is the run of last time); dmvpnd/tests/management_clients.rs runs them from
 # here. DMVPN_CLIENTS_VENV moves it.
 CLIENTS_VENV=${DMVPN_CLIENTS_VENV:-${XDG_CACHE_HOME:-$HOME/.cache}/dmvpn/clients}
-CLIENT_PACKAGES=(ncclient==0.7.1 netconf-console2==3.0.1 pygnmi==0.8.15)
-if ! "$CLIENTS_VENV/bin/python" -c 'import ncclient, pygnmi' >/dev/null 2>&1 ||
+# netconf-console2 imports six without declaring it.
+CLIENT_PACKAGES=(ncclient==0.7.1 netconf-console2==3.0.1 six==1.17.0 pygnmi==0.8.15)
+if ! "$CLIENTS_VENV/bin/python" -c 'import ncclient, pygnmi, six' >/dev/null 2>&1 ||
     [[ ! -x "$CLIENTS_VENV/bin/netconf-console2" ]]; then
     python3 -m venv "$CLIENTS_VENV"
     "$CLIENTS_VENV/bin/pip" install -q --disable-pip-version-check "${CLIENT_PACKAGES[@]}"

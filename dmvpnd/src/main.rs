@@ -7,7 +7,8 @@
 //!   state dir  --> Northbound (running, log) <-- --startup FILE.json (only if empty)
 //!                     | providers: NHRP (instances start/stop with the config),
 //!                     |   each with its userspace data plane (TUN + GRE socket)
-//!   gRPC (unix socket; TCP when configured) --> northbound task
+//!   gRPC + gNMI (unix socket; TCP when configured) --> northbound task
+//!   NETCONF over SSH (when enabled)                 --> northbound task
 //!   SIGTERM/SIGINT --> servers stop, socket removed
 //! ```
 #![forbid(unsafe_code)]
@@ -200,6 +201,37 @@ async fn run(settings: Settings, startup: Option<PathBuf>) -> Result<(), String>
             ));
         }
     }
+    if settings.netconf.enabled {
+        let netconf = northbound::netconf::Netconf::new(handle.clone());
+        let ssh = northbound::netconf::ssh::SshSettings {
+            listen: settings.netconf.listen,
+            host_key: settings
+                .netconf
+                .host_key
+                .clone()
+                .unwrap_or_else(|| settings.state_dir.join("ssh_host_ed25519_key")),
+            max_sessions: settings.netconf.max_sessions,
+            login_timeout: NETCONF_LOGIN_TIMEOUT,
+        };
+        let server = northbound::netconf::ssh::SshServer::bind(
+            ssh,
+            users.clone(),
+            guard.clone(),
+            netconf.subsystem(),
+        )
+        .await
+        .map_err(|e| format!("NETCONF: {e}"))?;
+        tracing::info!(
+            listen = %settings.netconf.listen,
+            host_key = server.host_key_fingerprint(),
+            "NETCONF listening (SSH)"
+        );
+        let stop = wait_stop(stopped.clone());
+        servers.spawn(async move {
+            server.run(stop).await;
+            Ok(())
+        });
+    }
     drop(handle);
 
     let mut term = signal(SignalKind::terminate()).map_err(|e| format!("SIGTERM: {e}"))?;
@@ -228,6 +260,9 @@ async fn run(settings: Settings, startup: Option<PathBuf>) -> Result<(), String>
     dmvpn.stop_all().await;
     result
 }
+
+/// How long an SSH connection may take to log in.
+const NETCONF_LOGIN_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(30);
 
 async fn wait_stop(mut stopped: watch::Receiver<bool>) {
     let _ = stopped.wait_for(|stop| *stop).await;
