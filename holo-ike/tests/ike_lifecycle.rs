@@ -140,22 +140,65 @@ fn initial_contact_after_a_restart_removes_the_old_sas() {
     assert_eq!(net.nodes[1].ike.snapshot().ike_sas.len(), 1);
 }
 
+/// Both ends initiate at once (crossing IKE_SA_INITs): both sent
+/// INITIAL_CONTACT, yet neither SA was up before the other began, so that
+/// deletes neither; the redundant one (lowest nonce, as for a rekey
+/// collision, RFC 7296, 2.8.1) is deleted by the end that initiated it,
+/// and both ends keep the same IKE SA and child SA pair.
 #[test]
-fn simultaneous_initiations_do_not_delete_each_other() {
+fn simultaneous_initiations_keep_one_ike_sa() {
     let mut net = Net::pair(config(), config());
     let (a, b) = (net.addr(0), net.addr(1));
     net.input(0, Input::Acquire { local: a, peer: b });
     net.input(1, Input::Acquire { local: b, peer: a });
     net.run();
-    // Both sent INITIAL_CONTACT; neither SA was up before the other began.
+    let sas = |i: usize| {
+        let snapshot = net.nodes[i].ike.snapshot();
+        let up = snapshot.ike_sas.iter();
+        let up = up.filter(|sa| sa.state == State::Established);
+        up.map(|sa| (sa.spi_i, sa.spi_r)).collect::<Vec<_>>()
+    };
+    assert_eq!(sas(0).len(), 1, "{:?}", sas(0));
+    assert_eq!(sas(0), sas(1));
+    let deleted: Vec<u64> = (0..2)
+        .map(|i| net.nodes[i].ike.counters().redundant_sas_deleted)
+        .collect();
+    assert_eq!(deleted.iter().sum::<u64>(), 1, "{deleted:?}");
     for i in [0, 1] {
-        assert_eq!(net.nodes[i].installed.len(), 2, "node {i}");
-        assert_eq!(net.nodes[i].ike.snapshot().ike_sas.len(), 2, "node {i}");
+        assert_eq!(net.count(i, down(DownReason::InitialContact)), 0);
+        assert_eq!(net.nodes[i].installed.len(), 1, "node {i}");
     }
     for (spi, child) in &net.nodes[0].installed {
         let other = net.nodes[1].installed.get(&child.outbound_spi);
         assert_eq!(other.map(|o| o.outbound_spi), Some(*spi));
     }
+}
+
+/// While our IKE_AUTH awaits its answer, the peer may already send on the
+/// child SA it installed as it answered: the data plane holds such ESP
+/// (`child_sa_coming`) instead of dropping it. Not for the responder, nor
+/// once the answer came.
+#[test]
+fn a_child_sa_is_coming_while_our_ike_auth_awaits_its_answer() {
+    let mut net = Net::pair(config(), config());
+    let (a, b) = (net.addr(0), net.addr(1));
+    assert!(!net.nodes[0].ike.child_sa_coming(b));
+    net.filter = Box::new(|d| {
+        if d.exchange() == ExchangeType::IKE_AUTH && d.is_response() {
+            Fate::Drop
+        } else {
+            Fate::Deliver
+        }
+    });
+    net.acquire(0, 1);
+    assert_eq!(net.nodes[1].installed.len(), 1);
+    assert!(net.nodes[0].ike.child_sa_coming(b));
+    assert!(!net.nodes[1].ike.child_sa_coming(a));
+    // The retransmission gets the answer again, from the cache.
+    net.filter = Box::new(|_| Fate::Deliver);
+    net.advance(secs(1));
+    matching_pair(&net);
+    assert!(!net.nodes[0].ike.child_sa_coming(b));
 }
 
 #[test]

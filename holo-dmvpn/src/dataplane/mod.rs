@@ -860,9 +860,24 @@ impl Task {
         match protection.open(from, packet) {
             Ok(gre) => self.inbound(from, gre).await,
             Err(reason) => {
+                // Its SA may be on its way: kept until IKE installs it.
+                if reason == DropReason::UnknownSpi && protection.hold(from, packet) {
+                    return;
+                }
                 tracing::debug!(%from, ?reason, "ESP packet dropped");
                 self.counters.drop(Some(from), reason);
             }
+        }
+    }
+
+    /// The ESP `Protection::hold` kept, now that IKE installed its SA.
+    async fn esp_released(&mut self) {
+        let released = match &mut self.protection {
+            Some(protection) => protection.take_released(),
+            None => return,
+        };
+        for (from, mut packet) in released {
+            self.esp_received(from, &mut packet).await;
         }
     }
 
@@ -876,6 +891,7 @@ impl Task {
             .ike_message(remote, port, message, Instant::now())
             .await;
         self.ipsec_notifications(notifications);
+        self.esp_released().await;
     }
 
     /// A datagram on UDP 4500 (`buf[..datagram.len]`), cut back into the
@@ -904,6 +920,7 @@ impl Task {
                     let now = Instant::now();
                     let notifications = protection.ike_message(remote, port, ike, now).await;
                     self.ipsec_notifications(notifications);
+                    self.esp_released().await;
                 }
                 // ESP, or too short for anything (`open` counts it as
                 // malformed); decrypted in place.

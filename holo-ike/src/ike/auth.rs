@@ -355,7 +355,8 @@ impl Ike {
     }
 
     /// Initiator: the IKE_AUTH response. Err: the SA goes with that reason;
-    /// Ok(false): it is up but must be deleted (its child SA failed).
+    /// Ok(false): it is up but must be deleted (its child SA failed, or it
+    /// is redundant after a simultaneous initiation).
     pub(super) fn auth_response(
         &mut self,
         sa: &mut IkeSa,
@@ -449,7 +450,8 @@ impl Ike {
         match accepted {
             Ok((child, proposal)) => {
                 self.install_child(sa, (child, proposal), true, now, out);
-                Ok(true)
+                // Redundant after a simultaneous initiation: deleted.
+                Ok(!self.simultaneous(sa, now, out))
             }
             Err(reason) => {
                 out.push(Output::Notification(Notification::ChildSaFailed {

@@ -39,7 +39,9 @@ pub struct Counters {
     pub rekeys_failed: u64,
     /// Both sides rekeyed the same SA at once (RFC 7296, 2.8.1).
     pub rekey_collisions: u64,
-    /// Redundant SAs of such collisions that we made and deleted.
+    /// Redundant SAs of such collisions that we made and deleted, and
+    /// redundant IKE SAs of simultaneous initiations we made and deleted
+    /// ([`super::simultaneous`]).
     pub redundant_sas_deleted: u64,
     /// TEMPORARY_FAILURE answers we sent (RFC 7296, 2.25).
     pub temporary_failures: u64,

@@ -14,6 +14,7 @@
 //! shares), [`informational`], and what drives them: [`receive`]
 //! (dispatch of messages), [`peers`] (what the data plane asks for),
 //! [`timers`], [`rekey`] (lifetimes, make before break, collisions),
+//! [`simultaneous`] (two IKE SAs from crossing initiations),
 //! [`usage`] (byte lifetimes and sequence numbers, from the data plane's
 //! counts), [`keepalive`] (NAT-keepalives, RFC 3948), and
 //! [`fragmentation`] (RFC 7383) under all exchanges after IKE_SA_INIT.
@@ -44,6 +45,7 @@ pub mod receive;
 pub mod rekey;
 pub mod retransmission;
 pub mod sa;
+pub mod simultaneous;
 pub mod snapshot;
 pub mod timers;
 pub mod traffic_selectors;

@@ -64,6 +64,26 @@ impl Ike {
         self.initiate(local, peer, None, now, out);
     }
 
+    /// Whether a child SA with `peer` may come with the answer to a
+    /// request of ours in flight: our IKE_AUTH, or a CREATE_CHILD_SA for a
+    /// new child. The peer installed its half when it answered and may
+    /// send on it at once; its ESP can overtake the answer on our side
+    /// (another socket), so the data plane holds such ESP for a moment
+    /// rather than drop it as of an unknown SPI.
+    pub fn child_sa_coming(&self, peer: IpAddr) -> bool {
+        // Only a peer the data plane asked for gets either request.
+        self.wanted.contains_key(&peer)
+            && self.sas.values().any(|sa| {
+                sa.peer == peer
+                    && (sa.state == State::AuthSent
+                        || sa
+                            .window
+                            .outstanding
+                            .as_ref()
+                            .is_some_and(|r| r.kind == RequestKind::CreateChild))
+            })
+    }
+
     pub(super) fn clear(&mut self, peer: Option<IpAddr>, now: Instant, out: &mut Vec<Output>) {
         let doomed: Vec<u64> = self
             .sas

@@ -241,6 +241,11 @@ impl Ike {
                 let (answer, up) = self.respond_auth(sa, (local, remote), &payloads, now, out);
                 self.respond(sa, (local, remote), exchange, id, &answer, out);
                 if up {
+                    // Only after our answer: the peer must hold `sa`'s
+                    // child SA before the Delete of a redundant one
+                    // reaches it, or its data plane is left without any.
+                    // We respond to `sa`: only another SA can go here.
+                    self.simultaneous(sa, now, out);
                     Fate::Keep
                 } else {
                     Fate::Drop(DownReason::AuthenticationFailed)

@@ -9,6 +9,8 @@
 //!                                            (none for 5 s after IKE failed)
 //!   IKE core ◄── UDP 500/4500 ──► Send / InstallChildSa / RemoveChildSa
 //!   ESP in ──► SA by SPI ──► open (ICV, replay) ──► GRE ──► the usual inbound path
+//!                  │
+//!                  unknown: held while IKE awaits the answer that installs it (`early`)
 //! ```
 //!
 //! ESP in UDP leaves a TUN super-packet's worth at a time (UDP GSO) and
@@ -17,6 +19,9 @@
 //! The IKE core (`holo_ike::ike`) runs in the data plane's task, so an SA
 //! it installs is used by the very next packet and no lock is shared.
 
+#[cfg(test)]
+mod collision_tests;
+mod early;
 pub mod keylog;
 mod sas;
 pub mod sockets;
@@ -34,6 +39,7 @@ use serde::Serialize;
 
 use super::forwarding::DropReason;
 use super::underlay::outer_ipv4;
+use early::EarlyEsp;
 use sas::{Refused, Sas};
 use sockets::{NAT_T_PORT, Sockets};
 
@@ -70,6 +76,11 @@ pub struct Protection {
     held_down: HashMap<IpAddr, Instant>,
     /// Peers asked for by `request` (no packet waits for them), and when.
     requested: HashMap<IpAddr, Instant>,
+    /// ESP that came before its SA (`hold`).
+    early: EarlyEsp,
+    /// Held ESP whose SA is installed now, for the caller to open again
+    /// (`take_released`).
+    released: Vec<(IpAddr, Vec<u8>)>,
     /// The ESP packet being built, reused.
     sealed: Vec<u8>,
     /// The ESP packets of one `send_many`, back to back, reused.
@@ -154,6 +165,8 @@ impl Protection {
             waiting_total: 0,
             held_down: HashMap::new(),
             requested: HashMap::new(),
+            early: EarlyEsp::default(),
+            released: Vec::new(),
             sealed: Vec::with_capacity(65_535 + 128),
             batch: Vec::new(),
             keylog,
@@ -371,14 +384,14 @@ impl Protection {
     }
 
     /// An ESP packet (SPI onwards) from `from`, decrypted in place: the GRE
-    /// datagram inside, or why it was dropped.
+    /// datagram inside, or why it was dropped. One of an unknown SPI is
+    /// not counted yet: the caller offers it to `hold`.
     pub fn open<'p>(&mut self, from: IpAddr, packet: &'p mut [u8]) -> Result<&'p [u8], DropReason> {
         let (next_header, payload) = self.sas.open(from, packet).map_err(|refused| {
             match refused {
                 Refused::Malformed => self.counters.esp_malformed += 1,
-                Refused::UnknownSpi => self.counters.esp_unknown_spi += 1,
-                // Counted on the SA.
-                Refused::IcvFailure | Refused::Replayed => {}
+                // Counted on the SA, or by `hold`.
+                Refused::IcvFailure | Refused::Replayed | Refused::UnknownSpi => {}
             }
             DropReason::from(refused)
         })?;
@@ -393,6 +406,37 @@ impl Protection {
             }
             _ => Err(DropReason::UnknownProtocol),
         }
+    }
+
+    /// An ESP packet `open` refused for its SPI: kept if IKE awaits the
+    /// answer that installs a child SA with `from` (our IKE_AUTH or
+    /// CREATE_CHILD_SA in flight), else counted and dropped. The peer
+    /// installed its half when it answered and may send at once (the
+    /// packets that waited for the SA on its side, say our NHRP
+    /// resolution's reply); that ESP can overtake the answer here, read
+    /// from another socket first. Returns whether it was kept; it comes
+    /// back from `take_released` once the SA is in.
+    pub fn hold(&mut self, from: IpAddr, packet: &[u8]) -> bool {
+        let ike = &self.ike;
+        let kept = self.early.hold(from, packet, || ike.child_sa_coming(from));
+        self.counters.esp_unknown_spi += u64::from(!kept);
+        kept
+    }
+
+    /// Held ESP (`hold`) whose SA is installed now, to open (each peer's in
+    /// the order it came).
+    pub fn take_released(&mut self) -> Vec<(IpAddr, Vec<u8>)> {
+        std::mem::take(&mut self.released)
+    }
+
+    /// After IKE's outputs: held ESP of an SPI installed now is released;
+    /// that of a peer IKE no longer brings a child SA up with is dropped
+    /// as of an unknown SPI.
+    fn settle_held(&mut self) {
+        let ike = &self.ike;
+        let (released, dropped) = self.early.settle(&self.sas, |p| ike.child_sa_coming(p));
+        self.released.extend(released);
+        self.counters.esp_unknown_spi += dropped;
     }
 
     /// Whether `peer` may send us GRE in clear: never, with protection
@@ -456,6 +500,7 @@ impl Protection {
     /// and what waited for a new SA sent through it.
     async fn run(&mut self, outputs: Vec<Output>, now: Instant) -> Vec<Notification> {
         let (sends, notifications, ready) = self.collect(outputs, now);
+        self.settle_held();
         self.log_ike_keys();
         for (local, remote, datagram) in sends {
             let socket = self.sockets.udp(local.port());

@@ -216,6 +216,14 @@ impl Sas {
         self.retiring.front().map(|&(until, _)| until)
     }
 
+    /// Whether the SPI of `packet` (ESP, SPI onwards) is that of an inbound
+    /// SA from `from`.
+    pub fn knows(&self, from: IpAddr, packet: &[u8]) -> bool {
+        esp::spi_of(packet)
+            .and_then(|spi| self.inbound.get(&spi))
+            .is_some_and(|inbound| inbound.peer == from)
+    }
+
     /// An ESP packet (SPI onwards) from `from`, decrypted in place: its
     /// Next Header and payload. The peer sending on a rekey's new SA lets
     /// our outbound half of it take over.
