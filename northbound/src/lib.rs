@@ -21,6 +21,7 @@ mod provider;
 mod storage;
 mod task;
 mod transaction;
+mod yang_library;
 
 pub use candidate::{Candidate, LoadMode};
 pub use change::{Change, Operation, diff};

@@ -31,6 +31,7 @@ use crate::error::Error;
 use crate::provider::{Notifier, RpcHandler, StateFilter, StateProvider};
 use crate::storage::TransactionRecord;
 use crate::transaction::Northbound;
+use crate::yang_library::YangLibrary;
 
 /// How a commit builds its candidate from running.
 #[derive(Debug)]
@@ -117,10 +118,12 @@ pub struct Builder {
 }
 
 impl Builder {
+    /// A builder whose state already holds the YANG library (RFC 8525),
+    /// which the NETCONF hello announces whatever the daemon registers.
     pub fn new(northbound: Northbound) -> Self {
         Builder {
             northbound,
-            state: vec![],
+            state: vec![Arc::new(YangLibrary)],
             rpcs: HashMap::new(),
             notifier: Notifier(broadcast::channel(256).0),
         }

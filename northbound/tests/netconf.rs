@@ -1443,3 +1443,56 @@ async fn get_reports_netconf_state_schemas_and_statistics() {
     assert!(interfaces.contains("<holding-time>600"), "{interfaces}");
     assert!(!interfaces.contains("netconf-state"), "{interfaces}");
 }
+
+#[tokio::test]
+async fn the_yang_library_is_announced_and_served_by_get() {
+    const YANG_LIBRARY: &str = "urn:ietf:params:netconf:capability:yang-library:1.1";
+    const YL_NS: &str = "urn:ietf:params:xml:ns:yang:ietf-yang-library";
+    let fixture = fixture("yang-library");
+    let mut client = spoke(&fixture).await;
+    let capability = format!("<capability>{YANG_LIBRARY}?revision=2019-01-04&amp;content-id=");
+    assert!(client.hello.contains(&capability), "{}", client.hello);
+    let content_id = between(&client.hello, &capability, "</capability>").to_owned();
+    assert!(!content_id.is_empty());
+
+    let library = client
+        .rpc(&format!(
+            "<get><filter type=\"subtree\"><yang-library xmlns=\"{YL_NS}\"/></filter></get>"
+        ))
+        .await;
+    assert!(
+        library.contains(&format!("<content-id>{content_id}</content-id>")),
+        "{library}"
+    );
+    let nhrp = dmvpn_yang::MODULES
+        .iter()
+        .find(|m| m.name == "dmvpn-nhrp")
+        .unwrap();
+    // The reply is indented: compare without the whitespace.
+    let compact: String = library.split_whitespace().collect();
+    assert!(
+        compact.contains(&format!(
+            "<module><name>dmvpn-nhrp</name><revision>{}</revision><namespace>{NHRP_NS}</namespace></module>",
+            nhrp.revision
+        )),
+        "{library}"
+    );
+    assert!(!library.contains("<interfaces"), "{library}");
+
+    let datastores = client
+        .rpc(&format!(
+            "<get><filter type=\"xpath\" xmlns:yl=\"{YL_NS}\" select=\"/yl:yang-library/yl:datastore\"/></get>"
+        ))
+        .await;
+    assert!(
+        datastores.contains("<schema>all</schema>") && datastores.contains(":operational</name>"),
+        "{datastores}"
+    );
+    assert!(!datastores.contains("<module-set>"), "{datastores}");
+
+    // A filter of other nodes returns none of the library.
+    let interfaces = client
+        .rpc(&format!("<get>{HOLDING_TIME_FILTER}</get>"))
+        .await;
+    assert!(!interfaces.contains("yang-library"), "{interfaces}");
+}

@@ -5,7 +5,9 @@
 //! [`context`] returns the one libyang context every datastore and API of the
 //! process shares, with every module of [`IMPLEMENTED`] loaded and
 //! implemented. `ietf-inet-types` and `ietf-yang-types` (2013-07-15) are
-//! built into libyang itself.
+//! built into libyang itself, and so are the YANG library (RFC 8525,
+//! [`YANG_LIBRARY`]) and `ietf-datastores` (RFC 8342), which the context
+//! implements so that clients can discover the modules.
 #![forbid(unsafe_code)]
 
 use std::collections::HashMap;
@@ -70,6 +72,9 @@ pub const IMPLEMENTED: &[&str] = &[
     "dmvpn-ipsec",
 ];
 
+/// The YANG library module libyang implements (RFC 8525): name, revision.
+pub const YANG_LIBRARY: (&str, &str) = ("ietf-yang-library", "2019-01-04");
+
 /// Write-only leaves (XPath of their schema nodes): a commit sets them, no
 /// get of any datastore returns them (the pre-shared keys of IPsec).
 pub const SECRETS: &[&str] = &["/dmvpn-ipsec:ipsec/profile/ike/pre-shared-key/secret"];
@@ -96,7 +101,9 @@ pub fn new_context() -> Result<Context, yang2::Error> {
             .collect::<HashMap<_, _>>()
     });
 
-    let flags = ContextFlags::NO_YANGLIBRARY | ContextFlags::DISABLE_SEARCHDIRS;
+    // Without NO_YANGLIBRARY, libyang implements ietf-yang-library and
+    // ietf-datastores from its own copies.
+    let flags = ContextFlags::DISABLE_SEARCHDIRS;
     let mut ctx = Context::new(flags)?;
     ctx.set_embedded_modules(embedded);
     for name in IMPLEMENTED {
@@ -133,6 +140,19 @@ mod tests {
             let module = ctx.get_module_latest(name).expect("module present");
             assert!(module.is_implemented(), "{name} not implemented");
         }
+    }
+
+    #[test]
+    fn the_yang_library_and_datastores_are_implemented() {
+        let ctx = new_context().expect("modules load");
+        let (name, revision) = YANG_LIBRARY;
+        let library = ctx.get_module(name, Some(revision)).expect("yang library");
+        assert!(library.is_implemented());
+        let datastores = ctx
+            .get_module_latest("ietf-datastores")
+            .expect("ietf-datastores");
+        assert!(datastores.is_implemented());
+        assert!(ctx.find_path("/ietf-yang-library:yang-library").is_ok());
     }
 
     #[test]

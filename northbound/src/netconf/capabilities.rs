@@ -14,6 +14,7 @@ use super::xml;
 
 pub(crate) const BASE_1_0: &str = "urn:ietf:params:netconf:base:1.0";
 pub(crate) const BASE_1_1: &str = "urn:ietf:params:netconf:base:1.1";
+const YANG_LIBRARY_1_1: &str = "urn:ietf:params:netconf:capability:yang-library:1.1";
 
 /// The protocol capabilities: RFC 6241 base and optional ones, RFC 5277
 /// notifications, RFC 6243 with-defaults (basic mode explicit: what was
@@ -33,11 +34,13 @@ const PROTOCOL: &[&str] = &[
     "urn:ietf:params:xml:ns:yang:ietf-netconf-monitoring?module=ietf-netconf-monitoring&revision=2010-10-04",
 ];
 
-/// Every capability the server announces: the protocol ones, then one per
-/// module of the schema (RFC 6020, 5.6.4 form), including the modules
-/// libyang itself provides (`ietf-inet-types`, ...), which ours import.
+/// Every capability the server announces: the protocol ones, the YANG
+/// library's, then one per module of the schema (RFC 6020, 5.6.4 form,
+/// for base:1.0 clients), including the modules libyang itself provides
+/// (`ietf-inet-types`, ...), which ours import.
 pub(crate) fn capabilities() -> Vec<String> {
     let mut all: Vec<String> = PROTOCOL.iter().map(|c| (*c).to_owned()).collect();
+    all.extend(yang_library());
     for module in dmvpn_yang::context().modules(false) {
         let mut capability = format!("{}?module={}", module.namespace(), module.name());
         if let Some(revision) = module.revision() {
@@ -46,6 +49,19 @@ pub(crate) fn capabilities() -> Vec<String> {
         all.push(capability);
     }
     all
+}
+
+/// RFC 8526, 2 (RFC 7950, 5.6.4): where the modules are listed, the YANG
+/// library, and its content-id. `None` (logged) if it could not be built.
+fn yang_library() -> Option<String> {
+    let (_, revision) = dmvpn_yang::YANG_LIBRARY;
+    let Some(content_id) = crate::yang_library::content_id() else {
+        tracing::error!("no YANG library: its capability is not announced");
+        return None;
+    };
+    Some(format!(
+        "{YANG_LIBRARY_1_1}?revision={revision}&content-id={content_id}"
+    ))
 }
 
 /// The server's `<hello>`.
@@ -237,6 +253,22 @@ mod tests {
             capabilities
                 .iter()
                 .any(|c| c.contains("module=ietf-inet-types"))
+        );
+    }
+
+    #[test]
+    fn the_yang_library_is_announced_with_its_content_id() {
+        let content_id = crate::yang_library::content_id().expect("library");
+        let wanted = format!(
+            "urn:ietf:params:netconf:capability:yang-library:1.1?revision=2019-01-04&content-id={content_id}"
+        );
+        let capabilities = capabilities();
+        assert!(capabilities.contains(&wanted), "{capabilities:?}");
+        // And the module itself, for base:1.0 clients.
+        assert!(
+            capabilities
+                .iter()
+                .any(|c| c.ends_with("?module=ietf-yang-library&revision=2019-01-04"))
         );
     }
 }
