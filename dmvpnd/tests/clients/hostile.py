@@ -112,4 +112,7 @@ async def storm():
 
 results = asyncio.run(storm())
 print(f"{connections} concurrent session attempts: {sum(results)} connected")
+# The storm reached the server (loopback: every attempt connects), or the
+# check after it would prove nothing.
+assert sum(results) >= connections * 9 // 10, sum(results)
 print("ok")
