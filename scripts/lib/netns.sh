@@ -93,9 +93,17 @@ netns_topology() {
 # netns_start_daemons PREFIX: dmvpnd ($BIN) in PREFIX-<node> for each node,
 # with copies of examples/{hub,spoke}.toml (state, log and gRPC socket in
 # $TMP/<node>/) and examples/{hub,spoke}-startup.json (s2's with .12 for
-# .11); their pids in PIDS.
+# .11); their pids in PIDS. Knobs, from the environment:
+#   DATA_PLANE=KIND  the tunnels' dmvpn-tunnel `data-plane` leaf (default
+#                    userspace); a kind the daemon refuses ends it, with
+#                    the reason in $TMP/<node>/stdout.log; one it cannot
+#                    run it may fall back from (its log says why).
+#   LOG_LEVEL=FILTER the daemons' logging level (a tracing filter, e.g.
+#                    debug); default the examples' (info).
 netns_start_daemons() {
-    local prefix=$1 node dir role
+    local prefix=$1 node dir role data_plane=${DATA_PLANE:-userspace}
+    local level=()
+    [[ -n "${LOG_LEVEL:-}" ]] && level=(-e "s|^level = .*|level = \"$LOG_LEVEL\"|")
     for node in "${NODES[@]}"; do
         dir="$TMP/$node"
         mkdir -p "$dir"
@@ -105,10 +113,16 @@ netns_start_daemons() {
             -e 's|^target = .*|target = "file"|' \
             -e "s|^#\? \?file = .*|file = \"$dir/dmvpnd.log\"|" \
             -e "s|^socket = .*|socket = \"$dir/grpc.sock\"|" \
-            "examples/$role.toml" >"$dir/dmvpnd.toml"
+            "${level[@]}" "examples/$role.toml" >"$dir/dmvpnd.toml"
+        # The data plane next to the GRE key (the examples leave it to the
+        # YANG default).
         sed -e "s/10\.0\.0\.11/10.0.0.1${node#s}/; s/192\.0\.2\.11/192.0.2.1${node#s}/" \
+            -e "s/\"gre-key\": 42\$/\"gre-key\": 42,\n          \"data-plane\": \"$data_plane\"/" \
             "examples/$role-startup.json" >"$dir/startup.json"
-        [[ $node == hub ]] && cp "examples/hub-startup.json" "$dir/startup.json"
+        if ! grep -q "\"data-plane\": \"$data_plane\"" "$dir/startup.json"; then
+            echo "netns: no \"gre-key\": 42 line in examples/$role-startup.json to set data-plane after" >&2
+            exit 1
+        fi
         ip netns exec "$prefix-$node" "$BIN/dmvpnd" --config "$dir/dmvpnd.toml" \
             --startup "$dir/startup.json" </dev/null >"$dir/stdout.log" 2>&1 &
         PIDS[$node]=$!
