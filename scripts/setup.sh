@@ -22,6 +22,9 @@ APT_PACKAGES=(
     wireguard-tools # `wg`: configures boringtun-cli in scripts/bench-boringtun.sh (a comparison)
     yangcli         # yuma123's NETCONF client: a real YANG CLI against our server (dmvpnd/tests/management_clients.rs)
     openssh-client  # ssh-keygen: the NETCONF users' keys in the management client tests
+    clang           # compiles the eBPF fast path (holo-dmvpn/bpf/fastpath.c) at build time
+    linux-libc-dev  # the kernel's UAPI headers (linux/bpf.h) that program is written against
+    util-linux      # setpriv: a dmvpnd without CAP_BPF (dmvpnd/tests/e2e_fastpath.rs)
 )
 
 did=()

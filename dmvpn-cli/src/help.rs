@@ -431,7 +431,11 @@ mod tests {
         );
         assert_eq!(
             complete(&view, "interfaces interface tun0 tunnel data-plane ").1,
-            vec!["kernel ".to_owned(), "userspace ".to_owned()]
+            vec![
+                "ebpf ".to_owned(),
+                "kernel ".to_owned(),
+                "userspace ".to_owned()
+            ]
         );
         // Commands and nodes together at the start of a line.
         assert_eq!(

@@ -395,9 +395,9 @@ mod tests {
         ));
         assert_eq!(
             plane.summary,
-            "data-plane (enumeration: userspace | kernel)"
+            "data-plane (enumeration: userspace | ebpf | kernel)"
         );
-        assert_eq!(plane.values, ["userspace", "kernel"]);
+        assert_eq!(plane.values, ["userspace", "ebpf", "kernel"]);
         let address = type_info(&leaf(&format!("{nhrp}/nhs/protocol-address")));
         assert_eq!(address.summary, "inet:ip-address");
         assert!(address.values.is_empty());

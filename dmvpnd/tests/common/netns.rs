@@ -39,12 +39,30 @@ pub struct Node {
     pub site: Site,
     pub ns: String,
     child: Option<Child>,
+    /// A command the daemon runs under (`setpriv ...`), if any.
+    pub wrapper: Vec<String>,
 }
 
 impl Node {
     /// Starts dmvpnd in `ns` with a fresh site (temp dir) named `site`.
     pub fn start(ns: &str, site: &str, startup: &Value) -> Node {
         Node::start_with(ns, site, startup, "")
+    }
+
+    /// `start`, the daemon run by `wrapper` (e.g. `setpriv ... --`).
+    #[allow(dead_code)]
+    pub fn start_under(ns: &str, site: &str, startup: &Value, wrapper: &[&str]) -> Node {
+        let site = Site::new(site);
+        let startup = with_data_plane(startup.clone());
+        std::fs::write(site.dir.join("startup.json"), startup.to_string()).unwrap();
+        let mut node = Node {
+            site,
+            ns: ns.to_owned(),
+            child: None,
+            wrapper: wrapper.iter().map(|w| w.to_string()).collect(),
+        };
+        node.spawn();
+        node
     }
 
     /// `start`, with `settings` (TOML) added to the daemon settings.
@@ -56,11 +74,13 @@ impl Node {
             text.push_str(settings);
             std::fs::write(&file, text).unwrap();
         }
+        let startup = with_data_plane(startup.clone());
         std::fs::write(site.dir.join("startup.json"), startup.to_string()).unwrap();
         let mut node = Node {
             site,
             ns: ns.to_owned(),
             child: None,
+            wrapper: vec![],
         };
         node.spawn();
         node
@@ -71,7 +91,9 @@ impl Node {
     pub fn spawn(&mut self) {
         assert!(self.child.is_none(), "dmvpnd already running");
         let child = Command::new("ip")
-            .args(["netns", "exec", &self.ns, env!("CARGO_BIN_EXE_dmvpnd")])
+            .args(["netns", "exec", &self.ns])
+            .args(&self.wrapper)
+            .arg(env!("CARGO_BIN_EXE_dmvpnd"))
             .arg("--config")
             .arg(self.site.dir.join("dmvpnd.toml"))
             .arg("--startup")
@@ -166,6 +188,35 @@ impl Drop for Node {
     }
 }
 
+/// The data plane the end-to-end suites run on: `DMVPN_TEST_DATA_PLANE`
+/// (`userspace`, `ebpf`), else the daemon's default. `scripts/test.sh`
+/// runs them once per data plane. A tunnel whose configuration names its
+/// data plane keeps it.
+pub fn data_plane() -> Option<String> {
+    std::env::var("DMVPN_TEST_DATA_PLANE")
+        .ok()
+        .filter(|kind| !kind.is_empty())
+}
+
+/// `startup` with `data_plane()` on each tunnel that does not name one.
+pub fn with_data_plane(mut startup: Value) -> Value {
+    let Some(kind) = data_plane() else {
+        return startup;
+    };
+    if let Some(interfaces) = startup["ietf-interfaces:interfaces"]["interface"].as_array_mut() {
+        for interface in interfaces {
+            if let Some(tunnel) = interface
+                .get_mut("dmvpn-tunnel:tunnel")
+                .and_then(Value::as_object_mut)
+                && !tunnel.contains_key("data-plane")
+            {
+                tunnel.insert("data-plane".to_string(), json!(kind));
+            }
+        }
+    }
+    startup
+}
+
 /// examples/<file> with the tunnel renamed to dmvpn0 and the addresses,
 /// GRE key and authentication of these tests.
 pub fn startup(file: &str, tunnel: &str, nbma: &str) -> Value {
@@ -211,7 +262,54 @@ pub fn routes(hub: &mut Node, spokes: [&mut Node; 2]) {
 
 pub async fn state(client: &mut Client) -> Value {
     let text = super::get(client, api::get_request::DataType::State, "").await;
-    serde_json::from_str(&text).unwrap()
+    let state = serde_json::from_str(&text).unwrap();
+    check_data_plane(&state);
+    state
+}
+
+/// Set by a test that refuses the fast path on purpose (nextest runs each
+/// test in a process of its own).
+static FALLBACK_EXPECTED: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+
+/// This test's daemons fall back to the userspace plane on purpose.
+#[allow(dead_code)]
+pub fn expect_fallback() {
+    FALLBACK_EXPECTED.store(true, std::sync::atomic::Ordering::Relaxed);
+}
+
+/// With `DMVPN_TEST_DATA_PLANE=ebpf`, every tunnel in `state` runs on the
+/// fast path, or stands aside for a reason of the design (IPsec, a
+/// front-door namespace, a source not up yet): a suite that silently ran
+/// on the userspace plane would prove nothing about the fast path.
+pub fn check_data_plane(state: &Value) {
+    if data_plane().as_deref() != Some("ebpf")
+        || FALLBACK_EXPECTED.load(std::sync::atomic::Ordering::Relaxed)
+    {
+        return;
+    }
+    for interface in state["ietf-interfaces:interfaces"]["interface"]
+        .as_array()
+        .into_iter()
+        .flatten()
+    {
+        let tunnel = &interface["dmvpn-tunnel:tunnel"];
+        let Some(in_use) = tunnel["data-plane-in-use"].as_str() else {
+            continue;
+        };
+        let reason = tunnel["fast-path-reason"].as_str().unwrap_or_default();
+        let by_design = [
+            "IPsec",
+            "namespace",
+            "not up",
+            "starting",
+            "no interface holds",
+        ];
+        assert!(
+            in_use == "ebpf" || by_design.iter().any(|r| reason.contains(r)),
+            "{} runs on the {in_use} plane: {reason}",
+            interface["name"]
+        );
+    }
 }
 
 pub type Entry = (String, String, String);

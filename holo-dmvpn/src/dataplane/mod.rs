@@ -58,6 +58,7 @@
 
 pub mod budget;
 pub mod counters;
+pub mod fastpath;
 pub mod forwarding;
 pub mod interfaces;
 pub mod kernel_routes;
@@ -143,6 +144,10 @@ pub struct DataPlaneConfig {
     /// IPsec protection of every GRE datagram (`tunnel protection ipsec
     /// profile`); `None`: GRE in clear.
     pub protection: Option<holo_ike::protection::Protection>,
+    /// `data-plane ebpf`: the eBPF fast path (`fastpath`) forwards what it
+    /// can in the kernel, this plane the rest; where it cannot load, this
+    /// plane alone, and the snapshot says why.
+    pub fast_path: bool,
 }
 
 impl DataPlaneConfig {
@@ -170,6 +175,7 @@ impl DataPlaneConfig {
             ttl: DEFAULT_TTL,
             underlay_netns: None,
             protection: None,
+            fast_path: false,
         })
     }
 }
@@ -221,6 +227,13 @@ pub struct Snapshot {
     pub multicast: BTreeSet<IpAddr>,
     /// IPsec: IKE SAs, child SAs and counters; `None` without protection.
     pub protection: Option<ProtectionSnapshot>,
+    /// The data plane in use: `ebpf` while the fast path forwards,
+    /// `userspace` otherwise.
+    pub data_plane: &'static str,
+    /// Why the fast path asked for does not forward; `None` when it does
+    /// or was not asked for.
+    pub fast_path_reason: Option<String>,
+    pub fast_path: Option<fastpath::FastPathSnapshot>,
 }
 
 #[derive(Debug)]
@@ -428,6 +441,10 @@ struct Task {
     icmp: pmtu::IcmpLimiter,
     /// Where IKE SA up/down events and SA keys (debug) go.
     hooks: Hooks,
+    /// The eBPF fast path, when asked for and loaded.
+    fast: Option<fastpath::FastPath>,
+    /// Why the fast path asked for could not load.
+    fast_unavailable: Option<String>,
 }
 
 impl Task {
@@ -471,6 +488,7 @@ impl Task {
         } else {
             None
         };
+        let (fast, fast_unavailable) = open_fast_path(&config, &forwarding);
         let task = Task {
             config: config.clone(),
             kernel,
@@ -490,6 +508,8 @@ impl Task {
             pending: Vec::with_capacity(offload::BATCH),
             icmp: pmtu::IcmpLimiter::default(),
             hooks,
+            fast,
+            fast_unavailable,
         };
         Ok((task, routes))
     }
@@ -728,6 +748,9 @@ impl Task {
             nhs: new.nhs.clone(),
             redirect: new.redirect,
         });
+        if let Some(fast) = &mut self.fast {
+            fast.reconfigure(fast_path_config(&new));
+        }
         tracing::info!(
             interface = %new.interface,
             mtu = new.mtu,
@@ -746,6 +769,9 @@ impl Task {
     fn tunnel_routes(&mut self, routes: Vec<(IpNetwork, IpAddr)>) {
         tracing::debug!(?routes, "tunnel routes");
         self.forwarding.set_tunnel_routes(&routes);
+        if let Some(fast) = &mut self.fast {
+            fast.sync_routes(&self.forwarding);
+        }
         self.tell_nhrp(None, Input::DataPlane(DataPlaneEvent::TunnelRoutes(routes)));
     }
 
@@ -1049,6 +1075,17 @@ impl Task {
         }
         if self.forwarding.apply(&output) {
             tracing::debug!(?output, "forwarding state");
+            // In the fast path's maps before the next packet is read.
+            if let Some(fast) = &mut self.fast {
+                match &output {
+                    Output::BindingAdded { protocol, nbma } => fast.binding_added(*protocol, *nbma),
+                    Output::BindingRemoved { protocol } => fast.binding_removed(*protocol),
+                    Output::RouteAdded { prefix, .. } | Output::RouteRemoved { prefix } => {
+                        fast.sync_prefix(&self.forwarding, *prefix)
+                    }
+                    _ => {}
+                }
+            }
             return;
         }
         match output {
@@ -1243,13 +1280,75 @@ impl Task {
     }
 
     fn snapshot(&self) -> Snapshot {
+        let mut counters = self.counters.clone();
+        let fast_path = self.fast.as_ref().map(|fast| {
+            fast.add_counters(None, &mut counters);
+            fast.snapshot()
+        });
+        let active = fast_path.as_ref().is_some_and(|f| f.active);
+        let fast_path_reason = match (&fast_path, &self.fast_unavailable) {
+            (Some(fast), _) => fast.reason.clone(),
+            (None, reason) => reason.clone(),
+        };
         Snapshot {
-            counters: self.counters.clone(),
+            counters,
+            data_plane: if active { "ebpf" } else { "userspace" },
+            fast_path_reason,
+            fast_path,
             bindings: self.forwarding.bindings(),
             kernel_routes: self.forwarding.kernel_routes().clone(),
             nhrp_routes: self.forwarding.nhrp_routes().clone(),
             multicast: self.forwarding.multicast().clone(),
             protection: self.protection.as_ref().map(Protection::snapshot),
+        }
+    }
+}
+
+/// What the fast path needs of `config`, and why it must stand aside.
+fn fast_path_config(config: &DataPlaneConfig) -> fastpath::FastPathConfig {
+    let bypass = match (&config.protection, &config.underlay_netns) {
+        (Some(_), _) => Some(
+            "IPsec protection: ESP is the userspace plane's (no kernel ESP path here)".to_string(),
+        ),
+        (None, Some(netns)) => Some(format!(
+            "the underlay is in namespace {netns} (front-door VRF): a redirect cannot cross \
+             namespaces"
+        )),
+        (None, None) => None,
+    };
+    fastpath::FastPathConfig {
+        interface: config.interface.clone(),
+        tunnel: config.address,
+        source: config.source,
+        key: config.key,
+        mtu: config.mtu,
+        ttl: config.ttl,
+        redirect: config.redirect,
+        bypass,
+    }
+}
+
+/// The fast path of `config` when asked for, with the routes known so far;
+/// or why it could not load (logged: the tunnel runs on this plane).
+fn open_fast_path(
+    config: &DataPlaneConfig,
+    forwarding: &Forwarding,
+) -> (Option<fastpath::FastPath>, Option<String>) {
+    if !config.fast_path {
+        return (None, None);
+    }
+    match fastpath::FastPath::open(fast_path_config(config)) {
+        Ok(mut fast) => {
+            fast.sync_routes(forwarding);
+            (Some(fast), None)
+        }
+        Err(error) => {
+            tracing::warn!(
+                interface = %config.interface,
+                %error,
+                "eBPF fast path unavailable: the tunnel runs on the userspace plane"
+            );
+            (None, Some(error.to_string()))
         }
     }
 }

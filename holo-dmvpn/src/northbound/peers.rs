@@ -69,6 +69,9 @@ impl StateProvider for TunnelState {
                     || wants(tunnel::STATISTICS_NAME)
                     || wants(PROTECTION_NAME)
                     || wants(tunnel::MULTICAST_NBMA_ADDRESS_NAME)
+                    || wants(tunnel::DATA_PLANE_IN_USE_NAME)
+                    || wants(tunnel::FAST_PATH_REASON_NAME)
+                    || wants(tunnel::FAST_PATH_NAME)
                 {
                     true => self.planes.snapshot(&name).await,
                     false => None,
@@ -105,6 +108,7 @@ impl StateProvider for TunnelState {
                     None => {}
                 }
                 if let Some(snapshot) = &snapshot {
+                    fast_path_json(snapshot, &mut tunnel_node);
                     if wants(tunnel::STATISTICS_NAME) {
                         let mut statistics = traffic_json(&snapshot.counters.tunnel);
                         statistics[tunnel::statistics::OVERSIZE_OUT_NAME] =
@@ -134,6 +138,42 @@ impl StateProvider for TunnelState {
             })
         })
     }
+}
+
+/// The data plane in use and what the fast path decided (the northbound
+/// selects what was asked for).
+fn fast_path_json(snapshot: &crate::dataplane::Snapshot, tunnel_node: &mut Value) {
+    use tunnel::fast_path as fp;
+    tunnel_node[tunnel::DATA_PLANE_IN_USE_NAME] = json!(snapshot.data_plane);
+    if let Some(reason) = &snapshot.fast_path_reason {
+        tunnel_node[tunnel::FAST_PATH_REASON_NAME] = json!(reason);
+    }
+    let Some(fast) = &snapshot.fast_path else {
+        return;
+    };
+    let count = |name: &str| fast.reasons.get(name).copied().unwrap_or(0);
+    let to_userspace: Vec<Value> = fast
+        .reasons
+        .iter()
+        .filter_map(|(name, n)| {
+            let reason = name.strip_prefix("slow-")?;
+            (*n > 0).then(|| {
+                json!({
+                    fp::to_userspace::REASON_NAME: reason,
+                    fp::to_userspace::PACKETS_NAME: n.to_string(),
+                })
+            })
+        })
+        .collect();
+    let mut node = json!({
+        fp::FORWARDED_OUT_NAME: count("fast-out").to_string(),
+        fp::FORWARDED_IN_NAME: count("fast-in").to_string(),
+        fp::DROPPED_NAME: (count("drop-spoofed") + count("drop-error")).to_string(),
+    });
+    if !to_userspace.is_empty() {
+        node[fp::TO_USERSPACE_NAME] = json!(to_userspace);
+    }
+    tunnel_node[tunnel::FAST_PATH_NAME] = node;
 }
 
 /// The state of a peer (dmvpn-tunnel `peer/state`).
@@ -405,6 +445,9 @@ mod tests {
             nhrp_routes: BTreeMap::new(),
             multicast: BTreeSet::new(),
             protection: None,
+            data_plane: "userspace",
+            fast_path_reason: None,
+            fast_path: None,
         };
         let table = peer_table(&state, Some(&snapshot), now);
         let nbmas: Vec<_> = table.iter().map(|p| p.nbma.unwrap().to_string()).collect();

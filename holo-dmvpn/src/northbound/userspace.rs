@@ -185,11 +185,11 @@ impl Tunnel for Userspace {
             }
         }
         match params.data_plane.as_deref() {
-            None | Some("userspace") => Ok(()),
+            None | Some("userspace") | Some("ebpf") => Ok(()),
             Some(other) => Err(Refusal::new(
                 Some(&format!("{}/data-plane", params.path)),
                 format!(
-                    "data plane {other:?} is not available yet: only \"userspace\" is implemented"
+                    "data plane {other:?} is not available yet: \"userspace\" and \"ebpf\" are"
                 ),
             )),
         }
@@ -283,6 +283,7 @@ fn dataplane_config(
     }
     dp.mss_clamp = params.tcp_mss;
     dp.protection = params.protection.clone();
+    dp.fast_path = params.data_plane.as_deref() == Some("ebpf");
     Ok(dp)
 }
 
