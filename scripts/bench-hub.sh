@@ -252,6 +252,10 @@ for command in "${commands[@]}"; do
         >"$TMP/show.out" 2>"$TMP/show.err" || rc=$?
     t1=$(date +%s.%N)
     read -r after_rss peak_rss < <(memory)
+    # What the hub keeps of it: dmvpnd gives freed heap back within a
+    # second (dmvpnd/src/heap.rs); the next command starts from there.
+    sleep 2
+    read -r settled_rss _ < <(memory)
     seconds=$(awk -v a="$t0" -v b="$t1" 'BEGIN { printf "%.2f", b - a }')
     ratio=$(awk -v p="$peak_rss" -v r="$rest_rss" 'BEGIN { printf "%.2f", p / r }')
     if [[ $rc -eq 0 ]]; then
@@ -261,8 +265,9 @@ for command in "${commands[@]}"; do
         message=$(cat "$TMP/show.err" "$TMP/show.out" | grep -m1 -v '^\s*$' || true)
         outcome="FAILED (exit $rc): ${message:-no message}"
     fi
-    line=$(printf '%-22s %7s s  peak RSS %s (x%s of rest), after %s  %s' \
-        "'$command'" "$seconds" "$(mb "$peak_rss")" "$ratio" "$(mb "$after_rss")" "$outcome")
+    line=$(printf '%-22s %7s s  peak RSS %s (x%s of rest), after %s, 2 s later %s  %s' \
+        "'$command'" "$seconds" "$(mb "$peak_rss")" "$ratio" "$(mb "$after_rss")" \
+        "$(mb "$settled_rss")" "$outcome")
     echo "    $line"
     SHOW_LINES+=("$line")
     if [[ $command == "show ip nhrp traffic" && $rc -eq 0 ]]; then

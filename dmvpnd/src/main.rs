@@ -14,6 +14,7 @@
 #![forbid(unsafe_code)]
 
 mod capabilities;
+mod heap;
 mod logging;
 mod settings;
 
@@ -68,6 +69,7 @@ fn main() -> ExitCode {
     if missing {
         tracing::info!(file = %args.config.display(), "no settings file: using the defaults");
     }
+    heap::spawn();
     match capabilities::missing() {
         Ok(missing) if missing.is_empty() => {}
         Ok(missing) => {

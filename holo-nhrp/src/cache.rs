@@ -169,7 +169,10 @@ impl Cache {
         let lengths = self.index.lengths.range((family, 0)..=(family, u8::MAX));
         lengths.rev().find_map(|(&(_, len), _)| {
             let covering = IpNetwork::new(ip, len).ok().map(network)?;
-            let prefix = prefixes_under(&self.index.networks, covering).next_back()?;
+            // A prefix with host bits sorts after the one without.
+            let prefix = prefixes_under(&self.index.networks, covering)
+                .next_back()
+                .unwrap_or(covering);
             self.entries.get(&prefix)
         })
     }

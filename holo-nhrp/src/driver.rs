@@ -15,10 +15,15 @@ use tokio::time::Instant;
 use crate::config::InstanceConfig;
 use crate::instance::Instance;
 use crate::io::{Input, Output};
-pub use crate::snapshot::{NhsView, State};
+pub use crate::snapshot::{CacheWanted, NhsView, State, Wanted};
 
-/// A query of the instance's state: answered with a snapshot.
-pub type StateQuery = oneshot::Sender<State>;
+/// A query of the instance's state: answered with a snapshot of the parts
+/// it wants.
+#[derive(Debug)]
+pub struct StateQuery {
+    pub wanted: Wanted,
+    pub reply: oneshot::Sender<State>,
+}
 
 /// What feeds a running instance: its inputs (received packets, data-plane
 /// events, commands), which the data plane and the northbound send, and
@@ -32,8 +37,14 @@ pub struct Handle {
 impl Handle {
     /// A snapshot of the instance's state; `None` once it has ended.
     pub async fn state(&self) -> Option<State> {
-        let (tx, rx) = oneshot::channel();
-        self.queries.send(tx).await.ok()?;
+        self.state_of(Wanted::EVERYTHING).await
+    }
+
+    /// A snapshot of the parts of the instance's state that `wanted`
+    /// names; `None` once it has ended.
+    pub async fn state_of(&self, wanted: Wanted) -> Option<State> {
+        let (reply, rx) = oneshot::channel();
+        self.queries.send(StateQuery { wanted, reply }).await.ok()?;
         rx.await.ok()
     }
 }
@@ -117,8 +128,8 @@ async fn run(
             },
             query = queries.recv(), if queried => {
                 match query {
-                    Some(reply) => {
-                        let _ = reply.send(State::of(&instance));
+                    Some(StateQuery { wanted, reply }) => {
+                        let _ = reply.send(State::wanted(&instance, wanted));
                     }
                     None => queried = false,
                 }

@@ -1,5 +1,9 @@
 //! A snapshot of an instance's state, for the northbound and the CLI
-//! (`driver::Handle::state` answers with one).
+//! (`driver::Handle::state` answers with one), of the parts a query wants:
+//! on a hub with 100 000 spokes (issue 15) a query for one peer must not
+//! copy the whole cache, nor a query for the counters any of it.
+
+use std::net::IpAddr;
 
 use serde::Serialize;
 
@@ -25,11 +29,47 @@ pub struct NhsView {
     pub replies_received: u64,
 }
 
+/// The parts of the state a query wants; the NHS states (one per
+/// configured NHS, a few) always come.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Wanted {
+    pub cache: CacheWanted,
+    /// The message, error and per-peer counters (left at zero otherwise).
+    pub counters: bool,
+}
+
+/// Which cache entries a query wants.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum CacheWanted {
+    None,
+    All,
+    /// The entries that send to one NBMA address, found through the
+    /// cache's index (one peer of `show dmvpn`).
+    Nbma(IpAddr),
+}
+
+impl Wanted {
+    pub const EVERYTHING: Wanted = Wanted {
+        cache: CacheWanted::All,
+        counters: true,
+    };
+}
+
 impl State {
     /// The state of `instance` now.
     pub fn of(instance: &Instance) -> State {
+        State::wanted(instance, Wanted::EVERYTHING)
+    }
+
+    /// The parts of the state of `instance` that `wanted` names.
+    pub fn wanted(instance: &Instance, wanted: Wanted) -> State {
+        let cache = instance.cache();
         State {
-            cache: instance.cache().iter().cloned().collect(),
+            cache: match wanted.cache {
+                CacheWanted::None => vec![],
+                CacheWanted::All => cache.iter().cloned().collect(),
+                CacheWanted::Nbma(nbma) => cache.via_nbma(nbma).cloned().collect(),
+            },
             nhs: instance
                 .nhs_states()
                 .iter()
@@ -42,7 +82,84 @@ impl State {
                     replies_received: n.replies_received,
                 })
                 .collect(),
-            counters: instance.counters.clone(),
+            counters: match wanted.counters {
+                true => instance.counters.clone(),
+                false => Counters::default(),
+            },
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::Instant;
+
+    use super::*;
+    use crate::config::{InstanceConfig, StaticMap};
+
+    fn ip(s: &str) -> IpAddr {
+        s.parse().unwrap_or_else(|e| panic!("{s}: {e}"))
+    }
+
+    /// A hub with three peers mapped statically, two of them behind one
+    /// NBMA address.
+    fn hub() -> Instance {
+        let mut config = InstanceConfig::new(
+            "10.0.0.1/24".parse().unwrap_or_else(|e| panic!("{e}")),
+            ip("192.0.2.1"),
+        );
+        config.static_maps = [
+            ("10.0.0.11", "192.0.2.11"),
+            ("10.0.0.12", "192.0.2.12"),
+            ("10.0.0.13", "192.0.2.12"),
+        ]
+        .into_iter()
+        .map(|(protocol, nbma)| StaticMap {
+            protocol: ip(protocol),
+            nbma: ip(nbma),
+        })
+        .collect();
+        Instance::new(config, Instant::now()).0
+    }
+
+    #[test]
+    fn a_query_for_one_nbma_address_gets_exactly_its_entries() {
+        let hub = hub();
+        let all = State::of(&hub);
+        for nbma in ["192.0.2.11", "192.0.2.12", "192.0.2.99"] {
+            let wanted = Wanted {
+                cache: CacheWanted::Nbma(ip(nbma)),
+                counters: false,
+            };
+            let one = State::wanted(&hub, wanted);
+            let expected: Vec<_> = (all.cache.iter())
+                .filter(|e| e.nbma == Some(ip(nbma)))
+                .cloned()
+                .collect();
+            assert_eq!(one.cache, expected, "{nbma}");
+        }
+        let twelve = State::wanted(
+            &hub,
+            Wanted {
+                cache: CacheWanted::Nbma(ip("192.0.2.12")),
+                counters: false,
+            },
+        );
+        assert_eq!(twelve.cache.len(), 2);
+    }
+
+    #[test]
+    fn a_query_for_the_counters_copies_no_cache() {
+        let hub = hub();
+        let counters = State::wanted(
+            &hub,
+            Wanted {
+                cache: CacheWanted::None,
+                counters: true,
+            },
+        );
+        assert!(counters.cache.is_empty());
+        assert_eq!(counters.counters, hub.counters);
+        assert_eq!(State::of(&hub).cache.len(), 3);
     }
 }

@@ -1,8 +1,10 @@
 //! Data trees as the front ends carry them: parsing with the NUL libyang
 //! needs, state merged from providers, XPath selection, printing.
 
+use std::collections::HashSet;
+
 use yang2::data::{
-    Data, DataFormat, DataOperation, DataParserFlags, DataPrinterFlags, DataTree,
+    Data, DataFormat, DataNodeRef, DataOperation, DataParserFlags, DataPrinterFlags, DataTree,
     DataValidationFlags,
 };
 
@@ -33,11 +35,21 @@ fn is_empty_document(text: &str, format: Format) -> bool {
 
 /// Parses state data (config and state nodes, not validated: a provider
 /// gives its subtree with the keys of the parents only).
+#[cfg(test)]
 pub(crate) fn parse_state(text: &str, format: Format) -> Result<Tree, Error> {
-    if is_empty_document(text, format) {
+    parse_state_text(text.to_owned(), format)
+}
+
+/// As [`parse_state`], taking the text: a provider's rendering of a large
+/// hub (tens of MB) is not copied to be NUL-terminated.
+pub(crate) fn parse_state_text(text: String, format: Format) -> Result<Tree, Error> {
+    if is_empty_document(&text, format) {
         return Ok(DataTree::new(dmvpn_yang::context()));
     }
-    let text = c_text(text)?;
+    let text = std::ffi::CString::new(text).map_err(|_| Error::Yang {
+        path: None,
+        message: "NUL character in the request".to_owned(),
+    })?;
     Ok(DataTree::parse_string(
         dmvpn_yang::context(),
         text.as_bytes_with_nul(),
@@ -81,6 +93,59 @@ pub(crate) fn select(tree: &Tree, xpath: &str) -> Result<Tree, Error> {
     Ok(selected)
 }
 
+/// Leaves in `tree` only the nodes `xpath` selects, with their parents
+/// (and list keys): what [`select`] returns, without copying what stays.
+/// A state tree of 100 000 peers (issue 15) is pruned where it lies
+/// instead of duplicated node by node. Falls back to [`select`] when a
+/// top-level node would go (the tree's handle points at the first one).
+pub(crate) fn select_in_place(tree: &mut Tree, xpath: &str) -> Result<(), Error> {
+    c_text(xpath)?;
+    let Some(first) = tree.reference() else {
+        return Ok(());
+    };
+    let id = |node: &DataNodeRef<'_, '_>| node.as_raw() as usize;
+    let mut selected = HashSet::new();
+    // The ancestors of the selected nodes, and the keys of those that are
+    // list entries.
+    let mut kept = HashSet::new();
+    for node in tree.find_xpath(xpath)? {
+        selected.insert(id(&node));
+        for ancestor in node.ancestors() {
+            if !kept.insert(id(&ancestor)) {
+                break;
+            }
+            kept.extend(ancestor.list_keys().map(|key| id(&key)));
+        }
+    }
+    let tops: Vec<_> = first.inclusive_siblings().collect();
+    if tops
+        .iter()
+        .any(|top| !selected.contains(&id(top)) && !kept.contains(&id(top)))
+    {
+        *tree = select(tree, xpath)?;
+        return Ok(());
+    }
+    // Depth first: a selected node keeps its subtree, a kept one is walked
+    // into, any other goes with its subtree.
+    let mut doomed = vec![];
+    let mut stack = tops;
+    while let Some(node) = stack.pop() {
+        if selected.contains(&id(&node)) {
+            continue;
+        }
+        if kept.contains(&id(&node)) {
+            stack.extend(node.children());
+        } else {
+            doomed.push(node);
+        }
+    }
+    // Disjoint subtrees, none of them top-level.
+    for mut node in doomed {
+        node.remove();
+    }
+    Ok(())
+}
+
 /// Removes the write-only leaves (`dmvpn_yang::SECRETS`) from `tree`, which
 /// is about to leave the daemon.
 pub(crate) fn redact(tree: &mut Tree) -> Result<(), Error> {
@@ -115,4 +180,52 @@ pub(crate) fn print(tree: &Tree, format: Format, with_defaults: bool) -> Result<
         (_, Format::Json) => "{}\n".to_owned(),
         (_, Format::Xml) => String::new(),
     })
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+
+    use super::*;
+
+    /// Two interfaces, with NHRP state and a peer table.
+    const STATE: &str = r#"{"ietf-interfaces:interfaces":{"interface":[
+      {"name":"tun0","dmvpn-nhrp:nhrp":{
+        "cache-entry":[{"prefix":"10.0.0.2/32","type":"dynamic","next-hop":"10.0.0.2"},
+                       {"prefix":"10.0.0.3/32","type":"dynamic","next-hop":"10.0.0.3"}],
+        "counters":{"message":[{"type":"registration-request","sent":"0","received":"5"}]}},
+       "dmvpn-tunnel:tunnel":{"oper-status":"up","peer":[
+         {"nbma-address":"192.0.2.2","tunnel-address":"10.0.0.2","entries":1},
+         {"nbma-address":"192.0.2.3","tunnel-address":"10.0.0.3","entries":1}]}},
+      {"name":"tun1","dmvpn-nhrp:nhrp":{
+        "cache-entry":[{"prefix":"10.1.0.2/32","type":"dynamic","next-hop":"10.1.0.2"}]}}
+    ]}}"#;
+
+    #[test]
+    fn pruning_in_place_selects_what_a_copy_does() {
+        let tun0 = "/ietf-interfaces:interfaces/interface[name='tun0']";
+        let every = "/ietf-interfaces:interfaces/interface";
+        for xpath in [
+            "/ietf-interfaces:interfaces".to_owned(),
+            format!("{tun0}/dmvpn-nhrp:nhrp/counters"),
+            format!("{tun0}/dmvpn-tunnel:tunnel/peer[nbma-address='192.0.2.3']"),
+            format!("{tun0}/dmvpn-tunnel:tunnel/peer[nbma-address='192.0.2.9']"),
+            format!(
+                "{every}/dmvpn-tunnel:tunnel/peer | {every}/dmvpn-tunnel:tunnel/oper-status \
+                 | {every}/dmvpn-nhrp:nhrp/cache-entry/next-hop"
+            ),
+            format!("{every}/dmvpn-nhrp:nhrp | {tun0}/dmvpn-nhrp:nhrp/counters"),
+            format!("{every}/name"),
+            "/ietf-interfaces:interfaces/interface[name='tun9']".to_owned(),
+        ] {
+            let tree = parse_state(STATE, Format::Json).unwrap();
+            let copied = print(&select(&tree, &xpath).unwrap(), Format::Json, false).unwrap();
+            let mut pruned = tree;
+            select_in_place(&mut pruned, &xpath).unwrap();
+            let pruned = print(&pruned, Format::Json, false).unwrap();
+            assert_eq!(pruned, copied, "{xpath}");
+        }
+        let mut tree = parse_state(STATE, Format::Json).unwrap();
+        assert!(select_in_place(&mut tree, "/ietf-interfaces:interfaces/interface[").is_err());
+    }
 }

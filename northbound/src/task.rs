@@ -194,7 +194,15 @@ impl Handle {
         for provider in self.state.iter() {
             let merged = match provider.state(filter).await {
                 Ok(json) => {
-                    data::parse_state(&json, Format::Json).and_then(|state| Ok(tree.merge(&state)?))
+                    data::parse_state_text(json, Format::Json).and_then(|state| {
+                        // The first tree is taken as it is: merging into an
+                        // empty tree copies it whole.
+                        match tree.reference() {
+                            None => tree = state,
+                            Some(_) => tree.merge(&state)?,
+                        }
+                        Ok(())
+                    })
                 }
                 Err(reason) => Err(Error::Yang {
                     path: None,

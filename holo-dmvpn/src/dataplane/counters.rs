@@ -35,6 +35,18 @@ pub struct Counters {
 }
 
 impl Counters {
+    /// The tunnel's totals and the line of `peer` alone (when it has one):
+    /// a query for one peer copies no other.
+    pub fn of_peer(&self, peer: IpAddr) -> Counters {
+        Counters {
+            tunnel: self.tunnel.clone(),
+            peers: (self.peers.get_key_value(&peer))
+                .map(|(nbma, traffic)| (*nbma, traffic.clone()))
+                .into_iter()
+                .collect(),
+        }
+    }
+
     fn both(&mut self, peer: IpAddr, f: impl Fn(&mut Traffic)) {
         f(&mut self.tunnel);
         f(self.peers.entry(peer).or_default());
@@ -99,5 +111,21 @@ mod tests {
         assert_eq!(c.peers[&a].drops[&DropReason::WrongKey], 1);
         assert_eq!(c.peers[&b].packets_out, 1);
         assert_eq!(c.tunnel.drops.len(), 2);
+    }
+
+    #[test]
+    fn one_peer_keeps_the_totals_and_its_own_line_only() {
+        let a: IpAddr = "192.0.2.11".parse().unwrap();
+        let b: IpAddr = "192.0.2.12".parse().unwrap();
+        let mut c = Counters::default();
+        c.data_in(a, 100);
+        c.data_out(b, 60);
+        let one = c.of_peer(a);
+        assert_eq!(one.tunnel, c.tunnel);
+        assert_eq!(one.peers.len(), 1);
+        assert_eq!(one.peers[&a], c.peers[&a]);
+        let unknown = c.of_peer("192.0.2.99".parse().unwrap());
+        assert!(unknown.peers.is_empty());
+        assert_eq!(unknown.tunnel, c.tunnel);
     }
 }

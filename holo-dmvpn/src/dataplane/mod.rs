@@ -240,6 +240,9 @@ pub struct Snapshot {
 enum Control {
     TunnelRoutes(Vec<(IpNetwork, IpAddr)>),
     Snapshot(oneshot::Sender<Snapshot>),
+    /// The counters alone (of one peer, or all): what the peer table
+    /// joins, without copying the forwarding state.
+    Counters(Option<IpAddr>, oneshot::Sender<Counters>),
     Reconfigure(Box<DataPlaneConfig>, oneshot::Sender<Result<(), Error>>),
     /// `clear crypto sa` (one peer or all): whether the tunnel has IPsec.
     ClearSa(Option<IpAddr>, oneshot::Sender<bool>),
@@ -388,6 +391,14 @@ impl DataPlane {
             return false;
         }
         rx.await.unwrap_or(false)
+    }
+
+    /// The counters: the tunnel's totals and the line of `peer`, or of
+    /// every peer; `None` once the task has ended.
+    pub async fn counters(&self, peer: Option<IpAddr>) -> Option<Counters> {
+        let (tx, rx) = oneshot::channel();
+        self.control.send(Control::Counters(peer, tx)).await.ok()?;
+        rx.await.ok()
     }
 
     /// Counters and forwarding state; `None` once the task has ended.
@@ -645,6 +656,16 @@ impl Task {
                 },
                 request = control.recv() => match request {
                     Some(Control::TunnelRoutes(routes)) => self.tunnel_routes(routes),
+                    Some(Control::Counters(peer, reply)) => {
+                        let mut counters = match peer {
+                            Some(peer) => self.counters.of_peer(peer),
+                            None => self.counters.clone(),
+                        };
+                        if let Some(fast) = &self.fast {
+                            fast.add_counters(peer, &mut counters);
+                        }
+                        let _ = reply.send(counters);
+                    }
                     Some(Control::Snapshot(reply)) => {
                         let _ = reply.send(self.snapshot());
                     }

@@ -31,7 +31,7 @@ pub mod userspace;
 use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex, PoisonError};
 
-use holo_nhrp::driver::State;
+use holo_nhrp::driver::{State, Wanted};
 use holo_nhrp::io::Input;
 use northbound::{Notifier, RpcHandler};
 use tokio::sync::mpsc;
@@ -115,29 +115,30 @@ impl Dmvpn {
         lock(&self.shared.instances).keys().cloned().collect()
     }
 
-    /// The state snapshots of the running instances on the interfaces
-    /// `wanted` names, by interface name (the others are not asked).
-    pub async fn states_of(&self, wanted: impl Fn(&str) -> bool) -> Vec<(String, State)> {
+    /// The state snapshots of the running instances, each of the parts
+    /// `wanted` names for its interface (`None`: not asked), by interface
+    /// name.
+    pub async fn states_of(&self, wanted: impl Fn(&str) -> Option<Wanted>) -> Vec<(String, State)> {
         let handles: Vec<_> = lock(&self.shared.instances)
             .iter()
-            .filter(|(name, _)| wanted(name))
-            .map(|(name, i)| (name.clone(), i.handle.clone()))
+            .filter_map(|(name, i)| Some((name.clone(), i.handle.clone(), wanted(name)?)))
             .collect();
         let mut states = vec![];
-        for (name, handle) in handles {
-            if let Some(state) = handle.state().await {
+        for (name, handle, wanted) in handles {
+            if let Some(state) = handle.state_of(wanted).await {
                 states.push((name, state));
             }
         }
         states
     }
 
-    /// The state snapshot of the instance on `interface`, if one runs.
-    pub async fn state_of(&self, interface: &str) -> Option<State> {
+    /// The parts `wanted` names of the state of the instance on
+    /// `interface`, if one runs.
+    pub async fn state_of(&self, interface: &str, wanted: Wanted) -> Option<State> {
         let handle = lock(&self.shared.instances)
             .get(interface)
             .map(|i| i.handle.clone())?;
-        handle.state().await
+        handle.state_of(wanted).await
     }
 
     fn sender(&self, interface: &str) -> Option<mpsc::Sender<Input>> {

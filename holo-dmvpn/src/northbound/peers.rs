@@ -5,8 +5,11 @@
 //! drops).
 //!
 //! ```text
-//!   Get STATE --> TunnelState: Nhrp::state_of()    (cache, NHS status)
-//!                              Planes::snapshot()  (counters per NBMA)
+//!   Get STATE --> TunnelState: Nhrp::state_of()    (cache, NHS status; of one
+//!                                                   NBMA address when the
+//!                                                   path names one peer)
+//!                              Planes::counters()  (counters per NBMA)
+//!                              Planes::snapshot()  (statistics, IPsec)
 //!                 --> peer_table() --> /interfaces/interface/tunnel/{peer,statistics}
 //!   (only the parts the request's path asks for; the NHRP instance only
 //!   when it asks for peers)
@@ -19,11 +22,12 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::net::IpAddr;
 use std::time::Instant;
 
-use crate::dataplane::{Snapshot, Traffic};
+use crate::dataplane::{Counters, Traffic};
 use holo_nhrp::cache::{EntryType, NatPath};
-use holo_nhrp::driver::State;
+use holo_nhrp::driver::{CacheWanted, State, Wanted};
 use holo_nhrp::nhc::NhsStatus;
 use northbound::{BoxFuture, StateFilter, StateProvider};
+use serde::ser::{Serialize, SerializeMap, Serializer};
 use serde_json::{Value, json};
 
 use super::userspace::{Planes, SourceStatus};
@@ -56,17 +60,18 @@ impl StateProvider for TunnelState {
                 }
                 let wants = |node: &str| filter.wants(Some(&name), &[tunnel_name, node]);
                 let peers_wanted = wants(tunnel::PEER_NAME);
+                let peer_path = [tunnel_name, tunnel::PEER_NAME];
                 // The peer table joins the NHRP cache with the data plane's
                 // counters: only a request for it asks the instance.
-                let state = match peers_wanted {
-                    true => match self.dmvpn.state_of(&name).await {
+                let asked = peers_asked(filter, &name);
+                let state = match asked {
+                    None => None,
+                    Some((wanted, _)) => match self.dmvpn.state_of(&name, wanted).await {
                         Some(state) => Some(state),
                         None => continue,
                     },
-                    false => None,
                 };
-                let snapshot = match peers_wanted
-                    || wants(tunnel::STATISTICS_NAME)
+                let snapshot = match wants(tunnel::STATISTICS_NAME)
                     || wants(PROTECTION_NAME)
                     || wants(tunnel::MULTICAST_NBMA_ADDRESS_NAME)
                     || wants(tunnel::DATA_PLANE_IN_USE_NAME)
@@ -76,11 +81,22 @@ impl StateProvider for TunnelState {
                     true => self.planes.snapshot(&name).await,
                     false => None,
                 };
+                let counters = match (&state, &snapshot) {
+                    (None, _) => None,
+                    (Some(_), Some(snapshot)) => Some(snapshot.counters.clone()),
+                    (Some(_), None) => {
+                        let one_peer = asked.and_then(|(_, one_peer)| one_peer);
+                        self.planes.counters(&name, one_peer).await
+                    }
+                };
                 let mut tunnel_node = json!({});
-                if let Some(state) = &state {
-                    let peer_path = [tunnel_name, tunnel::PEER_NAME];
-                    let peers: Vec<Value> = peer_table(state, snapshot.as_ref(), Instant::now())
-                        .iter()
+                let peers = peers_wanted.then(|| {
+                    let table = match &state {
+                        Some(state) => peer_table(state, counters.as_ref(), Instant::now()),
+                        None => vec![],
+                    };
+                    drop(counters);
+                    (table.into_iter())
                         .filter(|peer| {
                             peer.nbma.is_none_or(|nbma| {
                                 let nbma = nbma.to_string();
@@ -92,10 +108,9 @@ impl StateProvider for TunnelState {
                                 )
                             })
                         })
-                        .map(Peer::to_json)
-                        .collect();
-                    tunnel_node[tunnel::PEER_NAME] = json!(peers);
-                }
+                        .collect::<Vec<_>>()
+                });
+                drop(state);
                 match self.planes.source(&name) {
                     Some(SourceStatus::Up(address)) => {
                         tunnel_node[tunnel::OPER_STATUS_NAME] = json!("up");
@@ -128,15 +143,99 @@ impl StateProvider for TunnelState {
                             json!(snapshot.multicast);
                     }
                 }
-                interfaces.push(json!({"name": name, tunnel_name: tunnel_node}));
+                interfaces.push(InterfaceNode {
+                    name,
+                    tunnel: tunnel_node,
+                    peers,
+                });
             }
-            Ok(match interfaces.is_empty() {
-                true => "{}".to_owned(),
-                false => {
-                    json!({"ietf-interfaces:interfaces": {"interface": interfaces}}).to_string()
-                }
-            })
+            if interfaces.is_empty() {
+                return Ok("{}".to_owned());
+            }
+            // Written once, in place: no second copy of a large hub's text.
+            let mut text = br#"{"ietf-interfaces:interfaces":{"interface":"#.to_vec();
+            serde_json::to_writer(&mut text, &interfaces).map_err(|e| e.to_string())?;
+            text.extend_from_slice(b"}}");
+            String::from_utf8(text).map_err(|e| e.to_string())
         })
+    }
+}
+
+/// What the peer table of interface `name` needs for `filter`: the parts
+/// of the NHRP instance's state, and whose per-peer counters (`Some`: one
+/// peer's only, `None`: all); `None` when the request wants no peer row.
+/// One peer by its key (`peer[nbma-address='...']`) is looked up in the
+/// cache's NBMA index, nothing else copied; a key that is no address names
+/// no peer (the selection compares addresses).
+fn peers_asked(filter: &StateFilter, name: &str) -> Option<(Wanted, Option<IpAddr>)> {
+    let peer_path = [dmvpn_tunnel::TUNNEL_NAME, tunnel::PEER_NAME];
+    if !filter.wants(Some(name), &peer_path) {
+        return None;
+    }
+    let one_peer = match filter.single_key(name, &peer_path, peer::NBMA_ADDRESS_NAME) {
+        Some(key) => Some(key.parse::<IpAddr>().ok()?),
+        None => None,
+    };
+    let cache = match one_peer {
+        Some(nbma) => CacheWanted::Nbma(nbma),
+        None => CacheWanted::All,
+    };
+    let wanted = Wanted {
+        cache,
+        counters: false,
+    };
+    Some((wanted, one_peer))
+}
+
+/// One interface entry of the rendered state. The peer list is written
+/// peer by peer: a large hub's (100 000 rows) is never one JSON value in
+/// memory.
+struct InterfaceNode {
+    name: String,
+    /// The tunnel node, without its peers.
+    tunnel: Value,
+    peers: Option<Vec<Peer>>,
+}
+
+impl Serialize for InterfaceNode {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        let mut map = serializer.serialize_map(Some(2))?;
+        map.serialize_entry("name", &self.name)?;
+        let tunnel = TunnelNode {
+            rest: &self.tunnel,
+            peers: self.peers.as_deref(),
+        };
+        map.serialize_entry(dmvpn_tunnel::TUNNEL_NAME, &tunnel)?;
+        map.end()
+    }
+}
+
+struct TunnelNode<'a> {
+    rest: &'a Value,
+    peers: Option<&'a [Peer]>,
+}
+
+impl Serialize for TunnelNode<'_> {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        let mut map = serializer.serialize_map(None)?;
+        if let Some(rest) = self.rest.as_object() {
+            for (name, value) in rest {
+                map.serialize_entry(name, value)?;
+            }
+        }
+        if let Some(peers) = self.peers {
+            let rows = PeerRows(peers);
+            map.serialize_entry(tunnel::PEER_NAME, &rows)?;
+        }
+        map.end()
+    }
+}
+
+struct PeerRows<'a>(&'a [Peer]);
+
+impl Serialize for PeerRows<'_> {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.collect_seq(self.0.iter().map(Peer::to_json))
     }
 }
 
@@ -276,7 +375,7 @@ fn traffic_json(t: &Traffic) -> Value {
 /// NHS with its registration status, and every NBMA address the data plane
 /// exchanged packets with (an unknown one shows as `down` without a tunnel
 /// address: a misconfigured or hostile sender is visible, not hidden).
-pub fn peer_table(state: &State, snapshot: Option<&Snapshot>, now: Instant) -> Vec<Peer> {
+pub fn peer_table(state: &State, counters: Option<&Counters>, now: Instant) -> Vec<Peer> {
     let mut peers: BTreeMap<IpAddr, Peer> = BTreeMap::new();
     // Per NBMA address: when its last binding expires (`None`: never).
     let mut latest: BTreeMap<IpAddr, Option<u64>> = BTreeMap::new();
@@ -346,8 +445,8 @@ pub fn peer_table(state: &State, snapshot: Option<&Snapshot>, now: Instant) -> V
             peer.up_secs = None;
         }
     }
-    if let Some(snapshot) = snapshot {
-        for (nbma, traffic) in &snapshot.counters.peers {
+    if let Some(counters) = counters {
+        for (nbma, traffic) in &counters.peers {
             let peer = peers.entry(*nbma).or_default();
             peer.nbma = Some(*nbma);
             peer.state.get_or_insert(PeerState::Down);
@@ -363,7 +462,7 @@ mod tests {
 
     use std::time::Duration;
 
-    use crate::dataplane::{Counters, DropReason};
+    use crate::dataplane::DropReason;
     use holo_nhrp::cache::Entry;
     use holo_nhrp::counters::Counters as NhrpCounters;
     use holo_nhrp::driver::NhsView;
@@ -438,18 +537,7 @@ mod tests {
         let mut counters = Counters::default();
         counters.data_in(ip("192.0.2.11"), 100);
         counters.drop(Some(ip("203.0.113.66")), DropReason::WrongKey);
-        let snapshot = Snapshot {
-            counters,
-            bindings: BTreeMap::new(),
-            kernel_routes: BTreeMap::new(),
-            nhrp_routes: BTreeMap::new(),
-            multicast: BTreeSet::new(),
-            protection: None,
-            data_plane: "userspace",
-            fast_path_reason: None,
-            fast_path: None,
-        };
-        let table = peer_table(&state, Some(&snapshot), now);
+        let table = peer_table(&state, Some(&counters), now);
         let nbmas: Vec<_> = table.iter().map(|p| p.nbma.unwrap().to_string()).collect();
         assert_eq!(
             nbmas,
@@ -490,6 +578,42 @@ mod tests {
         assert_eq!(json["counters"]["drop"][0]["reason"], "wrong-key");
         assert_eq!(json["counters"]["drop"][0]["count"], "1");
         assert_eq!(table[1].to_json()["attributes"], "dynamic shortcut");
+    }
+
+    #[test]
+    fn one_peer_by_key_asks_for_that_peer_only() {
+        let tun0 = "/ietf-interfaces:interfaces/interface[name='tun0']/dmvpn-tunnel:tunnel";
+        let every = "/ietf-interfaces:interfaces/interface/dmvpn-tunnel:tunnel";
+        let all = Wanted {
+            cache: CacheWanted::All,
+            counters: false,
+        };
+        let one = |nbma: &str| {
+            let wanted = Wanted {
+                cache: CacheWanted::Nbma(ip(nbma)),
+                counters: false,
+            };
+            Some((wanted, Some(ip(nbma))))
+        };
+        let asked = |xpath: &str, name: &str| peers_asked(&StateFilter::new(xpath), name);
+        let by_key = format!("{tun0}/peer[nbma-address='2001:DB8::1']");
+        assert_eq!(asked(&by_key, "tun0"), one("2001:db8::1"));
+        assert_eq!(
+            asked(&format!("{by_key}/counters"), "tun0"),
+            one("2001:db8::1")
+        );
+        assert_eq!(asked(&by_key, "tun1"), None, "another interface");
+        // `show dmvpn`: every peer.
+        let show_dmvpn = format!("{every}/peer | {every}/oper-status");
+        assert_eq!(asked(&show_dmvpn, "tun0"), Some((all, None)));
+        assert_eq!(asked("", "tun0"), Some((all, None)));
+        // Two peers, or one and the list: the list.
+        let two = format!("{by_key} | {tun0}/peer[nbma-address='192.0.2.2']");
+        assert_eq!(asked(&two, "tun0"), Some((all, None)));
+        // No peer: the statistics, or a key that is no address.
+        assert_eq!(asked(&format!("{every}/statistics"), "tun0"), None);
+        let garbage = format!("{tun0}/peer[nbma-address='not an address']");
+        assert_eq!(asked(&garbage, "tun0"), None);
     }
 
     #[test]

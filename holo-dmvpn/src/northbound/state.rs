@@ -5,7 +5,8 @@
 use std::sync::Arc;
 use std::time::Instant;
 
-use holo_nhrp::yang::dmvpn_nhrp::NHRP_NAME;
+use holo_nhrp::driver::{CacheWanted, Wanted};
+use holo_nhrp::yang::dmvpn_nhrp::{NHRP_NAME, nhrp};
 use northbound::{BoxFuture, StateFilter, StateProvider};
 use serde_json::json;
 
@@ -37,9 +38,19 @@ impl StateProvider for NhrpState {
                 shared: self.shared.clone(),
             };
             let now = Instant::now();
-            let states = nhrp
-                .states_of(|name| filter.wants(Some(name), &[NHRP_NAME]))
-                .await;
+            // Only the parts asked for: `show ip nhrp traffic` copies no
+            // cache entry (a hub holds one per spoke).
+            let wanted = |name: &str| {
+                let wants = |node: &str| filter.wants(Some(name), &[NHRP_NAME, node]);
+                filter.wants(Some(name), &[NHRP_NAME]).then(|| Wanted {
+                    cache: match wants(nhrp::CACHE_ENTRY_NAME) {
+                        true => CacheWanted::All,
+                        false => CacheWanted::None,
+                    },
+                    counters: wants(nhrp::COUNTERS_NAME),
+                })
+            };
+            let states = nhrp.states_of(wanted).await;
             let interfaces: Vec<_> = (states.iter())
                 .map(|(name, state)| {
                     holo_nhrp::northbound::state::render_filtered(name, state, now, filter)

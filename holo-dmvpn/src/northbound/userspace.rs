@@ -24,7 +24,7 @@ use std::time::Duration;
 
 use super::{Tunnel, TunnelHandle, TunnelParams};
 use crate::dataplane::interfaces::{self, InterfaceMonitor, Interfaces, Source, SourceState};
-use crate::dataplane::{DataPlane, DataPlaneConfig, Snapshot, netns, routes};
+use crate::dataplane::{Counters, DataPlane, DataPlaneConfig, Snapshot, netns, routes};
 use holo_nhrp::InstanceConfig;
 use holo_nhrp::{Command, DataPlaneEvent, Input, Output};
 use ipnetwork::IpNetwork;
@@ -67,6 +67,8 @@ pub struct Planes {
 #[derive(Debug)]
 pub enum Query {
     Snapshot(oneshot::Sender<Snapshot>),
+    /// The counters of one peer (and the totals), or of all.
+    Counters(Option<IpAddr>, oneshot::Sender<Counters>),
     /// `clear crypto sa`: whether the tunnel has IPsec.
     ClearSa(Option<IpAddr>, oneshot::Sender<bool>),
 }
@@ -96,6 +98,16 @@ impl Planes {
         let queries = lock(&self.queries).get(interface).cloned()?;
         let (tx, rx) = oneshot::channel();
         queries.send(Query::Snapshot(tx)).await.ok()?;
+        rx.await.ok()
+    }
+
+    /// The data-plane counters of the tunnel on `interface`: its totals
+    /// and the line of `peer`, or of every peer; `None` when no data plane
+    /// runs there. Copies no forwarding state.
+    pub async fn counters(&self, interface: &str, peer: Option<IpAddr>) -> Option<Counters> {
+        let queries = lock(&self.queries).get(interface).cloned()?;
+        let (tx, rx) = oneshot::channel();
+        queries.send(Query::Counters(peer, tx)).await.ok()?;
         rx.await.ok()
     }
 
@@ -439,6 +451,11 @@ impl Owner {
                     Some(Query::Snapshot(reply)) => {
                         if let Some(snapshot) = dataplane.snapshot().await {
                             let _ = reply.send(snapshot);
+                        }
+                    }
+                    Some(Query::Counters(peer, reply)) => {
+                        if let Some(counters) = dataplane.counters(peer).await {
+                            let _ = reply.send(counters);
                         }
                     }
                     Some(Query::ClearSa(peer, reply)) => {

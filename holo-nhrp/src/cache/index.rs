@@ -25,9 +25,11 @@ pub(super) struct Index {
     pub(super) refreshes: BTreeSet<(Instant, IpNetwork)>,
     pub(super) by_next_hop: BTreeSet<(IpAddr, IpNetwork)>,
     pub(super) by_nbma: BTreeSet<(IpAddr, IpNetwork)>,
-    /// Each entry's prefix with its host bits cleared, next to the prefix
-    /// as stored (they differ when a peer sent host bits): what the
-    /// longest-prefix match probes.
+    /// The prefixes stored with host bits set (a peer sent them so), next
+    /// to the prefix with its host bits cleared: what the longest-prefix
+    /// match probes besides the entries themselves. Only those: a hub's
+    /// host entries (one per spoke) have none, and the index would cost
+    /// ~50 octets a spoke for nothing.
     pub(super) networks: BTreeSet<(IpNetwork, IpNetwork)>,
     /// How many entries have each prefix length, by address family (false
     /// for IPv4): the lengths worth probing.
@@ -79,7 +81,9 @@ impl Index {
         if let Some(nbma) = e.nbma {
             self.by_nbma.insert((nbma, e.prefix));
         }
-        self.networks.insert((network(e.prefix), e.prefix));
+        if network(e.prefix) != e.prefix {
+            self.networks.insert((network(e.prefix), e.prefix));
+        }
         *self.lengths.entry(length(e.prefix)).or_default() += 1;
     }
 
@@ -95,7 +99,9 @@ impl Index {
         if let Some(nbma) = e.nbma {
             self.by_nbma.remove(&(nbma, e.prefix));
         }
-        self.networks.remove(&(network(e.prefix), e.prefix));
+        if network(e.prefix) != e.prefix {
+            self.networks.remove(&(network(e.prefix), e.prefix));
+        }
         if let Some(n) = self.lengths.get_mut(&length(e.prefix)) {
             *n -= 1;
             if *n == 0 {

@@ -87,10 +87,10 @@ impl Service {
                 tree
             }
         };
-        let mut tree = match request.path.as_str() {
-            "" => tree,
-            path => data::select(&tree, path).map_err(status)?,
-        };
+        let mut tree = tree;
+        if !request.path.is_empty() {
+            data::select_in_place(&mut tree, &request.path).map_err(status)?;
+        }
         data::redact(&mut tree).map_err(status)?;
         let text = data::print(&tree, fmt, request.with_defaults).map_err(status)?;
         Ok((fmt, text))

@@ -114,6 +114,39 @@ impl StateFilter {
             }
         })
     }
+
+    /// The one entry of the list at `nodes` of interface `interface` the
+    /// request asks for, by the value of its key `key`
+    /// (`peer[nbma-address='192.0.2.1']`): `Some` when every branch that
+    /// wants entries of that list names the same value, so that a provider
+    /// may look that entry up instead of rendering the list; `None` when
+    /// some branch wants more (or none wants the list).
+    pub fn single_key(&self, interface: &str, nodes: &[&str], key: &str) -> Option<&str> {
+        let selections = self.selections.as_ref()?;
+        let mut value: Option<&str> = None;
+        for s in selections {
+            if !s.matches_interface(Some(interface)) {
+                continue;
+            }
+            let step = match s.overlaps(nodes) {
+                None => continue,
+                Some(step) => step?,
+            };
+            let mut values = step.keys.iter().filter(|(k, _)| k == key);
+            let (_, wanted) = values.next()?;
+            // `[k='a'][k='b']` selects nothing; leave that to the
+            // northbound's selection.
+            if values.next().is_some() {
+                return None;
+            }
+            match value {
+                Some(known) if !same_value(known, wanted) => return None,
+                Some(_) => {}
+                None => value = Some(wanted),
+            }
+        }
+        value
+    }
 }
 
 impl Selection {
@@ -361,6 +394,34 @@ mod tests {
         let cache = [NHRP, "cache-entry"];
         assert!(filter.wants_entry("tun0", &cache, "prefix", "2001:db8::/64"));
         assert!(!filter.wants_entry("tun0", &cache, "prefix", "2001:db8::/65"));
+    }
+
+    #[test]
+    fn a_single_key_only_when_every_branch_names_the_same_entry() {
+        let peer = [TUNNEL, "peer"];
+        let key = "nbma-address";
+        let one = format!("{TUN0}/dmvpn-tunnel:tunnel/peer[nbma-address='2001:DB8::1']");
+        let filter = StateFilter::new(&one);
+        assert_eq!(filter.single_key("tun0", &peer, key), Some("2001:DB8::1"));
+        assert_eq!(filter.single_key("tun1", &peer, key), None, "not asked");
+        // The same entry twice, and a branch that wants no peers.
+        let filter = StateFilter::new(&format!(
+            "{one}/counters | {TUN0}/dmvpn-tunnel:tunnel/peer[nbma-address='2001:db8::1']\
+             | {TUN0}/dmvpn-nhrp:nhrp"
+        ));
+        assert_eq!(filter.single_key("tun0", &peer, key), Some("2001:DB8::1"));
+        for wider in [
+            format!("{one} | {TUN0}/dmvpn-tunnel:tunnel/peer[nbma-address='192.0.2.2']"),
+            format!("{one} | {TUN0}/dmvpn-tunnel:tunnel"),
+            format!("{one} | /ietf-interfaces:interfaces/interface/dmvpn-tunnel:tunnel/peer"),
+            format!("{TUN0}/dmvpn-tunnel:tunnel/peer[tunnel-address='10.0.0.1']"),
+            format!("{TUN0}/dmvpn-tunnel:tunnel/peer[nbma-address='a'][nbma-address='b']"),
+            "//peer".to_owned(),
+            String::new(),
+        ] {
+            let filter = StateFilter::new(&wider);
+            assert_eq!(filter.single_key("tun0", &peer, key), None, "{wider}");
+        }
     }
 
     #[test]
