@@ -52,17 +52,8 @@ impl Node {
     /// `start`, the daemon run by `wrapper` (e.g. `setpriv ... --`).
     #[allow(dead_code)]
     pub fn start_under(ns: &str, site: &str, startup: &Value, wrapper: &[&str]) -> Node {
-        let site = Site::new(site);
-        let startup = with_data_plane(startup.clone());
-        std::fs::write(site.dir.join("startup.json"), startup.to_string()).unwrap();
-        let mut node = Node {
-            site,
-            ns: ns.to_owned(),
-            child: None,
-            wrapper: wrapper.iter().map(|w| w.to_string()).collect(),
-        };
-        node.spawn();
-        node
+        let wrapper = wrapper.iter().map(|w| w.to_string()).collect();
+        Node::launch(ns, Site::new(site), startup, wrapper)
     }
 
     /// `start`, with `settings` (TOML) added to the daemon settings.
@@ -74,13 +65,19 @@ impl Node {
             text.push_str(settings);
             std::fs::write(&file, text).unwrap();
         }
+        Node::launch(ns, site, startup, vec![])
+    }
+
+    /// Writes the startup configuration (on this run's data plane) into
+    /// `site` and starts the daemon there.
+    fn launch(ns: &str, site: Site, startup: &Value, wrapper: Vec<String>) -> Node {
         let startup = with_data_plane(startup.clone());
         std::fs::write(site.dir.join("startup.json"), startup.to_string()).unwrap();
         let mut node = Node {
             site,
             ns: ns.to_owned(),
             child: None,
-            wrapper: vec![],
+            wrapper,
         };
         node.spawn();
         node
