@@ -26,7 +26,7 @@ use std::time::{Duration, Instant};
 use aya::programs::{SchedClassifier, TcAttachType};
 use common::cli_at;
 use common::netns::{
-    Echo, Node, assert_root, cache, connect, hub_config, ping_ttls, registered, routes,
+    Echo, Node, assert_root, cache, connect, has_link, hub_config, ping_ttls, registered, routes,
     spoke_config, state, topology, wait_state,
 };
 use holo_dmvpn::dataplane::netns::run_in;
@@ -69,20 +69,28 @@ fn show_dmvpn_packets(node: &Node, nbma: &str) -> (u64, u64) {
     (n(2), n(1))
 }
 
-/// The tcx programs attached to `interface` in `ns`, both directions.
+/// The tcx programs attached to `interface` in `ns`, both directions; 0
+/// when the interface is gone (a TUN device dies with its daemon). A query
+/// that fails on an interface that exists fails the test: it must not
+/// pass for "no program" unseen.
 fn tcx_programs(ns: &str, interface: &str) -> usize {
-    let interface = interface.to_owned();
-    run_in(ns, move || {
-        Ok([TcAttachType::Ingress, TcAttachType::Egress]
-            .into_iter()
-            .map(|direction| {
-                SchedClassifier::query_tcx(&interface, direction)
-                    .map(|(_, programs)| programs.len())
-                    .unwrap_or(0)
-            })
-            .sum::<usize>())
+    let name = interface.to_owned();
+    let counted = run_in(ns, move || {
+        let mut total = 0;
+        for direction in [TcAttachType::Ingress, TcAttachType::Egress] {
+            match SchedClassifier::query_tcx(&name, direction) {
+                Ok((_, programs)) => total += programs.len(),
+                Err(error) => return Ok(Err(error.to_string())),
+            }
+        }
+        Ok(Ok(total))
     })
-    .unwrap()
+    .unwrap();
+    match counted {
+        Ok(total) => total,
+        Err(_) if !has_link(ns, interface) => 0,
+        Err(error) => panic!("querying the tcx programs of {interface} in {ns}: {error}"),
+    }
 }
 
 async fn wait_fast_path(node: &mut Node, what: &str) -> Value {
