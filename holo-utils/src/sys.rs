@@ -1,10 +1,17 @@
 //! The workspace's one place for unsafe code (Cargo.toml's lints): thin
-//! wrappers of C library calls that have no safe binding in our
-//! dependencies, each block with why it is sound.
+//! wrappers of C library calls that have no safe (or no sound) binding in
+//! our dependencies, each block with why it is sound.
 //!
 //! `heap`: glibc's allocator statistics and `malloc_trim`, for dmvpnd's
 //! heap trimming (dmvpnd/src/heap.rs): a hub frees tens of megabytes at once
 //! after a restart burst or a large state query, and glibc keeps them.
+//!
+//! `yang` (feature `yang`, northbound only: the protocol crates must not
+//! pull libyang in): libyang's data tree printer to memory. yang2's
+//! `Data::print_string`/`print_bytes` copy the text libyang mallocs and
+//! never free it, so every state query and notification leaked its whole
+//! text. Only that tree print is wrapped here; the rest of yang2 is used
+//! as it is.
 #![allow(unsafe_code)]
 
 #[cfg(all(target_os = "linux", target_env = "gnu"))]
@@ -67,4 +74,108 @@ pub mod heap {
     }
 
     pub fn trim() {}
+}
+
+#[cfg(feature = "yang")]
+pub mod yang {
+    use std::ffi::{CStr, c_char, c_void};
+
+    use yang2::Error;
+    use yang2::data::{Data, DataDiff, DataFormat, DataNodeRef, DataPrinterFlags, DataTree};
+    use yang2::ffi;
+
+    mod sealed {
+        pub trait Sealed {}
+    }
+
+    /// yang2's own data types: a tree, a node of one, a diff. Sealed, since
+    /// `Data::raw` is public and any other type could return any pointer;
+    /// these only make one from a live tree (or in their `unsafe`
+    /// constructors, whose callers answer for it).
+    pub trait Printable<'a>: Data<'a> + sealed::Sealed {}
+
+    impl sealed::Sealed for DataTree<'_> {}
+    impl<'a> Printable<'a> for DataTree<'a> {}
+    impl sealed::Sealed for DataNodeRef<'_, '_> {}
+    impl<'a> Printable<'a> for DataNodeRef<'_, 'a> {}
+    impl sealed::Sealed for DataDiff<'_> {}
+    impl<'a> Printable<'a> for DataDiff<'a> {}
+
+    unsafe extern "C" {
+        /// The C library's `free`: libyang allocates its output buffer with
+        /// `malloc`/`realloc` of the same C library (it is linked in
+        /// statically, the `bundled` feature, and has no allocator hook).
+        fn free(ptr: *mut c_void);
+    }
+
+    /// Frees libyang's output buffer when dropped, whatever the outcome.
+    struct Buffer(*mut c_char);
+
+    impl Drop for Buffer {
+        fn drop(&mut self) {
+            // SAFETY: the pointer is null or the buffer `lyd_print_mem`
+            // allocated with the C `malloc`/`realloc`, which nothing else
+            // owns or frees (libyang's `ly_out_free(out, NULL, 0)` leaves it
+            // to the caller); it is freed once, here. `free(NULL)` is a no-op.
+            unsafe { free(self.0.cast()) };
+        }
+    }
+
+    /// `tree` (a whole tree or one node, with its siblings if `flags` says
+    /// so) printed as yang2's `Data::print_string` prints it, text for
+    /// text, without leaking libyang's buffer.
+    ///
+    /// `Ok(None)` when libyang prints nothing at all (it gives no buffer).
+    /// The text is copied into the `String` lossily, as yang2 does: libyang
+    /// checks every string value is UTF-8 when it stores it, so its XML and
+    /// JSON are UTF-8 and nothing is replaced in practice.
+    ///
+    /// `DataFormat::LYB` is binary and not NUL-terminated: refused
+    /// (`LY_EINVAL`) without printing.
+    ///
+    /// On failure, the context's last libyang error (as yang2 reports its
+    /// own failures) with the printer's return code; a partial buffer
+    /// libyang leaves behind is freed too.
+    pub fn print_data<'a, T>(
+        tree: &T,
+        format: DataFormat,
+        flags: DataPrinterFlags,
+    ) -> Result<Option<String>, Error>
+    where
+        T: Printable<'a>,
+    {
+        if format == DataFormat::LYB {
+            return Err(Error {
+                errcode: ffi::LY_ERR::LY_EINVAL,
+                msg: Some("LYB is binary: not printed to a string".to_owned()),
+                path: None,
+                apptag: None,
+            });
+        }
+        let mut buffer = Buffer(std::ptr::null_mut());
+        // SAFETY: `buffer.0` is a valid `char *` to write the buffer pointer
+        // to; `tree.raw()` (a `Printable`: yang2's own types) is null (an
+        // empty tree, which libyang prints as such) or a node of the tree
+        // `tree` owns or borrows, so it stays alive and unmodified for the
+        // call; libyang only reads the tree. Format and flags are yang2's
+        // values of libyang's enum and bit flags.
+        let ret =
+            unsafe { ffi::lyd_print_mem(&mut buffer.0, tree.raw(), format as u32, flags.bits()) };
+        if ret != ffi::LY_ERR::LY_SUCCESS {
+            // `buffer` may hold what was printed before the failure: freed
+            // when it drops.
+            let mut error = Error::new(tree.context());
+            error.errcode = ret;
+            return Err(error);
+        }
+        if buffer.0.is_null() {
+            return Ok(None);
+        }
+        // SAFETY: on success libyang's memory output keeps the buffer
+        // NUL-terminated after every write (XML and JSON have no NUL of
+        // their own), and the buffer lives until `buffer` drops, after the
+        // copy.
+        let text = unsafe { CStr::from_ptr(buffer.0) };
+        Ok(Some(text.to_string_lossy().into_owned()))
+    }
 }

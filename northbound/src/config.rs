@@ -3,6 +3,7 @@
 
 use std::fmt;
 
+use holo_utils::sys::yang::print_data;
 use yang2::data::{
     Data, DataFormat, DataParserFlags, DataPrinterFlags, DataTree, DataValidationFlags,
 };
@@ -86,7 +87,7 @@ impl Config {
     pub fn print(&self, format: Format) -> Result<String, Error> {
         let flags = DataPrinterFlags::WITH_SIBLINGS | DataPrinterFlags::WD_EXPLICIT;
         let text = match self.tree.reference() {
-            Some(_) => self.tree.print_string(format.yang(), flags)?,
+            Some(_) => print_data(&self.tree, format.yang(), flags)?,
             None => None,
         };
         Ok(match (text, format) {

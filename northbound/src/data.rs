@@ -3,6 +3,7 @@
 
 use std::collections::HashSet;
 
+use holo_utils::sys::yang::print_data;
 use yang2::data::{
     Data, DataFormat, DataNodeRef, DataOperation, DataParserFlags, DataPrinterFlags, DataTree,
     DataValidationFlags,
@@ -169,7 +170,8 @@ pub(crate) fn print(tree: &Tree, format: Format, with_defaults: bool) -> Result<
         false => DataPrinterFlags::WD_EXPLICIT,
     };
     let text = match tree.reference() {
-        Some(_) => tree.print_string(
+        Some(_) => print_data(
+            tree,
             yang_format(format),
             DataPrinterFlags::WITH_SIBLINGS | defaults,
         )?,

@@ -7,6 +7,7 @@ use std::collections::BTreeMap;
 use std::time::SystemTime;
 
 use dmvpn_api::gnmi;
+use holo_utils::sys::yang::print_data;
 use yang2::data::{Data, DataFormat, DataNodeRef, DataPrinterFlags};
 use yang2::schema::{DataValue, DataValueType, SchemaNodeKind};
 
@@ -168,9 +169,7 @@ fn content(node: &DataNodeRef<'_, '_>) -> Result<serde_json::Value, Error> {
     ) {
         return Ok(leaf_json(node));
     }
-    let text = node
-        .print_string(DataFormat::JSON, DataPrinterFlags::WD_ALL)?
-        .unwrap_or_default();
+    let text = print_data(node, DataFormat::JSON, DataPrinterFlags::WD_ALL)?.unwrap_or_default();
     let json = match text.trim() {
         "" => serde_json::Value::Object(Default::default()),
         text => parse(text)?,

@@ -7,11 +7,12 @@ use std::time::{Duration, SystemTime};
 
 use dmvpn_api::v1 as api;
 use dmvpn_api::v1::northbound_server::{self, NorthboundServer};
+use holo_utils::sys::yang::print_data;
 use tokio::sync::oneshot;
 use tokio_stream::wrappers::BroadcastStream;
 use tokio_stream::{Stream, StreamExt};
 use tonic::{Request, Response, Status};
-use yang2::data::{Data, DataOperation, DataPrinterFlags};
+use yang2::data::{DataOperation, DataPrinterFlags};
 use yang2::schema::SchemaPathFormat;
 
 use crate::auth::{Actor, Identity};
@@ -420,14 +421,14 @@ impl northbound_server::Northbound for Service {
                 return Err(Status::invalid_argument("no RPC in the input"));
             };
             let path = rpc.schema().path(SchemaPathFormat::DATA);
-            let json = tree
-                .print_string(
-                    yang2::data::DataFormat::JSON,
-                    DataPrinterFlags::WITH_SIBLINGS,
-                )
-                .map_err(Error::from)
-                .map_err(status)?
-                .unwrap_or_default();
+            let json = print_data(
+                &tree,
+                yang2::data::DataFormat::JSON,
+                DataPrinterFlags::WITH_SIBLINGS,
+            )
+            .map_err(Error::from)
+            .map_err(status)?
+            .unwrap_or_default();
             (path, json)
         };
         let handler = self

@@ -1,8 +1,9 @@
 //! `<get>` and `<get-config>` (RFC 6241, 7.1 and 7.7), with filters and
 //! with-defaults (RFC 6243: basic mode explicit, also report-all and trim).
 
+use holo_utils::sys::yang::print_data;
 use roxmltree::Node;
-use yang2::data::{Data, DataFormat, DataPrinterFlags, DataTree};
+use yang2::data::{DataFormat, DataPrinterFlags, DataTree};
 
 use super::capabilities;
 use super::datastore::{self, Datastore};
@@ -124,13 +125,13 @@ fn data(tree: Tree, selection: &Selection, defaults: Defaults) -> Result<String,
     };
     data::redact(&mut tree)?;
     let text = match tree.reference() {
-        Some(_) => tree
-            .print_string(
-                DataFormat::XML,
-                DataPrinterFlags::WITH_SIBLINGS | defaults.flags(),
-            )
-            .map_err(Error::from)?
-            .unwrap_or_default(),
+        Some(_) => print_data(
+            &tree,
+            DataFormat::XML,
+            DataPrinterFlags::WITH_SIBLINGS | defaults.flags(),
+        )
+        .map_err(Error::from)?
+        .unwrap_or_default(),
         None => String::new(),
     };
     Ok(format!("<data>{text}</data>"))

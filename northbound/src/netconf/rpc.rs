@@ -5,9 +5,10 @@
 
 use std::fmt::Write;
 
+use holo_utils::sys::yang::print_data;
 use roxmltree::Node;
 use serde_json::Value;
-use yang2::data::{Data, DataFormat, DataOperation, DataPrinterFlags};
+use yang2::data::{DataFormat, DataOperation, DataPrinterFlags};
 
 use super::rpc_error::RpcError;
 use super::session::{Reply, Session};
@@ -26,7 +27,7 @@ pub(crate) async fn execute(
     let input = {
         let tree =
             data::parse_operation(&fragment.into_string(), Format::Xml, DataOperation::RpcYang)?;
-        tree.print_string(DataFormat::JSON, DataPrinterFlags::WITH_SIBLINGS)
+        print_data(&tree, DataFormat::JSON, DataPrinterFlags::WITH_SIBLINGS)
             .map_err(Error::from)?
             .unwrap_or_default()
     };

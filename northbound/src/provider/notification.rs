@@ -1,8 +1,9 @@
 //! Notifications: how protocol tasks publish YANG notifications (peer
 //! up/down, NHS up/down) to every front end's subscribers.
 
+use holo_utils::sys::yang::print_data;
 use tokio::sync::broadcast;
-use yang2::data::{Data, DataOperation, DataPrinterFlags};
+use yang2::data::{DataOperation, DataPrinterFlags};
 use yang2::schema::SchemaPathFormat;
 
 use crate::clock::unix_ms;
@@ -41,18 +42,18 @@ impl Notifier {
         };
         // Nobody listens (a hub has no subscriber for most of its life, and
         // 100 000 spokes registering publish 100 000 peer-up): checked,
-        // not printed. yang2's printing to a string never frees libyang's
-        // buffer, ~1 KB a notification for good.
+        // not printed, which saves the print (`print_data` frees libyang's
+        // buffer, where yang2's `print_string` leaked ~1 KB a notification).
         if self.0.receiver_count() == 0 {
             return Ok(());
         }
         let path = node.schema().path(SchemaPathFormat::DATA);
-        let json = tree
-            .print_string(
-                data::yang_format(Format::Json),
-                DataPrinterFlags::WITH_SIBLINGS,
-            )?
-            .unwrap_or_default();
+        let json = print_data(
+            &tree,
+            data::yang_format(Format::Json),
+            DataPrinterFlags::WITH_SIBLINGS,
+        )?
+        .unwrap_or_default();
         let notification = YangNotification {
             timestamp: unix_ms(std::time::SystemTime::now()),
             path,
