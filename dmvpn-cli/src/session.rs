@@ -30,6 +30,12 @@ use crate::help::{self, FirstWord, View};
 use crate::schema::Tree;
 use crate::views;
 
+/// The list entries per part when a view reads a list that grows with the
+/// network (peers, cache entries): small enough for dmvpnd to render,
+/// select and print a part in a few milliseconds, large enough that the
+/// per-part costs (a libyang tree, a message) stay small.
+const STATE_PAGE: u32 = 1000;
+
 /// The interfaces, whose configuration `clear ip nhrp` reads.
 const INTERFACES_PATH: &str = "/ietf-interfaces:interfaces";
 
@@ -483,6 +489,7 @@ impl Session {
                 encoding: encoding as i32,
                 with_defaults: false,
                 path: path.to_owned(),
+                page_size: 0,
             })
             .await
             .map_err(status_error)?
@@ -500,6 +507,7 @@ impl Session {
                 encoding: Encoding::Json as i32,
                 with_defaults: false,
                 path: path.to_owned(),
+                page_size: 0,
             })
             .await
             .map_err(status_error)?
@@ -509,6 +517,42 @@ impl Session {
             data.push_str(&piece.data.map(|d| d.data).unwrap_or_default());
         }
         Ok(data)
+    }
+
+    /// State below `path` in parts (GetStream with a page size): each part
+    /// parsed as it arrives and given to `each`, so that a hub's 100 000
+    /// peers are never one text here nor one tree in dmvpnd. For the views
+    /// whose lists grow with the network; `each` gets complete trees
+    /// whose list entries are each whole in one of them.
+    async fn state_parts(
+        &mut self,
+        path: &str,
+        mut each: impl FnMut(&Value),
+    ) -> Result<(), String> {
+        let mut pieces = self
+            .client
+            .get_stream(GetRequest {
+                r#type: DataType::State as i32,
+                encoding: Encoding::Json as i32,
+                with_defaults: false,
+                path: path.to_owned(),
+                page_size: STATE_PAGE,
+            })
+            .await
+            .map_err(status_error)?
+            .into_inner();
+        let mut part = String::new();
+        while let Some(piece) = pieces.message().await.map_err(status_error)? {
+            part.push_str(&piece.data.map(|d| d.data).unwrap_or_default());
+            if !piece.continued {
+                each(&parse_json(&part)?);
+                part.clear();
+            }
+        }
+        if !part.is_empty() {
+            return Err("the state ended inside a part".to_owned());
+        }
+        Ok(())
     }
 
     async fn state(&mut self, path: &str) -> Result<Value, String> {
@@ -558,15 +602,21 @@ impl Session {
             }
             ["show", "ip", "nhrp", rest @ ..] => self.show_nhrp(rest, out).await?,
             ["show", "dmvpn"] => {
-                let state = self.state(&dmvpn_path()).await?;
-                out.push_str(&views::render_dmvpn(
-                    &views::peers(&state),
-                    &views::tunnels(&state),
-                ))
+                let (mut peers, mut tunnels) = (vec![], vec![]);
+                self.state_parts(&dmvpn_path(), |part| {
+                    peers.extend(views::peers(part));
+                    tunnels.extend(views::tunnels(part));
+                })
+                .await?;
+                out.push_str(&views::render_dmvpn(&peers, &tunnels))
             }
             ["show", "dmvpn", "json"] => {
-                let state = self.state(&view_path(&[tunnel::PEER])).await?;
-                out.push_str(&pretty(&views::peers(&state))?)
+                let mut peers = vec![];
+                self.state_parts(&view_path(&[tunnel::PEER]), |part| {
+                    peers.extend(views::peers(part))
+                })
+                .await?;
+                out.push_str(&pretty(&peers)?)
             }
             ["show", "crypto", "ikev2", "sa"] => out.push_str(&crypto::render_ikev2_sa(
                 &crypto::ike_sas(&self.state(&crypto_path()).await?),
@@ -690,21 +740,24 @@ impl Session {
         };
         let path = nhrp_path(view)
             .ok_or_else(|| format!("unknown command: show ip nhrp {}", args.join(" ")))?;
+        if matches!(view, "cache" | "shortcut") {
+            // A row per spoke on a hub: read in parts.
+            let mut entries = vec![];
+            self.state_parts(&path, |part| {
+                entries.extend(
+                    (views::cache_entries(part).into_iter())
+                        .filter(|e| view == "cache" || e.entry_type == "shortcut"),
+                )
+            })
+            .await?;
+            out.push_str(&match json {
+                true => pretty(&entries)?,
+                false => views::render_cache(&entries),
+            });
+            return Ok(());
+        }
         let state = self.state(&path).await?;
         let text = match (view, json) {
-            ("cache", false) => views::render_cache(&views::cache_entries(&state)),
-            ("cache", true) => pretty(&views::cache_entries(&state))?,
-            ("shortcut", json) => {
-                let shortcuts: Vec<_> = views::cache_entries(&state)
-                    .into_iter()
-                    .filter(|e| e.entry_type == "shortcut")
-                    .collect();
-                if json {
-                    pretty(&shortcuts)?
-                } else {
-                    views::render_cache(&shortcuts)
-                }
-            }
             ("nhs", false) => views::render_nhs(&views::nhs_states(&state)),
             ("nhs", true) => pretty(&views::nhs_states(&state))?,
             ("traffic", false) => views::render_traffic(&views::traffic(&state)),

@@ -441,6 +441,83 @@ fn state_larger_than_a_grpc_message_is_read_whole() {
     assert_eq!(text.lines().count(), 40_000 + 8);
 }
 
+/// A part of `tun`'s peer list: the peers 198.18.0.`first`.. (`count`).
+fn peer_part(tun: &str, first: u32, count: u32) -> String {
+    let peers: Vec<String> = (first..first + count)
+        .map(|i| {
+            format!(
+                r#"{{"nbma-address": "198.18.0.{i}", "tunnel-address": "10.0.0.{i}",
+                  "state": "up", "up-time": 60, "attributes": "dynamic", "entries": 1}}"#
+            )
+        })
+        .collect();
+    format!(
+        r#"{{"ietf-interfaces:interfaces": {{"interface": [{{"name": "{tun}",
+          "dmvpn-tunnel:tunnel": {{"peer": [{}]}}}}]}}}}"#,
+        peers.join(",")
+    )
+}
+
+#[test]
+fn show_dmvpn_and_the_cache_read_in_parts_show_every_row_once() {
+    // As dmvpnd answers a page size: the tunnel nodes first, then the
+    // peers a page at a time (one part cut in two pieces of 100 bytes).
+    let first = r#"{"ietf-interfaces:interfaces": {"interface": [
+        {"name": "tun0", "dmvpn-tunnel:tunnel": {"oper-status": "up",
+           "source-address-in-use": "192.0.2.1"}},
+        {"name": "tun1", "dmvpn-tunnel:tunnel": {"oper-status": "down",
+           "down-reason": "no source address"}}]}}"#;
+    let cache = r#"{"ietf-interfaces:interfaces": {"interface": [{"name": "tun0",
+        "dmvpn-nhrp:nhrp": {"cache-entry": [
+          {"prefix": "10.0.0.9/32", "type": "dynamic", "next-hop": "10.0.0.9",
+           "nbma-address": "198.18.0.9"},
+          {"prefix": "10.1.4.0/24", "type": "shortcut", "next-hop": "10.0.0.4",
+           "nbma-address": "198.18.0.4"}]}}]}}"#;
+    let server = FakeServer::start(Fake {
+        parts: vec![
+            first.to_owned(),
+            peer_part("tun0", 1, 3),
+            peer_part("tun0", 4, 2),
+            peer_part("tun1", 10, 1),
+            cache.to_owned(),
+        ],
+        piece: Some(100),
+        ..fake()
+    });
+    let out = server.one_shot(&["show dmvpn", "show ip nhrp shortcut json"]);
+    assert_success(&out);
+    let text = stdout(&out);
+    assert!(text.contains("Interface: tun0, NHRP Peers: 5"), "{text}");
+    assert!(
+        text.contains("Tunnel source: 192.0.2.1, line protocol up"),
+        "{text}"
+    );
+    assert!(text.contains("Interface: tun1, NHRP Peers: 1"), "{text}");
+    assert!(
+        text.contains("line protocol DOWN (no source address)"),
+        "{text}"
+    );
+    for i in [1, 2, 3, 4, 5, 10] {
+        let row = format!(" 198.18.0.{i} ");
+        assert_eq!(text.matches(&row).count(), 1, "{row} once: {text}");
+    }
+    // The peer parts carry no cache entry and the cache part no peer:
+    // the shortcut view sees the one shortcut.
+    assert_eq!(
+        text.matches("\"prefix\": \"10.1.4.0/24\"").count(),
+        1,
+        "{text}"
+    );
+    assert!(!text.contains("10.0.0.9/32"), "{text}");
+    let paged: Vec<u32> = (server.calls().into_iter())
+        .filter_map(|call| match call {
+            Call::GetStream(get) => Some(get.page_size),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(paged, [1000, 1000], "both views ask for parts");
+}
+
 #[test]
 fn show_ip_nhrp_shortcut_json_keeps_only_shortcuts() {
     let server = FakeServer::start(fake());

@@ -180,6 +180,7 @@ fn an_operator_configures_a_hub_from_nothing() {
             encoding: dmvpn_api::v1::Encoding::Json as i32,
             with_defaults: false,
             path: String::new(),
+            page_size: 0,
         }))
     );
     assert!(server.calls().contains(&fake_server::Call::Confirm));

@@ -29,7 +29,7 @@ pub use clock::{Clock, ManualClock, SystemClock};
 pub use config::{Config, Format};
 pub use error::Error;
 pub use provider::{
-    BoxFuture, Notifier, Provider, Refusal, RpcHandler, StateFilter, StateProvider,
+    BoxFuture, Notifier, Parts, Provider, Refusal, RpcHandler, StateFilter, StateProvider,
     YangNotification,
 };
 pub use storage::{PendingConfirm, TransactionRecord, write_atomic};

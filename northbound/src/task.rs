@@ -216,6 +216,11 @@ impl Handle {
         tree
     }
 
+    /// The state providers, in the order they were registered.
+    pub(crate) fn state_providers(&self) -> &[Arc<dyn StateProvider>] {
+        &self.state
+    }
+
     /// The running configuration.
     pub async fn running(&self) -> Result<Config, Stopped> {
         self.ask(Request::Running).await

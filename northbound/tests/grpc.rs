@@ -14,7 +14,7 @@ use dmvpn_api::v1 as api;
 use dmvpn_api::v1::northbound_client::NorthboundClient;
 use northbound::grpc;
 use northbound::{
-    BoxFuture, Builder, Northbound, Notifier, Provider, Refusal, RpcHandler, StateFilter,
+    BoxFuture, Builder, Northbound, Notifier, Parts, Provider, Refusal, RpcHandler, StateFilter,
     StateProvider,
 };
 use tokio::sync::oneshot;
@@ -177,6 +177,7 @@ async fn get(
             encoding: enc as i32,
             with_defaults: false,
             path: path.to_owned(),
+            page_size: 0,
         })
         .await
         .unwrap()
@@ -269,6 +270,7 @@ async fn config_round_trip_json_and_xml() {
             encoding: api::Encoding::Json as i32,
             with_defaults: true,
             path: String::new(),
+            page_size: 0,
         })
         .await
         .unwrap()
@@ -869,11 +871,152 @@ impl StateProvider for LargeState {
                 })
                 .collect();
             let state = serde_json::json!({"ietf-interfaces:interfaces": {"interface": [
-                {"name": "tun0", "dmvpn-nhrp:nhrp": {"cache-entry": entries}}
+                {"name": "tun0", "dmvpn-nhrp:nhrp": {"cache-entry": entries,
+                  "nhs-state": [{"protocol-address": "10.0.0.1", "status": "up"}]}}
             ]}});
             Ok(state.to_string())
         })
     }
+
+    /// The NHS state first, then the cache `page` entries a part.
+    fn state_parts<'a>(
+        &'a self,
+        filter: &'a StateFilter,
+        page: usize,
+    ) -> BoxFuture<'a, Result<Parts<'a>, String>> {
+        Box::pin(async move {
+            let mut tree: serde_json::Value =
+                serde_json::from_str(&self.state(filter).await?).map_err(|e| e.to_string())?;
+            let nhrp = &mut tree["ietf-interfaces:interfaces"]["interface"][0]["dmvpn-nhrp:nhrp"];
+            let entries = nhrp.as_object_mut().unwrap().remove("cache-entry").unwrap();
+            let mut parts = vec![Ok(tree.to_string())];
+            for chunk in entries.as_array().unwrap().chunks(page) {
+                let part = serde_json::json!({"ietf-interfaces:interfaces": {"interface": [
+                    {"name": "tun0", "dmvpn-nhrp:nhrp": {"cache-entry": chunk}}
+                ]}});
+                parts.push(Ok(part.to_string()));
+            }
+            Ok(Box::pin(tokio_stream::iter(parts)) as Parts<'a>)
+        })
+    }
+}
+
+/// A GetStream's parts: the messages' data joined while `continued`.
+async fn get_parts(client: &mut Client, request: api::GetRequest) -> Vec<String> {
+    let mut stream = client.get_stream(request).await.unwrap().into_inner();
+    let (mut parts, mut part) = (vec![], String::new());
+    while let Some(message) = stream.message().await.unwrap() {
+        let data = message.data.unwrap();
+        assert!(data.data.len() <= dmvpn_api::GET_STREAM_PIECE);
+        part.push_str(&data.data);
+        if !message.continued {
+            parts.push(std::mem::take(&mut part));
+        }
+    }
+    assert!(part.is_empty(), "the last message continues nothing");
+    parts
+}
+
+/// Merges an RFC 7951 tree into another: objects member by member, list
+/// entries by their key (`name` for interfaces; the entries of the other
+/// lists here never repeat across parts, they are appended).
+fn merge(into: &mut serde_json::Value, part: serde_json::Value) {
+    use serde_json::Value;
+    match (into, part) {
+        (Value::Object(into), Value::Object(part)) => {
+            for (name, value) in part {
+                match into.get_mut(&name) {
+                    Some(known) => merge(known, value),
+                    None => {
+                        into.insert(name, value);
+                    }
+                }
+            }
+        }
+        (Value::Array(into), Value::Array(part)) => {
+            for entry in part {
+                let same = |known: &&mut Value| {
+                    entry.get("name").is_some() && known.get("name") == entry.get("name")
+                };
+                match into.iter_mut().find(same) {
+                    Some(known) => merge(known, entry),
+                    None => into.push(entry),
+                }
+            }
+        }
+        (into, part) => *into = part,
+    }
+}
+
+#[tokio::test]
+async fn state_in_parts_merges_into_what_get_returns() {
+    let provider = LargeState { entries: 2_500 };
+    let mut server = start_with_state("parts", vec![], Arc::new(provider)).await;
+    let interface = "/ietf-interfaces:interfaces/interface";
+    for (path, parts_expected) in [
+        // The YANG library (the northbound's own provider) in a part, the
+        // NHS state in another, the cache in three.
+        (String::new(), 5),
+        (
+            format!(
+                "{interface}/dmvpn-nhrp:nhrp/cache-entry | {interface}[name='tun0']/dmvpn-nhrp:nhrp/nhs-state"
+            ),
+            4,
+        ),
+        // Selected within each part: the one entry is in the second.
+        (
+            format!("{interface}/dmvpn-nhrp:nhrp/cache-entry[prefix='10.0.4.0/32']"),
+            1,
+        ),
+        // A position needs the whole list: one part.
+        (format!("{interface}/dmvpn-nhrp:nhrp/cache-entry[1]"), 1),
+    ] {
+        let request = api::GetRequest {
+            r#type: api::get_request::DataType::State as i32,
+            encoding: api::Encoding::Json as i32,
+            with_defaults: false,
+            path: path.clone(),
+            page_size: 1000,
+        };
+        let parts = get_parts(&mut server.client, request.clone()).await;
+        assert_eq!(parts.len(), parts_expected, "{path}");
+        let mut merged = serde_json::json!({});
+        for part in &parts {
+            merge(&mut merged, serde_json::from_str(part).unwrap());
+        }
+        let whole = server.client.get(request).await.unwrap().into_inner();
+        let whole: serde_json::Value = serde_json::from_str(&whole.data.unwrap().data).unwrap();
+        assert_eq!(merged, whole, "{path}");
+        let entries =
+            &whole["ietf-interfaces:interfaces"]["interface"][0]["dmvpn-nhrp:nhrp"]["cache-entry"];
+        let expected = match parts_expected {
+            1 => 1,
+            _ => 2_500,
+        };
+        assert_eq!(entries.as_array().unwrap().len(), expected, "{path}");
+    }
+    // XML: each part a document of its own; a path that selects nothing
+    // is one empty part.
+    let request = |encoding: api::Encoding, path: &str| api::GetRequest {
+        r#type: api::get_request::DataType::State as i32,
+        encoding: encoding as i32,
+        with_defaults: false,
+        path: path.to_owned(),
+        page_size: 1000,
+    };
+    let xml = get_parts(
+        &mut server.client,
+        request(api::Encoding::Xml, "/ietf-interfaces:interfaces"),
+    )
+    .await;
+    assert_eq!(xml.len(), 4);
+    let entries: usize = (xml.iter())
+        .map(|part| part.matches("<cache-entry>").count())
+        .sum();
+    assert_eq!(entries, 2_500);
+    let nothing = format!("{interface}[name='tun9']");
+    let empty = get_parts(&mut server.client, request(api::Encoding::Json, &nothing)).await;
+    assert_eq!(empty, ["{}\n"]);
 }
 
 #[tokio::test]
@@ -885,6 +1028,7 @@ async fn state_larger_than_4_mb_is_retrieved_whole() {
         encoding: api::Encoding::Json as i32,
         with_defaults: false,
         path: "/ietf-interfaces:interfaces".to_owned(),
+        page_size: 0,
     };
     // In pieces, as dmvpn-cli reads state.
     let mut stream = server

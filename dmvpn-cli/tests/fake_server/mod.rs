@@ -47,6 +47,10 @@ pub struct Fake {
     pub transactions: Vec<Transaction>,
     /// The size of GetStream's pieces (default: dmvpnd's).
     pub piece: Option<usize>,
+    /// When not empty, what a GetStream with a page size answers (each a
+    /// complete tree, in pieces), as dmvpnd parts a hub's lists; `state`
+    /// answers the others.
+    pub parts: Vec<String>,
     /// RPC name (`commit`, `get`, ...) to the error it fails with.
     pub errors: HashMap<&'static str, (Code, String)>,
     /// Commits change the configuration Get answers with (JSON only), as
@@ -106,7 +110,11 @@ impl Northbound for Service {
             }),
             (_, Encoding::Json) => json(&self.running.lock().expect("not poisoned")),
         };
-        Ok(Response::new(GetResponse { timestamp: 1, data }))
+        Ok(Response::new(GetResponse {
+            timestamp: 1,
+            data,
+            continued: false,
+        }))
     }
 
     type GetStreamStream =
@@ -124,19 +132,27 @@ impl Northbound for Service {
             return Err(Status::unimplemented("the fake streams state only"));
         }
         let size = self.fake.piece.unwrap_or(dmvpn_api::GET_STREAM_PIECE);
-        let state = self.fake.state.as_bytes();
-        let pieces: Vec<_> = match state.is_empty() {
-            true => vec![String::new()],
-            false => (state.chunks(size))
-                .map(|piece| String::from_utf8(piece.to_vec()).expect("ASCII state"))
-                .collect(),
+        let parts = match (request.page_size, self.fake.parts.is_empty()) {
+            (1.., false) => self.fake.parts.clone(),
+            _ => vec![self.fake.state.clone()],
         };
-        let responses = pieces.into_iter().map(|piece| {
-            Ok(GetResponse {
-                timestamp: 1,
-                data: json(&piece),
-            })
-        });
+        let mut responses = vec![];
+        for part in parts {
+            let pieces: Vec<_> = match part.is_empty() {
+                true => vec![String::new()],
+                false => (part.as_bytes().chunks(size))
+                    .map(|piece| String::from_utf8(piece.to_vec()).expect("ASCII state"))
+                    .collect(),
+            };
+            let last = pieces.len() - 1;
+            responses.extend(pieces.into_iter().enumerate().map(|(i, piece)| {
+                Ok(GetResponse {
+                    timestamp: 1,
+                    data: json(&piece),
+                    continued: i < last,
+                })
+            }));
+        }
         Ok(Response::new(Box::pin(tokio_stream::iter(responses))))
     }
 

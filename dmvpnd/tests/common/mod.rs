@@ -166,6 +166,7 @@ pub async fn get(client: &mut Client, ty: api::get_request::DataType, path: &str
             encoding: api::Encoding::Json as i32,
             with_defaults: false,
             path: path.to_owned(),
+            page_size: 0,
         })
         .await
         .unwrap()

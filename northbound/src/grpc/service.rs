@@ -98,6 +98,104 @@ impl Service {
     }
 }
 
+/// The GetStream messages of one part: its text in pieces, each but the
+/// last `continued`.
+fn responses(
+    fmt: Format,
+    text: String,
+    timestamp: u64,
+) -> impl Iterator<Item = api::GetResponse> + Send {
+    let mut pieces = Pieces::new(text, dmvpn_api::GET_STREAM_PIECE).peekable();
+    std::iter::from_fn(move || {
+        let piece = pieces.next()?;
+        Some(api::GetResponse {
+            timestamp,
+            data: Some(tree_message(fmt, piece)),
+            continued: pieces.peek().is_some(),
+        })
+    })
+}
+
+impl Service {
+    /// GetStream with a page size: the configuration (for CONFIG and ALL)
+    /// as the first part, then each state provider's parts as it renders
+    /// them, each selected, redacted and printed on its own (a path that
+    /// `selects_by_parts`), and sent before the next is taken. Parts that
+    /// select nothing are not sent; an answer with none is one empty tree.
+    /// `Err` when the client went away (nothing left to tell) or a part
+    /// could not be selected or printed (told as the stream's error).
+    async fn send_parts(
+        &self,
+        request: api::GetRequest,
+        page: usize,
+        timestamp: u64,
+        tx: &tokio::sync::mpsc::Sender<Result<api::GetResponse, Status>>,
+    ) -> Result<(), Status> {
+        use api::get_request::DataType;
+        let fmt = format(request.encoding());
+        let gone = || Status::cancelled("the client went away");
+        let mut sent = false;
+        let mut send_part = async |mut tree: data::Tree| -> Result<(), Status> {
+            if !request.path.is_empty() {
+                data::select_in_place(&mut tree, &request.path).map_err(status)?;
+            }
+            if tree.reference().is_none() {
+                return Ok(());
+            }
+            data::redact(&mut tree).map_err(status)?;
+            let text = data::print(&tree, fmt, request.with_defaults).map_err(status)?;
+            drop(tree);
+            sent = true;
+            for response in responses(fmt, text, timestamp) {
+                tx.send(Ok(response)).await.map_err(|_| gone())?;
+            }
+            Ok(())
+        };
+        if matches!(request.r#type(), DataType::Config | DataType::All) {
+            let running = self.running().await?;
+            let tree = running
+                .tree()
+                .duplicate()
+                .map_err(Error::from)
+                .map_err(status)?;
+            send_part(tree).await?;
+        }
+        if matches!(request.r#type(), DataType::State | DataType::All) {
+            let filter = StateFilter::new(&request.path);
+            for provider in self.handle.state_providers() {
+                let parts = match provider.state_parts(&filter, page).await {
+                    Ok(parts) => parts,
+                    Err(error) => {
+                        tracing::warn!(provider = provider.name(), %error, "state left out");
+                        continue;
+                    }
+                };
+                let mut parts = parts;
+                while let Some(part) = parts.next().await {
+                    let tree = part.and_then(|json| {
+                        data::parse_state_text(json, Format::Json).map_err(|e| e.to_string())
+                    });
+                    match tree {
+                        Ok(tree) => send_part(tree).await?,
+                        Err(error) => {
+                            tracing::warn!(provider = provider.name(), %error, "state left out");
+                            break;
+                        }
+                    }
+                }
+            }
+        }
+        if !sent {
+            let empty =
+                data::print(&data::Tree::new(dmvpn_yang::context()), fmt, false).map_err(status)?;
+            for response in responses(fmt, empty, timestamp) {
+                tx.send(Ok(response)).await.map_err(|_| gone())?;
+            }
+        }
+        Ok(())
+    }
+}
+
 /// A text in consecutive pieces of at most `size` bytes (at least one
 /// character each), cut between characters; an empty text is one empty
 /// piece, so that a stream always says its encoding.
@@ -291,6 +389,7 @@ impl northbound_server::Northbound for Service {
         Ok(Response::new(api::GetResponse {
             timestamp: now_secs(),
             data: Some(tree_message(fmt, text)),
+            continued: false,
         }))
     }
 
@@ -300,15 +399,27 @@ impl northbound_server::Northbound for Service {
         &self,
         request: Request<api::GetRequest>,
     ) -> Result<Response<Self::GetStreamStream>, Status> {
-        let (fmt, text) = self.get_text(request.into_inner()).await?;
+        let request = request.into_inner();
         let timestamp = now_secs();
-        let pieces = Pieces::new(text, dmvpn_api::GET_STREAM_PIECE).map(move |piece| {
-            Ok(api::GetResponse {
-                timestamp,
-                data: Some(tree_message(fmt, piece)),
-            })
+        let page = request.page_size as usize;
+        if page == 0 || !StateFilter::new(&request.path).selects_by_parts() {
+            let (fmt, text) = self.get_text(request).await?;
+            let pieces = responses(fmt, text, timestamp).map(Ok);
+            return Ok(Response::new(Box::pin(tokio_stream::iter(pieces))));
+        }
+        checked(request.path.clone())?;
+        // Parts leave one at a time: the producer waits while the client
+        // has not taken the previous ones (and stops when it is gone).
+        let (tx, rx) = tokio::sync::mpsc::channel(2);
+        let service = self.clone();
+        tokio::spawn(async move {
+            if let Err(status) = service.send_parts(request, page, timestamp, &tx).await {
+                let _ = tx.send(Err(status)).await;
+            }
         });
-        Ok(Response::new(Box::pin(tokio_stream::iter(pieces))))
+        Ok(Response::new(Box::pin(
+            tokio_stream::wrappers::ReceiverStream::new(rx),
+        )))
     }
 
     async fn validate(

@@ -80,6 +80,29 @@ impl StateFilter {
         self.selections.is_none()
     }
 
+    /// Whether selecting the path from parts of a tree, one at a time
+    /// (GetStream's pages), selects what it selects from the whole tree:
+    /// every step a node name, every predicate `name='value'` (a test on
+    /// the node's own children, so a list entry is whole in one part). A
+    /// position (`peer[1]`), a function, `..`, `//` or `*` need the whole
+    /// tree. The empty path (everything) is.
+    pub fn selects_by_parts(&self) -> bool {
+        let branches = match self.path.trim() {
+            "" => return true,
+            path => match split_outside(path, '|') {
+                Some(branches) => branches,
+                None => return false,
+            },
+        };
+        branches.iter().all(|branch| {
+            let Some(rest) = branch.trim().strip_prefix('/') else {
+                return false;
+            };
+            split_outside(rest, '/')
+                .is_some_and(|steps| steps.iter().all(|step| plain_step(step.trim())))
+        })
+    }
+
     /// Whether anything at, above or below `nodes` (member names below the
     /// interface entry; empty: the entry itself) of interface `interface`
     /// (`None`: of some interface) may be selected.
@@ -277,6 +300,30 @@ fn step(text: &str) -> Option<Step> {
     })
 }
 
+/// A node name whose predicates are all `name='value'`.
+fn plain_step(text: &str) -> bool {
+    let (name, mut predicates) = match text.find('[') {
+        Some(at) => text.split_at(at),
+        None => (text, ""),
+    };
+    if !is_node_name(name.trim()) {
+        return false;
+    }
+    while !predicates.is_empty() {
+        let Some(body) = predicates.strip_prefix('[') else {
+            return false;
+        };
+        let Some(end) = closing_bracket(body) else {
+            return false;
+        };
+        if key_value(&body[..end]).is_none() {
+            return false;
+        }
+        predicates = body[end + 1..].trim_start();
+    }
+    true
+}
+
 fn is_node_name(name: &str) -> bool {
     let identifier = |s: &str| {
         let mut chars = s.chars();
@@ -355,6 +402,34 @@ fn split_outside(text: &str, separator: char) -> Option<Vec<&str>> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn only_names_and_value_tests_select_by_parts() {
+        for path in [
+            "",
+            "/ietf-interfaces:interfaces",
+            "/ietf-interfaces:interfaces/interface/dmvpn-tunnel:tunnel/peer \
+             | /ietf-interfaces:interfaces/interface/dmvpn-tunnel:tunnel/oper-status",
+            "/ietf-interfaces:interfaces/interface[name='tun0']/dmvpn-tunnel:tunnel\
+             /peer[nbma-address=\"192.0.2.1\"][state='up']/counters",
+            "/ietf-yang-library:yang-library",
+        ] {
+            assert!(StateFilter::new(path).selects_by_parts(), "{path}");
+        }
+        for path in [
+            "/ietf-interfaces:interfaces/interface/dmvpn-tunnel:tunnel/peer[1]",
+            "/ietf-interfaces:interfaces/interface/dmvpn-tunnel:tunnel/peer[last()]",
+            "/ietf-interfaces:interfaces/interface/dmvpn-tunnel:tunnel/peer[../oper-status='up']",
+            "/ietf-interfaces:interfaces/interface[count(dmvpn-tunnel:tunnel/peer) > 1]",
+            "/ietf-interfaces:interfaces//peer",
+            "/ietf-interfaces:interfaces/*",
+            "/ietf-interfaces:interfaces/interface/dmvpn-tunnel:tunnel/peer | count(/a)",
+            "ietf-interfaces:interfaces",
+            "/ietf-interfaces:interfaces/interface[name='tun0'",
+        ] {
+            assert!(!StateFilter::new(path).selects_by_parts(), "{path}");
+        }
+    }
 
     const TUN0: &str = "/ietf-interfaces:interfaces/interface[name='tun0']";
     const NHRP: &str = "dmvpn-nhrp:nhrp";

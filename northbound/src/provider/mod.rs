@@ -35,7 +35,7 @@ pub use configuration::{Provider, Refusal};
 pub use filter::StateFilter;
 pub use notification::{Notifier, YangNotification};
 pub use rpc::RpcHandler;
-pub use state::StateProvider;
+pub use state::{Parts, StateProvider};
 
 /// What the asynchronous provider methods return: a boxed future, so the
 /// traits stay object safe (`Arc<dyn StateProvider>`).
