@@ -453,4 +453,27 @@ async fn a_registration_burst_reaches_nhrp_whole() {
             message_count(&s, "registration-request", "received")
         );
     }
+    // Every source is a row of the peer table (those over the limit as
+    // `down`, with their counters): 2000 rows, more than one of the CLI's
+    // parts (1000), each shown once, as the JSON view lists them.
+    let table = common::cli_at(&hub.socket(), &["show dmvpn"]);
+    let json = common::cli_at(&hub.socket(), &["show dmvpn json"]);
+    let rows: Vec<Value> = serde_json::from_str(&json).unwrap();
+    for n in 0..BURST {
+        let [_, _, hi, lo] = n.to_be_bytes();
+        let nbma = format!("198.18.{hi}.{lo}");
+        let shown = (table.lines())
+            .filter(|line| line.split_whitespace().any(|word| word == nbma))
+            .count();
+        assert_eq!(shown, 1, "{nbma} in show dmvpn");
+        let listed = (rows.iter())
+            .filter(|row| row["nbma_address"] == nbma.as_str())
+            .count();
+        assert_eq!(listed, 1, "{nbma} in show dmvpn json");
+    }
+    assert!(
+        table.contains(&format!("NHRP Peers: {}", rows.len())),
+        "{}",
+        &table[..table.len().min(400)]
+    );
 }

@@ -203,6 +203,31 @@ impl Cache {
         prefixes_under(&self.index.by_nbma, nbma).filter_map(|p| self.entries.get(&p))
     }
 
+    /// The entries that send to the first `peers` NBMA addresses after
+    /// `after` (`None`: from the first), in NBMA address order: a page of
+    /// the peer table (issue 15), found through the NBMA index.
+    pub fn nbma_page(&self, after: Option<IpAddr>, peers: usize) -> Vec<&Entry> {
+        use std::ops::Bound;
+        let start = match after {
+            Some(nbma) => Bound::Excluded((nbma, index::LAST_NETWORK)),
+            None => Bound::Unbounded,
+        };
+        let mut entries = vec![];
+        let mut last = None;
+        let mut seen = 0;
+        for (nbma, prefix) in self.index.by_nbma.range((start, Bound::Unbounded)) {
+            if last != Some(*nbma) {
+                if seen == peers {
+                    break;
+                }
+                seen += 1;
+                last = Some(*nbma);
+            }
+            entries.extend(self.entries.get(prefix));
+        }
+        entries
+    }
+
     /// Inserts or replaces an entry, emitting the data-plane changes.
     pub fn insert(&mut self, entry: Entry, out: &mut Vec<Output>) {
         let old = self.entries.insert(entry.prefix, entry.clone());

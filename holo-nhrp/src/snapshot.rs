@@ -46,6 +46,13 @@ pub enum CacheWanted {
     /// The entries that send to one NBMA address, found through the
     /// cache's index (one peer of `show dmvpn`).
     Nbma(IpAddr),
+    /// The entries that send to the first `peers` NBMA addresses after
+    /// `after` (a page of `show dmvpn` on a hub: the next one starts after
+    /// the last NBMA address of this one).
+    NbmaPage {
+        after: Option<IpAddr>,
+        peers: usize,
+    },
 }
 
 impl Wanted {
@@ -69,6 +76,9 @@ impl State {
                 CacheWanted::None => vec![],
                 CacheWanted::All => cache.iter().cloned().collect(),
                 CacheWanted::Nbma(nbma) => cache.via_nbma(nbma).cloned().collect(),
+                CacheWanted::NbmaPage { after, peers } => {
+                    cache.nbma_page(after, peers).into_iter().cloned().collect()
+                }
             },
             nhs: instance
                 .nhs_states()
@@ -146,6 +156,41 @@ mod tests {
             },
         );
         assert_eq!(twelve.cache.len(), 2);
+    }
+
+    #[test]
+    fn pages_by_nbma_address_cover_every_entry_once_in_order() {
+        let hub = hub();
+        let all = State::of(&hub);
+        let mut expected: Vec<_> = (all.cache.iter())
+            .filter(|e| e.nbma.is_some())
+            .map(|e| (e.nbma, e.prefix))
+            .collect();
+        expected.sort();
+        let page = |after: Option<IpAddr>, peers: usize| {
+            let wanted = Wanted {
+                cache: CacheWanted::NbmaPage { after, peers },
+                counters: false,
+            };
+            State::wanted(&hub, wanted).cache
+        };
+        for peers in [1, 2, 5] {
+            let mut got = vec![];
+            let mut after = None;
+            loop {
+                let entries = page(after, peers);
+                if entries.is_empty() {
+                    break;
+                }
+                let nbmas: std::collections::BTreeSet<_> = entries.iter().map(|e| e.nbma).collect();
+                assert!(nbmas.len() <= peers, "{nbmas:?}");
+                after = entries.last().and_then(|e| e.nbma);
+                got.extend(entries.iter().map(|e| (e.nbma, e.prefix)));
+            }
+            assert_eq!(got, expected, "{peers} a page");
+        }
+        // Both entries behind 192.0.2.12 come in its page.
+        assert_eq!(page(Some(ip("192.0.2.11")), 1).len(), 2);
     }
 
     #[test]

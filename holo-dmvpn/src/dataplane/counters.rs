@@ -32,19 +32,70 @@ pub struct Traffic {
 pub struct Counters {
     pub tunnel: Traffic,
     pub peers: BTreeMap<IpAddr, Traffic>,
+    /// A page's reply (`PeerLines::Page`): its last NBMA address when
+    /// more may follow (the next page starts after it); `None` when the
+    /// page holds every line left, and for the other queries.
+    #[serde(skip)]
+    pub page_end: Option<IpAddr>,
+}
+
+/// Whose lines a counters query copies besides the tunnel's totals.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum PeerLines {
+    All,
+    /// One peer's (a query for one peer copies no other).
+    One(IpAddr),
+    /// A page of a large hub's peer table: the lines of the first `peers`
+    /// NBMA addresses after `after` (`None`: from the first) the data
+    /// plane counts for, in address order. The reply's `page_end` says
+    /// where the next page starts.
+    Page {
+        after: Option<IpAddr>,
+        peers: usize,
+    },
 }
 
 impl Counters {
+    /// The tunnel's totals and the lines `lines` names (a page: the
+    /// userspace plane's alone, see `DataPlane`'s task for both planes').
+    pub fn select(&self, lines: PeerLines) -> Counters {
+        match lines {
+            PeerLines::All => self.clone(),
+            PeerLines::One(peer) => self.of_peer(peer),
+            PeerLines::Page { after, peers } => {
+                let keys: Vec<IpAddr> = self.peers_after(after).take(peers).collect();
+                self.of_peers(&keys)
+            }
+        }
+    }
+
+    /// The NBMA addresses of the lines after `after`, in order.
+    pub fn peers_after(&self, after: Option<IpAddr>) -> impl Iterator<Item = IpAddr> + '_ {
+        use std::ops::Bound;
+        let start = match after {
+            Some(after) => Bound::Excluded(after),
+            None => Bound::Unbounded,
+        };
+        self.peers
+            .range((start, Bound::Unbounded))
+            .map(|(nbma, _)| *nbma)
+    }
+
+    /// The tunnel's totals and the lines of `peers` (those it has).
+    pub fn of_peers(&self, peers: &[IpAddr]) -> Counters {
+        Counters {
+            tunnel: self.tunnel.clone(),
+            peers: (peers.iter())
+                .filter_map(|nbma| Some((*nbma, self.peers.get(nbma)?.clone())))
+                .collect(),
+            page_end: None,
+        }
+    }
+
     /// The tunnel's totals and the line of `peer` alone (when it has one):
     /// a query for one peer copies no other.
     pub fn of_peer(&self, peer: IpAddr) -> Counters {
-        Counters {
-            tunnel: self.tunnel.clone(),
-            peers: (self.peers.get_key_value(&peer))
-                .map(|(nbma, traffic)| (*nbma, traffic.clone()))
-                .into_iter()
-                .collect(),
-        }
+        self.of_peers(&[peer])
     }
 
     fn both(&mut self, peer: IpAddr, f: impl Fn(&mut Traffic)) {

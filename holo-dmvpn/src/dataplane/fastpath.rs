@@ -46,7 +46,7 @@ use aya::programs::{LinkOrder, SchedClassifier, TcAttachType};
 use ipnetwork::IpNetwork;
 use serde::Serialize;
 
-use super::counters::{Counters, Traffic};
+use super::counters::{Counters, PeerLines, Traffic};
 use super::forwarding::Forwarding;
 
 /// The compiled program (empty when clang was missing at build time).
@@ -623,15 +623,10 @@ impl FastPath {
     }
 
     /// Adds what the program forwarded to `counters`: the tunnel totals,
-    /// and the lines of every peer, or of `peer` alone (a one-peer query
-    /// reads one map entry, whatever the number of peers).
-    pub fn add_counters(&self, peer: Option<IpAddr>, counters: &mut Counters) {
-        fn bump(t: &mut Traffic, counts: [u64; 4]) {
-            t.packets_in += counts[0];
-            t.bytes_in += counts[1];
-            t.packets_out += counts[2];
-            t.bytes_out += counts[3];
-        }
+    /// and the lines of every peer, or of one alone (a one-peer query
+    /// reads one map entry, whatever the number of peers); a page's lines
+    /// are added by [`add_peer`](Self::add_peer) for its addresses.
+    pub fn add_counters(&self, lines: PeerLines, counters: &mut Counters) {
         let mut totals = [0u64; 4];
         if let Ok(values) = self.totals.get(&0, 0) {
             for cpu in values.iter() {
@@ -642,34 +637,50 @@ impl FastPath {
         }
         bump(&mut counters.tunnel, totals);
         counters.tunnel.coalesced_in += self.reason(REASONS.len() - 1);
-        let mut add = |nbma: Ipv4Addr| {
-            let mut counts = self.folded.get(&nbma).copied().unwrap_or_default();
-            if self.peer_refs.contains_key(&nbma) {
-                for (total, n) in counts
-                    .iter_mut()
-                    .zip(self.peer_counts(Self::peer_key(nbma)))
-                {
-                    *total += n;
+        match lines {
+            PeerLines::One(nbma) => self.add_peer(nbma, counters),
+            PeerLines::All => {
+                for nbma in self.peers_after(None, usize::MAX) {
+                    self.add_peer(nbma, counters);
                 }
             }
-            if counts != [0; 4] {
-                bump(counters.peers.entry(IpAddr::V4(nbma)).or_default(), counts);
-            }
+            PeerLines::Page { .. } => {}
+        }
+    }
+
+    /// The NBMA addresses the program counts for (bound now or before),
+    /// the first `peers` after `after` in address order.
+    pub fn peers_after(&self, after: Option<IpAddr>, peers: usize) -> Vec<IpAddr> {
+        let after = |n: &Ipv4Addr| after.is_none_or(|after| IpAddr::V4(*n) > after);
+        let mut all: Vec<IpAddr> = (self.folded.keys().filter(|n| after(n)))
+            .chain((self.peer_refs.keys()).filter(|n| !self.folded.contains_key(n) && after(n)))
+            .map(|n| IpAddr::V4(*n))
+            .collect();
+        // The maps are hashed: a page costs a pass over them.
+        if all.len() > peers {
+            all.select_nth_unstable(peers);
+            all.truncate(peers);
+        }
+        all.sort_unstable();
+        all
+    }
+
+    /// Adds `nbma`'s line (when the program counted anything for it).
+    pub fn add_peer(&self, nbma: IpAddr, counters: &mut Counters) {
+        let IpAddr::V4(nbma) = nbma else {
+            return;
         };
-        match peer {
-            Some(IpAddr::V4(nbma)) => add(nbma),
-            Some(IpAddr::V6(_)) => {}
-            None => {
-                let mut all: Vec<Ipv4Addr> = self.folded.keys().copied().collect();
-                all.extend(
-                    self.peer_refs
-                        .keys()
-                        .filter(|n| !self.folded.contains_key(n)),
-                );
-                for nbma in all {
-                    add(nbma);
-                }
+        let mut counts = self.folded.get(&nbma).copied().unwrap_or_default();
+        if self.peer_refs.contains_key(&nbma) {
+            for (total, n) in counts
+                .iter_mut()
+                .zip(self.peer_counts(Self::peer_key(nbma)))
+            {
+                *total += n;
             }
+        }
+        if counts != [0; 4] {
+            bump(counters.peers.entry(IpAddr::V4(nbma)).or_default(), counts);
         }
     }
 
@@ -706,6 +717,14 @@ impl Drop for FastPath {
         // The links go with `ebpf`; said here so the log shows it.
         tracing::info!(interface = %self.config.interface, "eBPF fast path removed");
     }
+}
+
+/// Adds a line's packets and bytes (in, out) to `t`.
+fn bump(t: &mut Traffic, counts: [u64; 4]) {
+    t.packets_in += counts[0];
+    t.bytes_in += counts[1];
+    t.packets_out += counts[2];
+    t.bytes_out += counts[3];
 }
 
 #[cfg(test)]

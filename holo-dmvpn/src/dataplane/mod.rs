@@ -82,7 +82,7 @@ use serde::Serialize;
 use tokio::sync::{mpsc, oneshot};
 
 use crate::packet::gre::{GreProtocol, GreRepr};
-pub use counters::{Counters, Traffic};
+pub use counters::{Counters, PeerLines, Traffic};
 pub use forwarding::{Decision, DropReason, ForwardingConfig, Inbound};
 use forwarding::{Forwarding, classify_inbound, gre_protocol};
 use kernel_routes::KernelRoutes;
@@ -240,9 +240,9 @@ pub struct Snapshot {
 enum Control {
     TunnelRoutes(Vec<(IpNetwork, IpAddr)>),
     Snapshot(oneshot::Sender<Snapshot>),
-    /// The counters alone (of one peer, or all): what the peer table
-    /// joins, without copying the forwarding state.
-    Counters(Option<IpAddr>, oneshot::Sender<Counters>),
+    /// The counters alone (of one peer, a page of them or all): what the
+    /// peer table joins, without copying the forwarding state.
+    Counters(PeerLines, oneshot::Sender<Counters>),
     Reconfigure(Box<DataPlaneConfig>, oneshot::Sender<Result<(), Error>>),
     /// `clear crypto sa` (one peer or all): whether the tunnel has IPsec.
     ClearSa(Option<IpAddr>, oneshot::Sender<bool>),
@@ -393,11 +393,11 @@ impl DataPlane {
         rx.await.unwrap_or(false)
     }
 
-    /// The counters: the tunnel's totals and the line of `peer`, or of
-    /// every peer; `None` once the task has ended.
-    pub async fn counters(&self, peer: Option<IpAddr>) -> Option<Counters> {
+    /// The counters: the tunnel's totals and the lines `lines` names;
+    /// `None` once the task has ended.
+    pub async fn counters(&self, lines: PeerLines) -> Option<Counters> {
         let (tx, rx) = oneshot::channel();
-        self.control.send(Control::Counters(peer, tx)).await.ok()?;
+        self.control.send(Control::Counters(lines, tx)).await.ok()?;
         rx.await.ok()
     }
 
@@ -656,14 +656,17 @@ impl Task {
                 },
                 request = control.recv() => match request {
                     Some(Control::TunnelRoutes(routes)) => self.tunnel_routes(routes),
-                    Some(Control::Counters(peer, reply)) => {
-                        let mut counters = match peer {
-                            Some(peer) => self.counters.of_peer(peer),
-                            None => self.counters.clone(),
+                    Some(Control::Counters(lines, reply)) => {
+                        let counters = match lines {
+                            PeerLines::Page { after, peers } => self.counters_page(after, peers),
+                            lines => {
+                                let mut counters = self.counters.select(lines);
+                                if let Some(fast) = &self.fast {
+                                    fast.add_counters(lines, &mut counters);
+                                }
+                                counters
+                            }
                         };
-                        if let Some(fast) = &self.fast {
-                            fast.add_counters(peer, &mut counters);
-                        }
                         let _ = reply.send(counters);
                     }
                     Some(Control::Snapshot(reply)) => {
@@ -1300,10 +1303,35 @@ impl Task {
         }
     }
 
+    /// A page of the counters (`PeerLines::Page`): the lines of the first
+    /// `peers` NBMA addresses after `after` that either plane counts for,
+    /// both planes' counts added; `page_end` set when more may follow.
+    fn counters_page(&self, after: Option<IpAddr>, peers: usize) -> Counters {
+        let mut keys: Vec<IpAddr> = self.counters.peers_after(after).take(peers).collect();
+        if let Some(fast) = &self.fast {
+            keys.extend(fast.peers_after(after, peers));
+            keys.sort_unstable();
+            keys.dedup();
+        }
+        // Each plane gave its first `peers` (or all it has left): the
+        // first `peers` of both are the first of the union. Fewer: both
+        // have no more.
+        let full = keys.len() >= peers;
+        keys.truncate(peers);
+        let mut counters = self.counters.of_peers(&keys);
+        if let Some(fast) = &self.fast {
+            for nbma in &keys {
+                fast.add_peer(*nbma, &mut counters);
+            }
+        }
+        counters.page_end = full.then(|| keys.last().copied()).flatten();
+        counters
+    }
+
     fn snapshot(&self) -> Snapshot {
         let mut counters = self.counters.clone();
         let fast_path = self.fast.as_ref().map(|fast| {
-            fast.add_counters(None, &mut counters);
+            fast.add_counters(PeerLines::All, &mut counters);
             fast.snapshot()
         });
         let active = fast_path.as_ref().is_some_and(|f| f.active);

@@ -24,7 +24,7 @@ use std::time::Duration;
 
 use super::{Tunnel, TunnelHandle, TunnelParams};
 use crate::dataplane::interfaces::{self, InterfaceMonitor, Interfaces, Source, SourceState};
-use crate::dataplane::{Counters, DataPlane, DataPlaneConfig, Snapshot, netns, routes};
+use crate::dataplane::{Counters, DataPlane, DataPlaneConfig, PeerLines, Snapshot, netns, routes};
 use holo_nhrp::InstanceConfig;
 use holo_nhrp::{Command, DataPlaneEvent, Input, Output};
 use ipnetwork::IpNetwork;
@@ -68,7 +68,7 @@ pub struct Planes {
 pub enum Query {
     Snapshot(oneshot::Sender<Snapshot>),
     /// The counters of one peer (and the totals), or of all.
-    Counters(Option<IpAddr>, oneshot::Sender<Counters>),
+    Counters(PeerLines, oneshot::Sender<Counters>),
     /// `clear crypto sa`: whether the tunnel has IPsec.
     ClearSa(Option<IpAddr>, oneshot::Sender<bool>),
 }
@@ -102,12 +102,12 @@ impl Planes {
     }
 
     /// The data-plane counters of the tunnel on `interface`: its totals
-    /// and the line of `peer`, or of every peer; `None` when no data plane
-    /// runs there. Copies no forwarding state.
-    pub async fn counters(&self, interface: &str, peer: Option<IpAddr>) -> Option<Counters> {
+    /// and the lines `lines` names; `None` when no data plane runs there.
+    /// Copies no forwarding state.
+    pub async fn counters(&self, interface: &str, lines: PeerLines) -> Option<Counters> {
         let queries = lock(&self.queries).get(interface).cloned()?;
         let (tx, rx) = oneshot::channel();
-        queries.send(Query::Counters(peer, tx)).await.ok()?;
+        queries.send(Query::Counters(lines, tx)).await.ok()?;
         rx.await.ok()
     }
 
@@ -453,8 +453,8 @@ impl Owner {
                             let _ = reply.send(snapshot);
                         }
                     }
-                    Some(Query::Counters(peer, reply)) => {
-                        if let Some(counters) = dataplane.counters(peer).await {
+                    Some(Query::Counters(lines, reply)) => {
+                        if let Some(counters) = dataplane.counters(lines).await {
                             let _ = reply.send(counters);
                         }
                     }

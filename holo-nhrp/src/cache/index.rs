@@ -43,7 +43,7 @@ const FIRST_NETWORK: IpNetwork =
         Some(n) => n,
         None => unreachable!(),
     });
-const LAST_NETWORK: IpNetwork = IpNetwork::V6(
+pub(super) const LAST_NETWORK: IpNetwork = IpNetwork::V6(
     match Ipv6Network::new_checked(Ipv6Addr::from_bits(u128::MAX), 128) {
         Some(n) => n,
         None => unreachable!(),

@@ -24,47 +24,91 @@ pub fn render_state(name: &str, state: &State, now: Instant) -> Value {
 /// As `render_state`, only the parts `filter` asks for (the cache, the NHS
 /// states, the counters; one cache entry by its prefix).
 pub fn render_filtered(name: &str, state: &State, now: Instant, filter: &StateFilter) -> Value {
-    let wants = |node: &str| filter.wants(Some(name), &[dmvpn_nhrp::NHRP_NAME, node]);
+    let cache: Vec<Value> = (cache_keys(name, state, filter).into_iter())
+        .map(|(prefix, at)| cache_node(&state.cache[at], prefix, now))
+        .collect();
+    render_rest(name, state, cache, filter)
+}
+
+/// As [`render_filtered`], in parts (GetStream's pages, issue 15): the
+/// interface entry without its cache entries first, then the cache
+/// entries `page` at a time in prefix order, each part an interface entry
+/// (`{"name": ..., "dmvpn-nhrp:nhrp": {"cache-entry": [...]}}`) rendered
+/// when it is taken. Merged, the parts are `render_filtered`'s.
+pub fn render_parts(
+    name: String,
+    state: State,
+    now: Instant,
+    filter: &StateFilter,
+    page: usize,
+) -> impl Iterator<Item = Value> + Send + use<> {
+    let keys = cache_keys(&name, &state, filter);
+    let first = render_rest(&name, &state, vec![], filter);
+    let page = page.max(1);
+    let mut keys = keys.into_iter();
+    let pages = std::iter::from_fn(move || {
+        let cache: Vec<Value> = (keys.by_ref().take(page))
+            .map(|(prefix, at)| cache_node(&state.cache[at], prefix, now))
+            .collect();
+        (!cache.is_empty())
+            .then(|| json!({"name": name, dmvpn_nhrp::NHRP_NAME: {nhrp::CACHE_ENTRY_NAME: cache}}))
+    });
+    std::iter::once(first).chain(pages)
+}
+
+/// The cache entries `filter` asks for, by the key they have in YANG (the
+/// prefix, canonical: host bits zero) in its order, with their index in
+/// `state.cache`; of two entries with one key, the later.
+fn cache_keys(name: &str, state: &State, filter: &StateFilter) -> BTreeMap<String, usize> {
     let cache_path = [dmvpn_nhrp::NHRP_NAME, nhrp::CACHE_ENTRY_NAME];
-    // One entry per key: a prefix is canonical (host bits zero).
-    let mut cache = BTreeMap::new();
-    let cached = match wants(nhrp::CACHE_ENTRY_NAME) {
-        true => state.cache.as_slice(),
-        false => &[],
-    };
-    for entry in cached {
+    let mut keys = BTreeMap::new();
+    if !filter.wants(Some(name), &cache_path) {
+        return keys;
+    }
+    for (at, entry) in state.cache.iter().enumerate() {
         let prefix = IpNetwork::new(entry.prefix.network(), entry.prefix.prefix())
             .unwrap_or(entry.prefix)
             .to_string();
-        if !filter.wants_entry(name, &cache_path, cache_entry::PREFIX_NAME, &prefix) {
-            continue;
+        if filter.wants_entry(name, &cache_path, cache_entry::PREFIX_NAME, &prefix) {
+            keys.insert(prefix, at);
         }
-        let mut node = json!({
-            cache_entry::PREFIX_NAME: prefix,
-            cache_entry::TYPE_NAME: entry_type(entry.ty),
-            cache_entry::NEXT_HOP_NAME: entry.next_hop,
-            cache_entry::UNIQUE_NAME: entry.unique,
-            cache_entry::USED_NAME: entry.used,
-            cache_entry::AUTHORITATIVE_NAME: entry.authoritative,
-            cache_entry::NAT_NAME: entry.claimed_nbma.is_some(),
-        });
-        if let Some(nbma) = entry.nbma {
-            node[cache_entry::NBMA_ADDRESS_NAME] = json!(nbma);
-        }
-        if let Some(claimed) = entry.claimed_nbma {
-            node[cache_entry::CLAIMED_NBMA_ADDRESS_NAME] = json!(claimed);
-            match entry.nat_path {
-                NatPath::Pending => node[cache_entry::NAT_PATH_NAME] = json!("pending"),
-                NatPath::Verified => node[cache_entry::NAT_PATH_NAME] = json!("verified"),
-                NatPath::NotNated => {}
-            }
-        }
-        if let Some(expires) = entry.expires {
-            let secs = expires.saturating_duration_since(now).as_secs();
-            node[cache_entry::EXPIRES_IN_NAME] = json!(u32::try_from(secs).unwrap_or(u32::MAX));
-        }
-        cache.insert(prefix, node);
     }
+    keys
+}
+
+/// One `cache-entry` node.
+fn cache_node(entry: &crate::cache::Entry, prefix: String, now: Instant) -> Value {
+    let mut node = json!({
+        cache_entry::PREFIX_NAME: prefix,
+        cache_entry::TYPE_NAME: entry_type(entry.ty),
+        cache_entry::NEXT_HOP_NAME: entry.next_hop,
+        cache_entry::UNIQUE_NAME: entry.unique,
+        cache_entry::USED_NAME: entry.used,
+        cache_entry::AUTHORITATIVE_NAME: entry.authoritative,
+        cache_entry::NAT_NAME: entry.claimed_nbma.is_some(),
+    });
+    if let Some(nbma) = entry.nbma {
+        node[cache_entry::NBMA_ADDRESS_NAME] = json!(nbma);
+    }
+    if let Some(claimed) = entry.claimed_nbma {
+        node[cache_entry::CLAIMED_NBMA_ADDRESS_NAME] = json!(claimed);
+        match entry.nat_path {
+            NatPath::Pending => node[cache_entry::NAT_PATH_NAME] = json!("pending"),
+            NatPath::Verified => node[cache_entry::NAT_PATH_NAME] = json!("verified"),
+            NatPath::NotNated => {}
+        }
+    }
+    if let Some(expires) = entry.expires {
+        let secs = expires.saturating_duration_since(now).as_secs();
+        node[cache_entry::EXPIRES_IN_NAME] = json!(u32::try_from(secs).unwrap_or(u32::MAX));
+    }
+    node
+}
+
+/// The interface entry with `cache` as its cache entries and the rest of
+/// the state `filter` asks for (NHS states, counters).
+fn render_rest(name: &str, state: &State, cache: Vec<Value>, filter: &StateFilter) -> Value {
+    let wants = |node: &str| filter.wants(Some(name), &[dmvpn_nhrp::NHRP_NAME, node]);
     let nhs_states = match wants(nhrp::NHS_STATE_NAME) {
         true => state.nhs.as_slice(),
         false => &[],
@@ -127,7 +171,7 @@ pub fn render_filtered(name: &str, state: &State, now: Instant, filter: &StateFi
         .collect();
     let mut nhrp_node = json!({});
     if !cache.is_empty() {
-        nhrp_node[nhrp::CACHE_ENTRY_NAME] = json!(cache.into_values().collect::<Vec<_>>());
+        nhrp_node[nhrp::CACHE_ENTRY_NAME] = json!(cache);
     }
     if !nhs.is_empty() {
         nhrp_node[nhrp::NHS_STATE_NAME] = json!(nhs);
