@@ -57,7 +57,7 @@ case "$MODE" in register | restart) ;; *)
     ;;
 esac
 
-netns_preflight bench-hub ip awk timeout
+netns_preflight bench-hub ip awk timeout /usr/bin/time
 
 say "build dmvpnd, dmvpn-cli and dmvpn-loadgen (release)"
 cargo build --locked --release -p dmvpnd -p dmvpn-cli -p dmvpn-loadgen
@@ -246,11 +246,17 @@ for command in "${commands[@]}"; do
     command=$(sed -e 's/^ *//; s/ *$//' <<<"$command")
     [[ -z "$command" ]] && continue
     reset_peak
+    hub_cpu0=$(cpu_seconds)
     t0=$(date +%s.%N)
     rc=0
-    timeout "$SHOW_TIMEOUT" "$BIN/dmvpn-cli" --socket "$HUB_DIR/grpc.sock" -c "$command" \
+    # The CLI's own CPU (user + system) next to the hub's: which side the
+    # time of a command goes to.
+    /usr/bin/time -f '%U %S' -o "$TMP/show.cpu" \
+        timeout "$SHOW_TIMEOUT" "$BIN/dmvpn-cli" --socket "$HUB_DIR/grpc.sock" -c "$command" \
         >"$TMP/show.out" 2>"$TMP/show.err" || rc=$?
     t1=$(date +%s.%N)
+    hub_cpu=$(awk -v a="$hub_cpu0" -v b="$(cpu_seconds)" 'BEGIN { printf "%.2f", b - a }')
+    cli_cpu=$(awk '{ printf "%.2f", $1 + $2 }' "$TMP/show.cpu" 2>/dev/null || echo "?")
     read -r after_rss peak_rss < <(memory)
     # What the hub keeps of it: dmvpnd gives freed heap back within a
     # second (dmvpnd/src/heap.rs); the next command starts from there.
@@ -265,9 +271,9 @@ for command in "${commands[@]}"; do
         message=$(cat "$TMP/show.err" "$TMP/show.out" | grep -m1 -v '^\s*$' || true)
         outcome="FAILED (exit $rc): ${message:-no message}"
     fi
-    line=$(printf '%-22s %7s s  peak RSS %s (x%s of rest), after %s, 2 s later %s  %s' \
-        "'$command'" "$seconds" "$(mb "$peak_rss")" "$ratio" "$(mb "$after_rss")" \
-        "$(mb "$settled_rss")" "$outcome")
+    line=$(printf '%-22s %7s s (CPU: hub %s s, CLI %s s)  peak RSS %s (x%s of rest), after %s, 2 s later %s  %s' \
+        "'$command'" "$seconds" "$hub_cpu" "$cli_cpu" "$(mb "$peak_rss")" "$ratio" \
+        "$(mb "$after_rss")" "$(mb "$settled_rss")" "$outcome")
     echo "    $line"
     SHOW_LINES+=("$line")
     if [[ $command == "show ip nhrp traffic" && $rc -eq 0 ]]; then

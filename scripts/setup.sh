@@ -25,6 +25,7 @@ APT_PACKAGES=(
     clang           # compiles the eBPF fast path (holo-dmvpn/bpf/fastpath.c) at build time
     linux-libc-dev  # the kernel's UAPI headers (linux/bpf.h) that program is written against
     util-linux      # setpriv: a dmvpnd without CAP_BPF (dmvpnd/tests/e2e_fastpath.rs)
+    time            # /usr/bin/time: the CLI's CPU per show command in scripts/bench-hub.sh
 )
 
 did=()
