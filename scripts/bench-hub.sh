@@ -16,7 +16,7 @@
 #   - the hub's RSS (VmRSS) before, at rest after convergence (per spoke),
 #     and its peak (VmHWM, reset through /proc/PID/clear_refs before each
 #     step) during the registrations and during each show command;
-#   - each of SHOW_COMMANDS (default: show dmvpn; show ip nhrp; show ip nhrp
+#   - each of SHOW_COMMANDS (default: show dmvpn; show dmvpn summary; show ip nhrp; show ip nhrp
 #     traffic; show state of one peer by key), timed; a failure is reported
 #     with its message;
 #   - MODE=restart: the spokes refresh every RESTART_REFRESH s; after
@@ -43,7 +43,7 @@ RESOLVE=${RESOLVE:-0}
 MODE=${MODE:-register}
 # One peer by key (the first spoke): what a query for one peer costs.
 ONE_PEER="show state /ietf-interfaces:interfaces/interface[name='tun0']/dmvpn-tunnel:tunnel/peer[nbma-address='198.18.0.1']"
-SHOW_COMMANDS=${SHOW_COMMANDS:-show dmvpn;show ip nhrp;show ip nhrp traffic;$ONE_PEER}
+SHOW_COMMANDS=${SHOW_COMMANDS:-show dmvpn;show dmvpn summary;show ip nhrp;show ip nhrp traffic;$ONE_PEER}
 SHOW_TIMEOUT=${SHOW_TIMEOUT:-300}
 RESTART_REFRESH=${RESTART_REFRESH:-30}
 RESTART_DOWN=${RESTART_DOWN:-35}

@@ -610,6 +610,11 @@ impl Session {
                 .await?;
                 out.push_str(&views::render_dmvpn(&peers, &tunnels))
             }
+            ["show", "dmvpn", "summary"] => {
+                let path = view_path(&[tunnel::PEER_SUMMARY, tunnel::OPER_STATUS]);
+                let state = self.state(&path).await?;
+                out.push_str(&views::render_dmvpn_summary(&views::peer_summaries(&state)));
+            }
             ["show", "dmvpn", "json"] => {
                 let mut peers = vec![];
                 self.state_parts(&view_path(&[tunnel::PEER]), |part| {

@@ -264,6 +264,53 @@ pub fn tunnels(state: &Value) -> Vec<TunnelStatus> {
     tunnels
 }
 
+/// One tunnel's `peer-summary` (`show dmvpn summary`).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct PeerSummary {
+    pub interface: String,
+    pub peers: Option<u64>,
+    pub up: Option<u64>,
+    pub nhrp: Option<u64>,
+    pub down: Option<u64>,
+}
+
+/// The `peer-summary` of every tunnel interface in a state tree.
+pub fn peer_summaries(state: &Value) -> Vec<PeerSummary> {
+    (interfaces(state))
+        .filter_map(|interface| {
+            let summary = interface
+                .get("dmvpn-tunnel:tunnel")
+                .or_else(|| interface.get("tunnel"))?
+                .get("peer-summary")?;
+            Some(PeerSummary {
+                interface: text(interface.get("name"))?,
+                peers: number(summary.get("peers")),
+                up: number(summary.get("up")),
+                nhrp: number(summary.get("nhrp")),
+                down: number(summary.get("down")),
+            })
+        })
+        .collect()
+}
+
+/// `show dmvpn summary`: a line per tunnel, as the summary line of Cisco's
+/// `show dmvpn detail`.
+pub fn render_dmvpn_summary(summaries: &[PeerSummary]) -> String {
+    let count = |n: Option<u64>| n.unwrap_or(0);
+    (summaries.iter())
+        .map(|s| {
+            format!(
+                "Interface: {}, NHRP Peers: {} (UP {}, NHRP {}, DOWN {})\n",
+                s.interface,
+                count(s.peers),
+                count(s.up),
+                count(s.nhrp),
+                count(s.down)
+            )
+        })
+        .collect()
+}
+
 /// The peer table of `show dmvpn`: dmvpn-tunnel's `peer` list of every
 /// interface.
 pub fn peers(state: &Value) -> Vec<Peer> {

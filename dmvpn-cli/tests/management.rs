@@ -69,7 +69,8 @@ const STATE: &str = r#"{
              "claimed-nbma-address": "10.9.9.3"},
             {"nbma-address": "203.0.113.9", "state": "down", "entries": 0,
              "counters": {"drop": [{"reason": "wrong-key", "count": "5"}]}}
-          ]
+          ],
+          "peer-summary": {"peers": 4, "up": 3, "nhrp": 0, "down": 1}
         }
       }
     ]
@@ -393,6 +394,13 @@ fn each_show_command_asks_for_what_it_shows_only() {
             "show crypto ipsec sa",
             format!("{interface}/dmvpn-tunnel:tunnel/dmvpn-ipsec:protection"),
         ),
+        (
+            "show dmvpn summary",
+            format!(
+                "{interface}/dmvpn-tunnel:tunnel/peer-summary \
+                 | {interface}/dmvpn-tunnel:tunnel/oper-status"
+            ),
+        ),
     ] {
         let before = state_paths(&server).len();
         assert_success(&server.one_shot(&[command]));
@@ -516,6 +524,17 @@ fn show_dmvpn_and_the_cache_read_in_parts_show_every_row_once() {
         })
         .collect();
     assert_eq!(paged, [1000, 1000], "both views ask for parts");
+}
+
+#[test]
+fn show_dmvpn_summary_counts_without_the_rows() {
+    let server = FakeServer::start(fake());
+    let out = server.one_shot(&["show dmvpn summary"]);
+    assert_success(&out);
+    assert_eq!(
+        stdout(&out),
+        "Interface: tun0, NHRP Peers: 4 (UP 3, NHRP 0, DOWN 1)\n"
+    );
 }
 
 #[test]

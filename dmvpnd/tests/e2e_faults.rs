@@ -476,4 +476,18 @@ async fn a_registration_burst_reaches_nhrp_whole() {
         "{}",
         &table[..table.len().min(400)]
     );
+    // The summary counts the same rows by state, without listing them.
+    let state_of = |state: &str| (rows.iter()).filter(|row| row["state"] == state).count();
+    let summary = common::cli_at(&hub.socket(), &["show dmvpn summary"]);
+    assert_eq!(
+        summary.trim(),
+        format!(
+            "Interface: {}, NHRP Peers: {} (UP {}, NHRP {}, DOWN {})",
+            rows[0]["interface"].as_str().unwrap(),
+            rows.len(),
+            state_of("up"),
+            state_of("nhrp"),
+            state_of("down")
+        )
+    );
 }

@@ -200,6 +200,11 @@ impl TunnelState {
                 }
                 None => {}
             }
+            if wants(tunnel::PEER_SUMMARY_NAME)
+                && let Some(summary) = self.peer_summary(&name).await
+            {
+                tunnel_node[tunnel::PEER_SUMMARY_NAME] = summary;
+            }
             if let Some(snapshot) = &snapshot {
                 fast_path_json(snapshot, &mut tunnel_node);
                 if wants(tunnel::STATISTICS_NAME) {
@@ -229,7 +234,41 @@ impl TunnelState {
     }
 }
 
+/// The peer-table pages `peer-summary` counts through: larger than a
+/// part's (no text is rendered from them), small enough that a page's
+/// copies stay a few megabytes.
+const SUMMARY_PAGE: usize = 10_000;
+
 impl TunnelState {
+    /// `peer-summary` of interface `name`: its peer table counted a page
+    /// at a time (the rows `show dmvpn` lists, without rendering one).
+    async fn peer_summary(&self, name: &str) -> Option<Value> {
+        use tunnel::peer_summary as summary;
+        let mut counts = [0_u32; 3];
+        let mut after = None;
+        let everything = StateFilter::everything();
+        loop {
+            let (rows, end) = self
+                .peer_page(&everything, name, after, SUMMARY_PAGE)
+                .await?;
+            for row in rows {
+                let state = row.state.unwrap_or(PeerState::Down);
+                counts[state as usize] += 1;
+            }
+            after = end;
+            if end.is_none() {
+                break;
+            }
+        }
+        let [up, nhrp, down] = counts;
+        Some(json!({
+            summary::PEERS_NAME: up + nhrp + down,
+            summary::UP_NAME: up,
+            summary::NHRP_NAME: nhrp,
+            summary::DOWN_NAME: down,
+        }))
+    }
+
     /// The rows of interface `name`'s peer table with NBMA addresses after
     /// `after`, `page` of them or a few less, and the last address the
     /// page covers when more may follow (`None`: the table's end). The
