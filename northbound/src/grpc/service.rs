@@ -133,64 +133,117 @@ impl Service {
     ) -> Result<(), Status> {
         use api::get_request::DataType;
         let fmt = format(request.encoding());
-        let gone = || Status::cancelled("the client went away");
-        let mut sent = false;
-        let mut send_part = async |mut tree: data::Tree| -> Result<(), Status> {
-            if !request.path.is_empty() {
-                data::select_in_place(&mut tree, &request.path).map_err(status)?;
-            }
-            if tree.reference().is_none() {
-                return Ok(());
-            }
-            data::redact(&mut tree).map_err(status)?;
-            let text = data::print(&tree, fmt, request.with_defaults).map_err(status)?;
-            drop(tree);
-            sent = true;
-            for response in responses(fmt, text, timestamp) {
-                tx.send(Ok(response)).await.map_err(|_| gone())?;
-            }
-            Ok(())
+        let mut sender = PartSender {
+            tx,
+            fmt,
+            timestamp,
+            sent: false,
         };
         if matches!(request.r#type(), DataType::Config | DataType::All) {
             let running = self.running().await?;
-            let tree = running
-                .tree()
-                .duplicate()
+            let tree = (running.tree().duplicate())
                 .map_err(Error::from)
                 .map_err(status)?;
-            send_part(tree).await?;
+            let text = part_text(tree, &request.path, fmt, request.with_defaults)?;
+            sender.send(text).await?;
         }
         if matches!(request.r#type(), DataType::State | DataType::All) {
             let filter = StateFilter::new(&request.path);
             for provider in self.handle.state_providers() {
-                let parts = match provider.state_parts(&filter, page).await {
+                let mut parts = match provider.state_parts(&filter, page).await {
                     Ok(parts) => parts,
                     Err(error) => {
                         tracing::warn!(provider = provider.name(), %error, "state left out");
                         continue;
                     }
                 };
-                let mut parts = parts;
-                while let Some(part) = parts.next().await {
-                    let tree = part.and_then(|json| {
-                        data::parse_state_text(json, Format::Json).map_err(|e| e.to_string())
-                    });
-                    match tree {
-                        Ok(tree) => send_part(tree).await?,
-                        Err(error) => {
-                            tracing::warn!(provider = provider.name(), %error, "state left out");
-                            break;
+                // A part goes through libyang (parse, select, print) in a
+                // blocking thread while the provider renders the next: on
+                // a hub, each takes about half of a large answer's time.
+                type Rendered = Result<Result<Option<String>, Status>, String>;
+                let mut pending: Option<tokio::task::JoinHandle<Rendered>> = None;
+                loop {
+                    let next = match parts.next().await {
+                        Some(Ok(json)) => {
+                            let (path, defaults) = (request.path.clone(), request.with_defaults);
+                            Some(tokio::task::spawn_blocking(move || {
+                                let tree = data::parse_state_text(json, Format::Json)
+                                    .map_err(|e| e.to_string())?;
+                                Ok(part_text(tree, &path, fmt, defaults))
+                            }))
                         }
+                        Some(Err(error)) => {
+                            tracing::warn!(provider = provider.name(), %error, "state left out");
+                            None
+                        }
+                        None => None,
+                    };
+                    let done = next.is_none();
+                    if let Some(previous) = std::mem::replace(&mut pending, next) {
+                        let rendered = (previous.await)
+                            .map_err(|e| Status::internal(format!("rendering state: {e}")))?;
+                        match rendered {
+                            Ok(text) => sender.send(text?).await?,
+                            Err(error) => {
+                                tracing::warn!(provider = provider.name(), %error, "state left out");
+                                break;
+                            }
+                        }
+                    }
+                    if done {
+                        break;
                     }
                 }
             }
         }
-        if !sent {
+        if !sender.sent {
             let empty =
                 data::print(&data::Tree::new(dmvpn_yang::context()), fmt, false).map_err(status)?;
-            for response in responses(fmt, empty, timestamp) {
-                tx.send(Ok(response)).await.map_err(|_| gone())?;
-            }
+            sender.send(Some(empty)).await?;
+        }
+        Ok(())
+    }
+}
+
+/// A part as GetStream sends it: `tree` selected (`path`; empty: all),
+/// redacted and printed; `None` when it selects nothing.
+fn part_text(
+    mut tree: data::Tree,
+    path: &str,
+    fmt: Format,
+    with_defaults: bool,
+) -> Result<Option<String>, Status> {
+    if !path.is_empty() {
+        data::select_in_place(&mut tree, path).map_err(status)?;
+    }
+    if tree.reference().is_none() {
+        return Ok(None);
+    }
+    data::redact(&mut tree).map_err(status)?;
+    data::print(&tree, fmt, with_defaults)
+        .map(Some)
+        .map_err(status)
+}
+
+/// Sends the parts of a GetStream, each in pieces.
+struct PartSender<'a> {
+    tx: &'a tokio::sync::mpsc::Sender<Result<api::GetResponse, Status>>,
+    fmt: Format,
+    timestamp: u64,
+    /// Whether a part went out.
+    sent: bool,
+}
+
+impl PartSender<'_> {
+    /// Sends `text` (`None`: nothing); `Err` when the client went away.
+    async fn send(&mut self, text: Option<String>) -> Result<(), Status> {
+        let Some(text) = text else {
+            return Ok(());
+        };
+        self.sent = true;
+        for response in responses(self.fmt, text, self.timestamp) {
+            (self.tx.send(Ok(response)).await)
+                .map_err(|_| Status::cancelled("the client went away"))?;
         }
         Ok(())
     }
