@@ -4,7 +4,8 @@
 #
 #   formatting, clippy, unit/integration/property tests (nextest) and doctests,
 #   the end-to-end suites once more on the eBPF fast path,
-#   the FRR interop tests (on both data planes) (interop/frr/ harness: a QEMU guest running FRR nhrpd),
+#   the FRR interop tests (interop/frr/ harness: a QEMU guest running FRR nhrpd; two of them
+#   again on the eBPF fast path),
 #   then `dmvpn-cli decode --check-roundtrip` on every capture the repository
 #   ships (captures/) and on the reference Cisco/FRR captures
 #   ($DMVPN_REFERENCE_CAPTURES, default ../shared/captures beside the repo).
@@ -127,10 +128,14 @@ header "interop with FRR nhrpd and strongSwan (dmvpnd/tests/interop_{frr,ipsec}.
 # One QEMU guest and one host netns (frrhost) for all of them: strictly serial.
 cargo nextest run -p dmvpnd --test interop_frr --test interop_ipsec --locked --no-fail-fast \
     --test-threads 1
-# And FRR against our eBPF fast path (strongSwan's tests protect the tunnel with IPsec,
-# which the fast path leaves to the userspace plane: not run twice).
+# And FRR against our eBPF fast path, in both roles: our spoke's traffic to and from
+# FRR's kernel GRE with its shortcut, and our hub forwarding between FRR spokes until
+# theirs. Not the NAT tests (each guest boot costs most of a minute in TCG, and the fast
+# path behind NAT is e2e_nat's, run on it above), nor strongSwan's (IPsec, which the fast
+# path leaves to the userspace plane).
 DMVPN_TEST_DATA_PLANE=ebpf cargo nextest run -p dmvpnd --test interop_frr --locked \
-    --no-fail-fast --test-threads 1
+    --no-fail-fast --test-threads 1 \
+    -E 'test(=our_spoke_registers_with_the_frr_hub_and_takes_its_shortcut) or test(=frr_spokes_register_with_our_hub_and_follow_its_redirect)'
 echo "interop: harness build + tests took $((SECONDS - interop_started)) s"
 
 header "build dmvpn-cli (with the workspace's features, reusing the test build)"
