@@ -497,21 +497,28 @@ impl Session {
         Ok(response.data.map(|d| d.data).unwrap_or_default())
     }
 
+    /// GetStream of the state below `path` (JSON), in parts of `page_size`
+    /// list entries (0: one part).
+    async fn stream_state(
+        &mut self,
+        path: &str,
+        page_size: u32,
+    ) -> Result<tonic::Streaming<dmvpn_api::v1::GetResponse>, String> {
+        let request = GetRequest {
+            r#type: DataType::State as i32,
+            encoding: Encoding::Json as i32,
+            with_defaults: false,
+            path: path.to_owned(),
+            page_size,
+        };
+        let response = self.client.get_stream(request).await;
+        Ok(response.map_err(status_error)?.into_inner())
+    }
+
     /// State below `path`, read with GetStream: in pieces, so that no
     /// message size limit caps it.
     async fn get_state(&mut self, path: &str) -> Result<String, String> {
-        let mut pieces = self
-            .client
-            .get_stream(GetRequest {
-                r#type: DataType::State as i32,
-                encoding: Encoding::Json as i32,
-                with_defaults: false,
-                path: path.to_owned(),
-                page_size: 0,
-            })
-            .await
-            .map_err(status_error)?
-            .into_inner();
+        let mut pieces = self.stream_state(path, 0).await?;
         let mut data = String::new();
         while let Some(piece) = pieces.message().await.map_err(status_error)? {
             data.push_str(&piece.data.map(|d| d.data).unwrap_or_default());
@@ -529,18 +536,7 @@ impl Session {
         path: &str,
         mut each: impl FnMut(&Value),
     ) -> Result<(), String> {
-        let mut pieces = self
-            .client
-            .get_stream(GetRequest {
-                r#type: DataType::State as i32,
-                encoding: Encoding::Json as i32,
-                with_defaults: false,
-                path: path.to_owned(),
-                page_size: STATE_PAGE,
-            })
-            .await
-            .map_err(status_error)?
-            .into_inner();
+        let mut pieces = self.stream_state(path, STATE_PAGE).await?;
         let mut part = String::new();
         while let Some(piece) = pieces.message().await.map_err(status_error)? {
             part.push_str(&piece.data.map(|d| d.data).unwrap_or_default());
