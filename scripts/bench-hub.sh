@@ -195,7 +195,11 @@ say "dmvpn-loadgen: $SPOKES spokes at rate $RATE/s (0 = burst), mode $MODE"
 reset_peak
 cpu_before=$(cpu_seconds)
 PHASE=registrations
-ip netns exec "$GEN_NS" "$BIN/dmvpn-loadgen" "${GEN_ARGS[@]}" >"$TMP/gen.log" 2>&1 &
+# Made before the generator starts: tail follows it from the first line (the
+# generator's own redirect may come after tail looked, which then gave up and
+# the registered-over-time lines went unseen).
+: >"$TMP/gen.log"
+ip netns exec "$GEN_NS" "$BIN/dmvpn-loadgen" "${GEN_ARGS[@]}" >>"$TMP/gen.log" 2>&1 &
 PIDS[gen]=$!
 tail -n +1 -f --pid="${PIDS[gen]}" "$TMP/gen.log" &
 PIDS[tail]=$!
