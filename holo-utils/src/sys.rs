@@ -81,8 +81,10 @@ pub mod yang {
     use std::ffi::{CStr, c_char, c_void};
 
     use yang2::Error;
+    use yang2::context::Context;
     use yang2::data::{Data, DataDiff, DataFormat, DataNodeRef, DataPrinterFlags, DataTree};
     use yang2::ffi;
+    use yang2::schema::{SchemaModule, SchemaOutputFormat, SchemaPrinterFlags};
 
     mod sealed {
         pub trait Sealed {}
@@ -177,5 +179,40 @@ pub mod yang {
         // copy.
         let text = unsafe { CStr::from_ptr(buffer.0) };
         Ok(Some(text.to_string_lossy().into_owned()))
+    }
+
+    /// `module` printed as yang2's `SchemaModule::print_string` prints it
+    /// (YANG, YIN, a tree diagram), without leaking libyang's buffer (yang2
+    /// leaks it as it does for data: a NETCONF `get-schema` of a module
+    /// libyang ships itself printed one each time). `context` is the
+    /// module's, for the error.
+    pub fn print_schema(
+        module: &SchemaModule<'_>,
+        context: &Context,
+        format: SchemaOutputFormat,
+        flags: SchemaPrinterFlags,
+    ) -> Result<String, Error> {
+        let mut buffer = Buffer(std::ptr::null_mut());
+        // SAFETY: `buffer.0` is a valid `char *` to write the buffer
+        // pointer to; `module.as_raw()` is a module of a live context
+        // (yang2 makes a `SchemaModule` only from one, or in `unsafe`
+        // constructors whose callers answer for it), which the borrow
+        // keeps alive; libyang only reads it. Format and flags are yang2's
+        // values of libyang's enum and bit flags.
+        let ret = unsafe {
+            ffi::lys_print_mem(&mut buffer.0, module.as_raw(), format as u32, flags.bits())
+        };
+        if ret != ffi::LY_ERR::LY_SUCCESS {
+            let mut error = Error::new(context);
+            error.errcode = ret;
+            return Err(error);
+        }
+        if buffer.0.is_null() {
+            return Ok(String::new());
+        }
+        // SAFETY: as in `print_data`: NUL-terminated text, alive until
+        // `buffer` drops after the copy.
+        let text = unsafe { CStr::from_ptr(buffer.0) };
+        Ok(text.to_string_lossy().into_owned())
     }
 }

@@ -12,11 +12,12 @@ use std::collections::HashMap;
 use std::sync::Mutex;
 
 use holo_utils::sys::heap;
-use holo_utils::sys::yang::print_data;
+use holo_utils::sys::yang::{print_data, print_schema};
 use yang2::context::{Context, ContextFlags, EmbeddedModuleKey, EmbeddedModules};
 use yang2::data::{
     Data, DataFormat, DataParserFlags, DataPrinterFlags, DataTree, DataValidationFlags,
 };
+use yang2::schema::{SchemaOutputFormat, SchemaPrinterFlags};
 
 static SERIAL: Mutex<()> = Mutex::new(());
 
@@ -171,6 +172,57 @@ fn print_data_frees_libyang_buffer() {
     }
     let grown = heap::used_bytes().saturating_sub(before);
     assert_eq!(printed, 2 * PRINTS * len);
+    assert!(
+        grown >= PRINTS * len,
+        "print_string: heap in use grew by only {grown} bytes over {PRINTS} prints of {len}"
+    );
+}
+
+/// A module printed 2000 times (a NETCONF client asking for a schema in a
+/// loop): `print_schema` gives yang2's text and keeps nothing; yang2's own
+/// print keeps each text.
+#[test]
+fn print_schema_frees_libyang_buffer() {
+    const PRINTS: usize = 2000;
+    let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
+    let modules = modules();
+    let ctx = context(&modules);
+    let module = ctx.get_module_latest("print-test").unwrap();
+    let print = || {
+        print_schema(
+            &module,
+            &ctx,
+            SchemaOutputFormat::YANG,
+            SchemaPrinterFlags::empty(),
+        )
+        .unwrap()
+    };
+    let text = print();
+    assert!(text.contains("module print-test"), "{text}");
+    assert_eq!(
+        text,
+        module
+            .print_string(SchemaOutputFormat::YANG, SchemaPrinterFlags::empty())
+            .unwrap()
+    );
+    let len = text.len();
+
+    let before = heap::used_bytes();
+    for _ in 0..PRINTS {
+        assert_eq!(print().len(), len);
+    }
+    let grown = heap::used_bytes().saturating_sub(before);
+    assert!(
+        grown < PRINTS * len / 10,
+        "print_schema: heap in use grew by {grown} bytes over {PRINTS} prints of {len}"
+    );
+
+    let before = heap::used_bytes();
+    for _ in 0..PRINTS {
+        let leaked = module.print_string(SchemaOutputFormat::YANG, SchemaPrinterFlags::empty());
+        assert_eq!(leaked.unwrap().len(), len);
+    }
+    let grown = heap::used_bytes().saturating_sub(before);
     assert!(
         grown >= PRINTS * len,
         "print_string: heap in use grew by only {grown} bytes over {PRINTS} prints of {len}"

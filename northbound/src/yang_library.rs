@@ -17,6 +17,7 @@
 
 use std::sync::OnceLock;
 
+use holo_utils::sys::yang::print_schema;
 use serde_json::{Value, json};
 use yang2::schema::{SchemaModule, SchemaOutputFormat, SchemaPrinterFlags};
 
@@ -72,7 +73,7 @@ pub(crate) fn content_id() -> Option<&'static str> {
 fn build(context: &yang2::context::Context) -> Result<Library, String> {
     let mut modules = context
         .modules(false)
-        .map(|module| entry(&module))
+        .map(|module| entry(&module, context))
         .collect::<Result<Vec<_>, _>>()?;
     modules.sort();
     let content_id = hash(&modules);
@@ -98,9 +99,12 @@ fn build(context: &yang2::context::Context) -> Result<Library, String> {
     })
 }
 
-fn entry(module: &SchemaModule<'_>) -> Result<ModuleEntry, String> {
-    let yin = module
-        .print_string(SchemaOutputFormat::YIN, SchemaPrinterFlags::SHRINK)
+fn entry(
+    module: &SchemaModule<'_>,
+    context: &yang2::context::Context,
+) -> Result<ModuleEntry, String> {
+    let (format, flags) = (SchemaOutputFormat::YIN, SchemaPrinterFlags::SHRINK);
+    let yin = print_schema(module, context, format, flags)
         .map_err(|e| format!("module {}: {e}", module.name()))?;
     let doc = roxmltree::Document::parse(&yin).map_err(|e| format!("{}: {e}", module.name()))?;
     let statements = || {
@@ -350,10 +354,11 @@ mod tests {
                 EmbeddedModuleKey::new("test-lib", None, Some("test-lib-sub"), Some("2020-01-01"));
             HashMap::from([(key("test-lib"), TEST_MODULE), (submodule, TEST_SUBMODULE)])
         }));
-        let module = context
+        context
             .load_module("test-lib", None, &["on"])
             .expect("test module");
-        let entry = entry(&module).expect("entry");
+        let module = context.get_module_latest("test-lib").expect("loaded");
+        let entry = entry(&module, &context).expect("entry");
         assert_eq!(entry.features, ["on"]);
         let submodule = ("test-lib-sub".to_owned(), Some("2020-01-01".to_owned()));
         assert_eq!(entry.submodules, [submodule]);

@@ -2,6 +2,7 @@
 //! the base protocols, the optional capabilities it implements, every
 //! module of the schema, and `<get-schema>` (RFC 6022) to fetch them.
 
+use holo_utils::sys::yang::print_schema;
 use yang2::schema::{SchemaOutputFormat, SchemaPrinterFlags};
 
 use std::time::SystemTime;
@@ -148,8 +149,8 @@ pub(crate) fn get_schema(operation: roxmltree::Node<'_, '_>) -> Result<String, R
             };
             module
                 .and_then(|m| {
-                    m.print_string(SchemaOutputFormat::YANG, SchemaPrinterFlags::empty())
-                        .ok()
+                    let (format, flags) = (SchemaOutputFormat::YANG, SchemaPrinterFlags::empty());
+                    print_schema(&m, context, format, flags).ok()
                 })
                 .ok_or_else(|| {
                     RpcError::invalid_value(format!(
