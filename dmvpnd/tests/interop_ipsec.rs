@@ -598,6 +598,23 @@ async fn certificates_and_strongswan_rekeys_during_traffic() {
     spoke.wait_tunnel();
     route(&ns, "172.16.0.0/16", "10.0.0.1");
     let mut client = connect(&spoke.socket()).await;
+    // FRR 8.4's nhrpd answers the kernel's neighbour probe for our tunnel
+    // address with the link-layer address the kernel already has: none or
+    // 0.0.0.0 when its binding came up without one, and 0.0.0.0 after the
+    // first probe (later FRR falls back to the peer's NBMA address); the
+    // first rekey's xfrm flush also makes the kernel use that neighbour.
+    // Either way the hub would not send to us, IPsec or not (its outbound
+    // SA carried 0 bytes when this test failed so, 2 runs in 3 on
+    // 2026-12-07). This test is about certificates and rekeys: our binding
+    // in the hub's kernel is pinned once nhrpd made it, before any ping.
+    guest
+        .wait_frr_cache("hub", Duration::from_secs(60), |e| {
+            e.protocol == "10.0.0.100" && e.kind == "dynamic"
+        })
+        .unwrap_or_else(|c| panic!("not in the FRR hub's cache: {c:?}\n{}", spoke.site.log()));
+    guest.exec(&format!(
+        "ip -n hub neigh replace 10.0.0.100 lladdr {HOST_NBMA} dev gre1 nud permanent"
+    ));
 
     // 1. Certificates: each side checks the other's against the CA.
     let took = wait_ping(
@@ -628,15 +645,6 @@ async fn certificates_and_strongswan_rekeys_during_traffic() {
     eprintln!("e: {verified:?}");
     let first_child = children(&sa)[0].clone();
     let first_ike = sa["local-spi"].clone();
-    // FRR 8.4's nhrpd answers the kernel's neighbour probe for our tunnel
-    // address with the link-layer address the kernel already has, 0.0.0.0
-    // after the first probe (later FRR falls back to the peer's NBMA
-    // address), and the first rekey's xfrm flush makes the kernel use that
-    // neighbour: the hub would stop sending to us, IPsec or not. Our
-    // binding in the hub's kernel is pinned, as nhrpd made it first.
-    guest.exec(&format!(
-        "ip -n hub neigh replace 10.0.0.100 lladdr {HOST_NBMA} dev gre1 nud permanent"
-    ));
 
     // 2. Rekeys during traffic: a minute of pings, about 10 a second,
     // spans two rekeys of the child SA and two of the IKE SA by the
