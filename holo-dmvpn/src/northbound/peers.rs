@@ -135,7 +135,6 @@ impl TunnelState {
             }
             let wants = |node: &str| filter.wants(Some(&name), &[tunnel_name, node]);
             let peers_wanted = wants(tunnel::PEER_NAME);
-            let peer_path = [tunnel_name, tunnel::PEER_NAME];
             // The peer table joins the NHRP cache with the data plane's
             // counters: only a request for it asks the instance.
             let mut asked = peers_asked(filter, &name);
@@ -179,14 +178,7 @@ impl TunnelState {
                     Some(state) => peer_table(state, counters, Instant::now()),
                     None => vec![],
                 };
-                (table.into_iter())
-                    .filter(|peer| {
-                        peer.nbma.is_none_or(|nbma| {
-                            let nbma = nbma.to_string();
-                            filter.wants_entry(&name, &peer_path, peer::NBMA_ADDRESS_NAME, &nbma)
-                        })
-                    })
-                    .collect::<Vec<_>>()
+                wanted_rows(filter, &name, table)
             });
             drop(state);
             match self.planes.source(&name) {
@@ -304,17 +296,22 @@ impl TunnelState {
         if let Some(counters) = &mut counters {
             counters.peers.retain(|nbma, _| within(*nbma));
         }
-        let peer_path = [dmvpn_tunnel::TUNNEL_NAME, tunnel::PEER_NAME];
-        let rows = (peer_table(&state, counters, Instant::now()).into_iter())
-            .filter(|peer| {
-                peer.nbma.is_none_or(|nbma| {
-                    let nbma = nbma.to_string();
-                    filter.wants_entry(name, &peer_path, peer::NBMA_ADDRESS_NAME, &nbma)
-                })
-            })
-            .collect();
+        let rows = wanted_rows(filter, name, peer_table(&state, counters, Instant::now()));
         Some((rows, end))
     }
+}
+
+/// The rows of interface `name`'s table whose key `filter` may select.
+fn wanted_rows(filter: &StateFilter, name: &str, table: Vec<Peer>) -> Vec<Peer> {
+    let peer_path = [dmvpn_tunnel::TUNNEL_NAME, tunnel::PEER_NAME];
+    (table.into_iter())
+        .filter(|peer| {
+            peer.nbma.is_none_or(|nbma| {
+                let nbma = nbma.to_string();
+                filter.wants_entry(name, &peer_path, peer::NBMA_ADDRESS_NAME, &nbma)
+            })
+        })
+        .collect()
 }
 
 /// What the peer table of interface `name` needs for `filter`: the parts
